@@ -1,0 +1,108 @@
+//! The messages a frame carries, encoded with postcard.
+//!
+//! Lists are `heapless::Vec`s: postcard refuses a list longer than its capacity while
+//! decoding, so a neighbour can never make us allocate more than these bounds.
+
+use heapless::Vec as BoundedVec;
+use serde::{Deserialize, Serialize};
+
+use crate::tags::{AuthorTag, OpTag, TopicTag};
+
+/// Topics in one Summary: 20 × at most 11 bytes, plus framing, fits one 255-byte LoRa frame.
+pub const MAX_SUMMARY_TOPICS: usize = 20;
+/// Author heights in one Vector page.
+pub const MAX_VECTOR_HEIGHTS: usize = 24;
+/// Ranges in one Want.
+pub const MAX_WANT_RANGES: usize = 16;
+/// Keys in one Hello.
+pub const MAX_HELLO_KEYS: usize = 6;
+/// Data bytes of one Op or Fragment message: an RNode carries up to 508 bytes per frame.
+pub const MAX_CHUNK: usize = 508;
+
+/// One message: the payload of one frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    Summary(Summary),
+    Vector(Vector),
+    Want(Want),
+    /// A whole encoded operation (see `compact`) that fits in one frame.
+    Op(BoundedVec<u8, MAX_CHUNK>),
+    Fragment(Fragment),
+    Hello(Hello),
+}
+
+/// What a node holds, topic by topic, in constant size per topic whatever the number of
+/// authors or operations: neighbours compare digests and stay silent when they agree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub topics: BoundedVec<TopicSummary, MAX_SUMMARY_TOPICS>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSummary {
+    pub topic: TopicTag,
+    /// Number of operations held in the topic.
+    pub ops: u32,
+    /// `state_digest` of the topic's heights.
+    pub digest: [u8; 4],
+}
+
+/// One page of a topic's heights, sent when summaries disagree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vector {
+    pub topic: TopicTag,
+    pub page: u8,
+    pub pages: u8,
+    pub heights: BoundedVec<Height, MAX_VECTOR_HEIGHTS>,
+}
+
+/// How many operations of one author's log a node holds (its next seq).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Height {
+    pub author: AuthorTag,
+    pub ops: u64,
+}
+
+/// Operations a node lacks, as inclusive seq ranges per author.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Want {
+    pub topic: TopicTag,
+    pub ranges: BoundedVec<WantRange, MAX_WANT_RANGES>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WantRange {
+    pub author: AuthorTag,
+    pub from_seq: u64,
+    pub to_seq: u64,
+}
+
+/// One piece of an encoded operation too large for one frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fragment {
+    pub op: OpTag,
+    pub index: u8,
+    pub count: u8,
+    pub data: BoundedVec<u8, MAX_CHUNK>,
+}
+
+/// Full public keys, so later frames can name these authors (or nodes) by a 2-byte tag.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub keys: BoundedVec<[u8; 32], MAX_HELLO_KEYS>,
+}
+
+/// A short digest of a topic's heights, the same on every node that holds the same operations.
+/// `heights` are (author key, ops held) pairs in any order.
+pub fn state_digest(heights: impl IntoIterator<Item = ([u8; 32], u64)>) -> [u8; 4] {
+    let mut sorted: std::vec::Vec<_> = heights.into_iter().filter(|(_, ops)| *ops > 0).collect();
+    sorted.sort_unstable();
+    let mut hasher = blake3::Hasher::new_derive_key("lorabridge 2026-11 state digest");
+    for (author, ops) in sorted {
+        hasher.update(&author);
+        hasher.update(&ops.to_le_bytes());
+    }
+    let hash = hasher.finalize();
+    let bytes = hash.as_bytes();
+    [bytes[0], bytes[1], bytes[2], bytes[3]]
+}

@@ -1,0 +1,1 @@
+//! The `Radio` trait and serial drivers for LoRa modules.

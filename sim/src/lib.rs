@@ -1,0 +1,1 @@
+//! A LoRa mesh simulator in virtual time, and modem emulators on pseudo-terminals.
