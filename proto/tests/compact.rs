@@ -6,13 +6,17 @@ use common::{Ctx, TIMESTAMP, key, log};
 use lorabridge_proto::compact::{self, MAX_OP_BYTES};
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};
 use lorabridge_proto::{AuthorTag, CompactError, TopicTag};
-use p2panda_core::{Header, Hash};
+use p2panda_core::{Hash, Header};
 use proptest::prelude::*;
 
 const TOPIC: [u8; 32] = [7; 32];
 
 fn receiver_knowing(author: &[u8; 32]) -> Ctx {
-    Ctx { topics: vec![[1; 32], TOPIC], authors: vec![*author], ..Ctx::default() }
+    Ctx {
+        topics: vec![[1; 32], TOPIC],
+        authors: vec![*author],
+        ..Ctx::default()
+    }
 }
 
 /// Encodes, decodes and checks the result is the very same operation.
@@ -24,7 +28,10 @@ fn round_trip(op: &RawOp, ctx: &Ctx, elide_author: bool) -> Vec<u8> {
     assert_eq!(decoded.topic, TOPIC);
     // p2panda itself accepts the rebuilt header, and the id is its hash.
     let header = Header::<()>::decode(&decoded.op.header);
-    assert!(header.is_err(), "Node-API headers carry extensions, so () must not decode them");
+    assert!(
+        header.is_err(),
+        "Node-API headers carry extensions, so () must not decode them"
+    );
     let any = p2panda_core::AnyHeader::decode(&decoded.op.header).unwrap();
     assert_eq!(*any.hash().as_bytes(), op.id());
     bytes
@@ -39,7 +46,11 @@ fn seq_zero_and_later_round_trip_with_and_without_author_key() {
     for (seq, op) in ops.iter().enumerate() {
         let first = round_trip(op, &ctx, false);
         let known = round_trip(op, &ctx, true);
-        assert_eq!(first.len(), known.len() + 30, "a known author costs 2 bytes instead of 32");
+        assert_eq!(
+            first.len(),
+            known.len() + 30,
+            "a known author costs 2 bytes instead of 32"
+        );
         ctx.hold(TOPIC, vk, seq as u64, op);
     }
 }
@@ -49,7 +60,11 @@ fn chat_op_meets_the_size_targets() {
     let author = key(2);
     let vk = *author.verifying_key().as_bytes();
     let ops = log(&author, &TOPIC, &[vec![0x41; 40], vec![0x42; 40]]);
-    assert_eq!(ops[1].canonical_len(), 302, "the fact sheet's canonical LoRes chat op");
+    assert_eq!(
+        ops[1].canonical_len(),
+        302,
+        "the fact sheet's canonical LoRes chat op"
+    );
     let known = compact::encode(&ops[1], &TOPIC, true).unwrap();
     let first = compact::encode(&ops[1], &TOPIC, false).unwrap();
     assert!(known.len() <= 120, "known author: {} bytes", known.len());
@@ -65,7 +80,17 @@ fn prune_flagged_op_carries_its_backlink() {
     let vk = *author.verifying_key().as_bytes();
     let ops = log(&author, &TOPIC, &[vec![1], vec![2]]);
     let body = lores_body(b"after prune");
-    let pruned = sign(&author, &NewOp { topic: &TOPIC, seq: 2, backlink: Some(ops[1].id()), timestamp: TIMESTAMP, prune: true, body: Some(&body) });
+    let pruned = sign(
+        &author,
+        &NewOp {
+            topic: &TOPIC,
+            seq: 2,
+            backlink: Some(ops[1].id()),
+            timestamp: TIMESTAMP,
+            prune: true,
+            body: Some(&body),
+        },
+    );
     // The receiver holds nothing of this log: a prune point must still decode.
     round_trip(&pruned, &receiver_knowing(&vk), true);
 }
@@ -76,13 +101,31 @@ fn empty_and_detached_bodies_round_trip() {
     let vk = *author.verifying_key().as_bytes();
     let ctx = receiver_knowing(&vk);
     let empty_vec = lores_body(&[]);
-    for body in [None, Some(&[][..]), Some(&empty_vec[..]), Some(&b"raw bytes, not CBOR"[..])] {
-        let op = sign(&author, &NewOp { topic: &TOPIC, seq: 0, backlink: None, timestamp: TIMESTAMP, prune: false, body });
+    for body in [
+        None,
+        Some(&[][..]),
+        Some(&empty_vec[..]),
+        Some(&b"raw bytes, not CBOR"[..]),
+    ] {
+        let op = sign(
+            &author,
+            &NewOp {
+                topic: &TOPIC,
+                seq: 0,
+                backlink: None,
+                timestamp: TIMESTAMP,
+                prune: false,
+                body,
+            },
+        );
         round_trip(&op, &ctx, true);
     }
     // A header whose body was deleted (off-chain data) travels with size and hash.
     let with_body = log(&author, &TOPIC, &[vec![9; 12]]).remove(0);
-    let detached = RawOp { header: with_body.header.clone(), body: None };
+    let detached = RawOp {
+        header: with_body.header.clone(),
+        body: None,
+    };
     round_trip(&detached, &ctx, true);
 }
 
@@ -90,14 +133,23 @@ fn empty_and_detached_bodies_round_trip() {
 fn non_node_api_headers_travel_in_full_form() {
     let author = key(5);
     let header = Header::<()>::builder().body(b"plain").build(&author, ());
-    let op = RawOp { header: header.encode(), body: Some(b"plain".to_vec()) };
-    let ctx = Ctx { topics: vec![TOPIC], ..Ctx::default() };
+    let op = RawOp {
+        header: header.encode(),
+        body: Some(b"plain".to_vec()),
+    };
+    let ctx = Ctx {
+        topics: vec![TOPIC],
+        ..Ctx::default()
+    };
     let bytes = compact::encode(&op, &TOPIC, true).unwrap();
     assert_eq!(compact::decode(&bytes, &ctx).unwrap().op, op);
     // A tampered body is caught even though the header is sent whole.
     let mut tampered = bytes.clone();
     *tampered.last_mut().unwrap() ^= 1;
-    assert_eq!(compact::decode(&tampered, &ctx), Err(CompactError::BodyMismatch));
+    assert_eq!(
+        compact::decode(&tampered, &ctx),
+        Err(CompactError::BodyMismatch)
+    );
 }
 
 #[test]
@@ -107,15 +159,32 @@ fn missing_context_is_reported_precisely() {
     let ops = log(&author, &TOPIC, &[vec![1; 5], vec![2; 5]]);
     let known = compact::encode(&ops[1], &TOPIC, true).unwrap();
     assert_eq!(
-        compact::decode(&known, &Ctx { topics: vec![TOPIC], ..Ctx::default() }),
+        compact::decode(
+            &known,
+            &Ctx {
+                topics: vec![TOPIC],
+                ..Ctx::default()
+            }
+        ),
         Err(CompactError::UnknownAuthor(AuthorTag::from_key(&vk)))
     );
     assert_eq!(
         compact::decode(&known, &receiver_knowing(&vk)),
-        Err(CompactError::MissingBacklink { topic: TOPIC, author: vk, seq: 1 })
+        Err(CompactError::MissingBacklink {
+            topic: TOPIC,
+            author: vk,
+            seq: 1
+        })
     );
-    let other_topic = Ctx { topics: vec![[1; 32]], authors: vec![vk], ..Ctx::default() };
-    assert_eq!(compact::decode(&known, &other_topic), Err(CompactError::UnknownTopic(TopicTag::from_topic(&TOPIC))));
+    let other_topic = Ctx {
+        topics: vec![[1; 32]],
+        authors: vec![vk],
+        ..Ctx::default()
+    };
+    assert_eq!(
+        compact::decode(&known, &other_topic),
+        Err(CompactError::UnknownTopic(TopicTag::from_topic(&TOPIC)))
+    );
 }
 
 #[test]
@@ -125,7 +194,11 @@ fn tag_collisions_are_resolved_by_the_signature() {
     let mut impostor = vk;
     impostor[31] ^= 0x55; // same 2-byte tag, different key
     let op = log(&author, &TOPIC, &[vec![1; 8]]).remove(0);
-    let ctx = Ctx { topics: vec![TOPIC], authors: vec![impostor, vk], ..Ctx::default() };
+    let ctx = Ctx {
+        topics: vec![TOPIC],
+        authors: vec![impostor, vk],
+        ..Ctx::default()
+    };
     let bytes = compact::encode(&op, &TOPIC, true).unwrap();
     let decoded = compact::decode(&bytes, &ctx).unwrap();
     assert_eq!((decoded.author, decoded.op), (vk, op));
@@ -143,20 +216,42 @@ fn every_flipped_bit_is_rejected_or_decodes_to_the_same_op() {
         let mut flipped = bytes.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
         if let Ok(decoded) = compact::decode(&flipped, &ctx) {
-            panic!("bit {bit} flipped still decodes, to op {:?}", Hash::from(decoded.op.id()));
+            panic!(
+                "bit {bit} flipped still decodes, to op {:?}",
+                Hash::from(decoded.op.id())
+            );
         }
     }
 }
 
 #[test]
 fn oversized_input_is_refused() {
-    let ctx = Ctx { topics: vec![TOPIC], ..Ctx::default() };
+    let ctx = Ctx {
+        topics: vec![TOPIC],
+        ..Ctx::default()
+    };
     let huge = vec![0u8; MAX_OP_BYTES + 1];
-    assert_eq!(compact::decode(&huge, &ctx), Err(CompactError::TooLarge(MAX_OP_BYTES + 1)));
+    assert_eq!(
+        compact::decode(&huge, &ctx),
+        Err(CompactError::TooLarge(MAX_OP_BYTES + 1))
+    );
     let author = key(9);
     let body = vec![1u8; MAX_OP_BYTES];
-    let op = sign(&author, &NewOp { topic: &TOPIC, seq: 0, backlink: None, timestamp: TIMESTAMP, prune: false, body: Some(&body) });
-    assert!(matches!(compact::encode(&op, &TOPIC, true), Err(CompactError::TooLarge(_))));
+    let op = sign(
+        &author,
+        &NewOp {
+            topic: &TOPIC,
+            seq: 0,
+            backlink: None,
+            timestamp: TIMESTAMP,
+            prune: false,
+            body: Some(&body),
+        },
+    );
+    assert!(matches!(
+        compact::encode(&op, &TOPIC, true),
+        Err(CompactError::TooLarge(_))
+    ));
 }
 
 proptest! {

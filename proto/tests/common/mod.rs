@@ -22,10 +22,18 @@ impl Ctx {
 
 impl OpContext for Ctx {
     fn topics(&self, tag: TopicTag) -> Vec<[u8; 32]> {
-        self.topics.iter().filter(|t| TopicTag::from_topic(t) == tag).copied().collect()
+        self.topics
+            .iter()
+            .filter(|t| TopicTag::from_topic(t) == tag)
+            .copied()
+            .collect()
     }
     fn authors(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
-        self.authors.iter().filter(|a| AuthorTag::from_key(a) == tag).copied().collect()
+        self.authors
+            .iter()
+            .filter(|a| AuthorTag::from_key(a) == tag)
+            .copied()
+            .collect()
     }
     fn op_id(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<[u8; 32]> {
         self.ops.get(&(*topic, *author, seq)).copied()
