@@ -1,0 +1,468 @@
+//! Board and HAT profiles: which serial module sits where, and what it can do.
+//!
+//! Profiles are data (TOML files in `hardware/boards/`, compiled into the binary) so that a
+//! configuration can say `board = "rak3172-usb"` and get port, baud, driver and limits, and
+//! so that a board we do not ship is one text file away ([`BoardProfile::from_toml_str`]).
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::modulation::{MAX_PAYLOAD_BYTES, Modulation, ModulationError};
+
+/// The profiles shipped with the binary: (id, TOML text).
+const BUILTIN: [(&str, &str); 6] = [
+    ("rak3172-usb", include_str!("../boards/rak3172-usb.toml")),
+    ("rak811-phat", include_str!("../boards/rak811-phat.toml")),
+    ("rnode-tbeam", include_str!("../boards/rnode-tbeam.toml")),
+    ("rnode-lora32", include_str!("../boards/rnode-lora32.toml")),
+    (
+        "rnode-rak4631",
+        include_str!("../boards/rnode-rak4631.toml"),
+    ),
+    (
+        "waveshare-sx1262-hat",
+        include_str!("../boards/waveshare-sx1262-hat.toml"),
+    ),
+];
+
+/// A LoRa board or HAT as the bridge drives it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardProfile {
+    /// Short id used in configuration files, e.g. "rak3172-usb".
+    pub id: String,
+    /// One line for humans.
+    pub description: String,
+    /// Which firmware protocol, hence which driver, talks to it.
+    pub module: ModuleKind,
+    /// The LoRa transceiver, which decides e.g. whether SF5/SF6 exist.
+    pub chip: Chip,
+    /// Where the module usually appears; the configuration may override it.
+    pub serial_path: String,
+    /// Serial speed the firmware uses (for the E22: its configuration mode).
+    pub baud: u32,
+    /// Lowest centre frequency in Hz the board is built for.
+    pub freq_min_hz: u32,
+    /// Highest centre frequency in Hz the board is built for.
+    pub freq_max_hz: u32,
+    /// Lowest output power in dBm the firmware accepts.
+    pub tx_power_min_dbm: i8,
+    /// Highest output power in dBm the firmware accepts.
+    pub tx_power_max_dbm: i8,
+    /// Largest frame in bytes the host may hand over for one LoRa frame (RUI3 250, RAK811
+    /// 118, RNode 254 + its 1-byte header, E22 240 sub-packet): what the fragmenter splits to.
+    pub mtu: usize,
+}
+
+/// The firmware protocol spoken over the serial line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModuleKind {
+    /// RAKwireless RUI3 AT commands (`AT+P2P`, `AT+PSEND`).
+    Rui3,
+    /// RAK811 AT firmware V3 (`at+set_config=lorap2p:…`).
+    Rak811,
+    /// RNode firmware, KISS framing.
+    RnodeKiss,
+    /// Ebyte E22 UART modules (register configuration, transparent data).
+    EbyteE22,
+}
+
+/// LoRa transceiver chips of the supported boards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Chip {
+    /// Semtech SX1262 (SX126x family).
+    #[serde(rename = "SX1262")]
+    Sx1262,
+    /// Semtech SX1276 (SX127x family).
+    #[serde(rename = "SX1276")]
+    Sx1276,
+    /// ST STM32WLE5, a microcontroller with an SX126x-class radio inside.
+    #[serde(rename = "STM32WLE5")]
+    Stm32wle5,
+}
+
+impl Chip {
+    /// SF5 and SF6 with an explicit header exist only on SX126x-class radios.
+    pub fn supports_sf5_sf6(self) -> bool {
+        matches!(self, Chip::Sx1262 | Chip::Stm32wle5)
+    }
+}
+
+/// Why a profile could not be found, loaded or used; each variant names the key and value.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum BoardError {
+    /// No built-in profile has that id.
+    #[error("unknown board {id:?}; known boards: {known}")]
+    Unknown {
+        /// The id asked for.
+        id: String,
+        /// The built-in ids, comma-separated.
+        known: String,
+    },
+    /// The profile is not valid TOML or has wrong or unknown keys.
+    #[error("board profile: {0}")]
+    Toml(String),
+    /// A min/max pair is reversed.
+    #[error("board {board:?}: {key} range {min}..={max} is empty")]
+    EmptyRange {
+        /// The board's id.
+        board: String,
+        /// "freq" or "tx_power".
+        key: &'static str,
+        /// The lower bound.
+        min: i64,
+        /// The upper bound.
+        max: i64,
+    },
+    /// An MTU of zero or more than one LoRa frame.
+    #[error("board {board:?}: mtu {value} is out of range 1..=255")]
+    Mtu {
+        /// The board's id.
+        board: String,
+        /// The bad value.
+        value: usize,
+    },
+    /// A baud rate of zero.
+    #[error("board {board:?}: baud 0 is not a serial speed")]
+    Baud {
+        /// The board's id.
+        board: String,
+    },
+    /// The modulation itself is invalid.
+    #[error(transparent)]
+    Modulation(#[from] ModulationError),
+    /// The board is not built for this frequency.
+    #[error("frequency_hz {value} is out of range {min}..={max} of board {board:?}")]
+    Frequency {
+        /// The board's id.
+        board: String,
+        /// The configured frequency.
+        value: u32,
+        /// The board's lowest frequency.
+        min: u32,
+        /// The board's highest frequency.
+        max: u32,
+    },
+    /// The firmware does not accept this power.
+    #[error("tx_power_dbm {value} is out of range {min}..={max} of board {board:?}")]
+    Power {
+        /// The board's id.
+        board: String,
+        /// The configured power.
+        value: i8,
+        /// The board's lowest power.
+        min: i8,
+        /// The board's highest power.
+        max: i8,
+    },
+    /// SF5/SF6 on a chip without them.
+    #[error("spreading_factor {value} needs an SX126x radio; board {board:?} has {chip:?}")]
+    SpreadingFactor {
+        /// The board's id.
+        board: String,
+        /// The configured spreading factor.
+        value: u8,
+        /// The board's chip.
+        chip: Chip,
+    },
+}
+
+impl BoardProfile {
+    /// A profile shipped with the binary, by id, case-insensitively.
+    pub fn builtin(id: &str) -> Result<BoardProfile, BoardError> {
+        let (_, text) = BUILTIN
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(id))
+            .ok_or_else(|| BoardError::Unknown {
+                id: id.to_owned(),
+                known: BUILTIN.map(|(known, _)| known).join(", "),
+            })?;
+        Self::from_toml_str(text)
+    }
+
+    /// Every profile shipped with the binary, for `--list-boards` and the simulator.
+    pub fn all() -> Vec<BoardProfile> {
+        BUILTIN
+            .iter()
+            .filter_map(|(_, text)| Self::from_toml_str(text).ok())
+            .collect()
+    }
+
+    /// Loads and validates a profile in the format of `hardware/boards/`, for boards the
+    /// binary does not ship.
+    pub fn from_toml_str(text: &str) -> Result<BoardProfile, BoardError> {
+        let profile: BoardProfile =
+            toml::from_str(text).map_err(|e| BoardError::Toml(e.to_string()))?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Whether the board can run this modulation: valid settings, a frequency it is built
+    /// for, a power its firmware accepts, and SF5/SF6 only on SX126x radios.
+    pub fn check(&self, m: &Modulation) -> Result<(), BoardError> {
+        m.validate()?;
+        if !(self.freq_min_hz..=self.freq_max_hz).contains(&m.frequency_hz) {
+            return Err(BoardError::Frequency {
+                board: self.id.clone(),
+                value: m.frequency_hz,
+                min: self.freq_min_hz,
+                max: self.freq_max_hz,
+            });
+        }
+        if !(self.tx_power_min_dbm..=self.tx_power_max_dbm).contains(&m.tx_power_dbm) {
+            return Err(BoardError::Power {
+                board: self.id.clone(),
+                value: m.tx_power_dbm,
+                min: self.tx_power_min_dbm,
+                max: self.tx_power_max_dbm,
+            });
+        }
+        if m.spreading_factor < 7 && !self.chip.supports_sf5_sf6() {
+            return Err(BoardError::SpreadingFactor {
+                board: self.id.clone(),
+                value: m.spreading_factor,
+                chip: self.chip,
+            });
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), BoardError> {
+        let empty = |key, min: i64, max: i64| BoardError::EmptyRange {
+            board: self.id.clone(),
+            key,
+            min,
+            max,
+        };
+        if self.freq_min_hz > self.freq_max_hz {
+            return Err(empty(
+                "freq",
+                self.freq_min_hz.into(),
+                self.freq_max_hz.into(),
+            ));
+        }
+        if self.tx_power_min_dbm > self.tx_power_max_dbm {
+            return Err(empty(
+                "tx_power",
+                self.tx_power_min_dbm.into(),
+                self.tx_power_max_dbm.into(),
+            ));
+        }
+        if !(1..=MAX_PAYLOAD_BYTES).contains(&self.mtu) {
+            return Err(BoardError::Mtu {
+                board: self.id.clone(),
+                value: self.mtu,
+            });
+        }
+        if self.baud == 0 {
+            return Err(BoardError::Baud {
+                board: self.id.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_loads_under_its_id() {
+        for (id, text) in BUILTIN {
+            let profile = BoardProfile::from_toml_str(text).expect(id);
+            assert_eq!(profile.id, id);
+        }
+        assert_eq!(BoardProfile::all().len(), BUILTIN.len());
+    }
+
+    #[test]
+    fn profiles_carry_the_fact_sheet_numbers() {
+        let rows: Vec<_> = BoardProfile::all()
+            .into_iter()
+            .map(|p| (p.id, p.module, p.serial_path, p.baud, p.mtu))
+            .collect();
+        let expected = [
+            (
+                "rak3172-usb",
+                ModuleKind::Rui3,
+                "/dev/ttyUSB0",
+                115_200,
+                250,
+            ),
+            (
+                "rak811-phat",
+                ModuleKind::Rak811,
+                "/dev/serial0",
+                115_200,
+                118,
+            ),
+            (
+                "rnode-tbeam",
+                ModuleKind::RnodeKiss,
+                "/dev/ttyUSB0",
+                115_200,
+                254,
+            ),
+            (
+                "rnode-lora32",
+                ModuleKind::RnodeKiss,
+                "/dev/ttyUSB0",
+                115_200,
+                254,
+            ),
+            (
+                "rnode-rak4631",
+                ModuleKind::RnodeKiss,
+                "/dev/ttyACM0",
+                115_200,
+                254,
+            ),
+            (
+                "waveshare-sx1262-hat",
+                ModuleKind::EbyteE22,
+                "/dev/ttyS0",
+                9_600,
+                240,
+            ),
+        ]
+        .map(|(id, module, path, baud, mtu)| (id.to_owned(), module, path.to_owned(), baud, mtu));
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive_and_unknown_ids_list_the_known() {
+        assert_eq!(
+            BoardProfile::builtin("RAK3172-USB").expect("rak3172").chip,
+            Chip::Stm32wle5
+        );
+        let error = BoardProfile::builtin("heltec")
+            .expect_err("unknown")
+            .to_string();
+        assert_eq!(
+            error,
+            "unknown board \"heltec\"; known boards: rak3172-usb, rak811-phat, rnode-tbeam, \
+             rnode-lora32, rnode-rak4631, waveshare-sx1262-hat"
+        );
+    }
+
+    #[test]
+    fn check_accepts_the_defaults_on_every_board() {
+        for board in BoardProfile::all() {
+            assert_eq!(
+                board.check(&Modulation::eu868_default()),
+                Ok(()),
+                "{}",
+                board.id
+            );
+            assert_eq!(
+                board.check(&Modulation::us915_default()),
+                Ok(()),
+                "{}",
+                board.id
+            );
+        }
+    }
+
+    #[test]
+    fn check_refuses_with_key_and_value() {
+        let rak811 = BoardProfile::builtin("rak811-phat").expect("rak811");
+        let base = Modulation::eu868_default();
+        let low = Modulation {
+            frequency_hz: 433_000_000,
+            ..base
+        };
+        assert_eq!(
+            rak811.check(&low).expect_err("433 MHz").to_string(),
+            "frequency_hz 433000000 is out of range 862000000..=1020000000 of board \"rak811-phat\""
+        );
+        let loud = Modulation {
+            tx_power_dbm: 22,
+            ..base
+        };
+        assert_eq!(
+            rak811.check(&loud).expect_err("22 dBm").to_string(),
+            "tx_power_dbm 22 is out of range 5..=20 of board \"rak811-phat\""
+        );
+        let sf6 = Modulation {
+            spreading_factor: 6,
+            ..base
+        };
+        assert_eq!(
+            rak811.check(&sf6).expect_err("SF6").to_string(),
+            "spreading_factor 6 needs an SX126x radio; board \"rak811-phat\" has Sx1276"
+        );
+        let rak3172 = BoardProfile::builtin("rak3172-usb").expect("rak3172");
+        assert_eq!(
+            rak3172.check(&Modulation {
+                spreading_factor: 5,
+                ..base
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            rak3172.check(&Modulation {
+                coding_rate: 0,
+                ..base
+            }),
+            Err(BoardError::Modulation(ModulationError::CodingRate(0)))
+        );
+    }
+
+    #[test]
+    fn user_profiles_are_validated_on_load() {
+        let good = BoardProfile::builtin("rak3172-usb").expect("rak3172");
+        let text = include_str!("../boards/rak3172-usb.toml");
+        assert_eq!(BoardProfile::from_toml_str(text), Ok(good));
+        let cases = [
+            (
+                "mtu = 250",
+                "mtu = 300",
+                "board \"rak3172-usb\": mtu 300 is out of range 1..=255",
+            ),
+            (
+                "mtu = 250",
+                "mtu = 0",
+                "board \"rak3172-usb\": mtu 0 is out of range 1..=255",
+            ),
+            (
+                "tx_power_min_dbm = 5",
+                "tx_power_min_dbm = 25",
+                "board \"rak3172-usb\": tx_power range 25..=22 is empty",
+            ),
+            (
+                "freq_min_hz = 150_000_000",
+                "freq_min_hz = 990_000_000",
+                "board \"rak3172-usb\": freq range 990000000..=960000000 is empty",
+            ),
+            (
+                "baud = 115200",
+                "baud = 0",
+                "board \"rak3172-usb\": baud 0 is not a serial speed",
+            ),
+            (
+                "module = \"rui3\"",
+                "module = \"lorawan\"",
+                "unknown variant `lorawan`",
+            ),
+            (
+                "chip = \"STM32WLE5\"",
+                "chip = \"SX1280\"",
+                "unknown variant `SX1280`",
+            ),
+            (
+                "baud = 115200",
+                "baud = 115200\nparity = \"none\"",
+                "unknown field `parity`",
+            ),
+        ];
+        for (from, to, message) in cases {
+            assert!(text.contains(from), "{from}");
+            let error = BoardProfile::from_toml_str(&text.replace(from, to))
+                .expect_err(message)
+                .to_string();
+            assert!(error.contains(message), "{error}");
+        }
+    }
+}
