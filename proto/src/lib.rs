@@ -6,6 +6,7 @@
 mod bytes;
 mod cbor;
 pub mod compact;
+pub mod engine;
 pub mod fragment;
 pub mod frame;
 pub mod message;

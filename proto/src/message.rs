@@ -29,6 +29,9 @@ pub enum Message {
     Op(BoundedVec<u8, MAX_CHUNK>),
     Fragment(Fragment),
     Hello(Hello),
+    /// Author tags whose keys the sender lacks (it heard their ops with the key elided);
+    /// a neighbour that knows them answers with a Hello.
+    KeyWant(BoundedVec<AuthorTag, MAX_HELLO_KEYS>),
 }
 
 /// What a node holds, topic by topic, in constant size per topic whatever the number of
@@ -47,16 +50,17 @@ pub struct TopicSummary {
     pub digest: [u8; 4],
 }
 
-/// One page of a topic's heights, sent when summaries disagree.
+/// One page of a topic's heights, sent when summaries disagree. A page covers the author
+/// tags `from..=to`: an author in that range but not listed has no operations at the sender.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vector {
     pub topic: TopicTag,
-    pub page: u8,
-    pub pages: u8,
+    pub from: AuthorTag,
+    pub to: AuthorTag,
     pub heights: BoundedVec<Height, MAX_VECTOR_HEIGHTS>,
 }
 
-/// How many operations of one author's log a node holds (its next seq).
+/// The height of one author's log at a node: its highest seq held plus one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Height {
     pub author: AuthorTag,

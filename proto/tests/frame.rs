@@ -49,15 +49,15 @@ fn message() -> impl Strategy<Value = Message> {
         })),
         (
             tag,
-            any::<u8>(),
-            any::<u8>(),
+            tag,
+            tag,
             vec((tag, any::<u64>()), 0..=MAX_VECTOR_HEIGHTS)
         )
-            .prop_map(|(t, page, pages, h)| {
+            .prop_map(|(t, from, to, h)| {
                 Message::Vector(Vector {
                     topic: TopicTag(t),
-                    page,
-                    pages,
+                    from: AuthorTag(from),
+                    to: AuthorTag(to),
                     heights: bounded(
                         h.into_iter()
                             .map(|(a, ops)| Height {
@@ -101,6 +101,8 @@ fn message() -> impl Strategy<Value = Message> {
             }),
         vec(any::<[u8; 32]>(), 0..=MAX_HELLO_KEYS)
             .prop_map(|k| Message::Hello(Hello { keys: bounded(k) })),
+        vec(tag, 0..=MAX_HELLO_KEYS)
+            .prop_map(|t| Message::KeyWant(bounded(t.into_iter().map(AuthorTag).collect()))),
     ]
 }
 

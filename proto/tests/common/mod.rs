@@ -1,6 +1,8 @@
 //! A small in-memory `OpContext` and operation builders shared by the proto tests.
 #![allow(dead_code)]
 
+pub mod medium;
+
 use std::collections::HashMap;
 
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};

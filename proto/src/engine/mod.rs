@@ -1,0 +1,435 @@
+//! The sans-IO sync engine: given what a node holds and what it hears, decide what to send,
+//! when and on which link, within the airtime budget.
+//!
+//! The owner (the daemon's loop, the simulator's event queue) pushes events in and polls
+//! decisions out; the engine never sleeps, reads a clock or touches a socket:
+//!
+//! ```text
+//! engine.handle_frame(now, link, bytes, signal)   something was heard
+//! engine.handle_local_op(now, topic, op)          an app or an iroh peer produced an op
+//! engine.handle_timeout(now)                      the deadline from poll_timeout passed
+//! engine.poll_transmit(now, link)                 the next frame to send on a link, if any
+//! engine.poll_timeout()                           when to call handle_timeout next
+//! engine.poll_event()                             ops to import, frames rejected
+//! ```
+//!
+//! The protocol: summaries paced by Trickle; on a digest mismatch the hearer sends its
+//! heights (Vector); neighbours push what it lacks and Want what they lack; answers wait a
+//! random hold-off and are cancelled when a neighbour is overheard sending the same; fresh
+//! operations are pushed once on every other link; out-of-order operations wait in a bounded
+//! reorder buffer while the gap is wanted.
+
+mod pending;
+mod queue;
+mod receive;
+pub mod store;
+mod transmit;
+pub mod trickle;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use lorabridge_hardware::{AirtimeLedger, Modulation, RegionPlan};
+use rand_chacha::ChaCha12Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use crate::compact::CompactError;
+use crate::fragment::{Reassembler, ReassemblyError, ReassemblyLimits};
+use crate::frame::{FrameCodec, FrameError, RegionKey};
+use crate::message::{MAX_SUMMARY_TOPICS, state_digest};
+use crate::operation::RawOp;
+use crate::tags::{NetworkTag, NodeTag};
+use pending::{KeyBook, Pending, RecentIds};
+pub use queue::Priority;
+use queue::{Item, SendQueue};
+pub use store::{MemoryStore, OpStore};
+pub use trickle::{Trickle, TrickleConfig};
+
+/// A link the engine sends and hears on: a LoRa channel, or one Reticulum peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub usize);
+
+/// The airtime rules a radio link obeys.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    pub modulation: Modulation,
+    pub plan: RegionPlan,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    /// Largest frame the link carries (255 LoRa, 508 RNode, 383 Reticulum SINGLE).
+    pub mtu: usize,
+    /// Radio links are charged against a duty-cycle/dwell ledger; `None` for links without
+    /// an airtime limit.
+    pub budget: Option<Budget>,
+    /// The topics carried over this link (at most `MAX_SUMMARY_TOPICS`, one summary frame).
+    pub topics: Vec<[u8; 32]>,
+}
+
+/// The engine's constants. `EngineConfig::new` gives defaults for LoRa links.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub network_id: [u8; 32],
+    pub region_key: Option<[u8; 32]>,
+    /// This node's public key; its first two bytes tag our frames.
+    pub node_key: [u8; 32],
+    /// Seeds all randomness (Trickle instants, hold-offs, AEAD nonces): pass fresh random
+    /// bytes in the daemon, a scenario seed in the simulator.
+    pub seed: [u8; 32],
+    pub trickle: TrickleConfig,
+    /// Answers (pushed ops, vectors, wants, hellos) wait a random time below this, so that
+    /// one neighbour's answer, overheard, cancels the others'.
+    pub answer_holdoff: Duration,
+    /// An author key sent or heard in full on a link is elided there for this long.
+    pub key_memory: Duration,
+    /// Operations pushed in answer to one Vector or Want.
+    pub max_ops_per_answer: usize,
+    pub reassembly: ReassemblyLimits,
+    /// Out-of-order or unkeyed operations held while the gap is wanted, and for how long.
+    pub max_pending: usize,
+    pub pending_timeout: Duration,
+}
+
+impl EngineConfig {
+    /// Defaults chosen for LoRa at SF7–SF9 (see the sync-engine issue note for the reasons).
+    pub fn new(network_id: [u8; 32], node_key: [u8; 32], seed: [u8; 32]) -> Self {
+        Self {
+            network_id,
+            region_key: None,
+            node_key,
+            seed,
+            trickle: TrickleConfig {
+                imin: Duration::from_secs(8),
+                doublings: 8,
+                k: 1,
+            },
+            answer_holdoff: Duration::from_secs(3),
+            key_memory: Duration::from_secs(30 * 60),
+            max_ops_per_answer: 32,
+            reassembly: ReassemblyLimits::default(),
+            max_pending: 64,
+            pending_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why a frame or an operation heard was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    Frame(FrameError),
+    Op(CompactError),
+    Fragment(ReassemblyError),
+    /// A different operation at a seq already held: the author forked its log.
+    Fork {
+        author: [u8; 32],
+        seq: u64,
+    },
+}
+
+/// What the owner must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new, verified operation arrived in order and was stored: import it into p2panda.
+    Received {
+        link: LinkId,
+        topic: [u8; 32],
+        author: [u8; 32],
+        seq: u64,
+        op: RawOp,
+    },
+    /// Something heard was refused.
+    Rejected { link: LinkId, reason: Rejection },
+}
+
+/// A bridge heard on a link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbour {
+    pub tag: NodeTag,
+    pub last_heard: Duration,
+    pub rssi_dbm: Option<f32>,
+    pub snr_db: Option<f32>,
+    pub frames: u64,
+}
+
+/// Counters per link, for status and for measuring the protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    pub airtime_sent: Duration,
+    pub summaries_sent: u64,
+    pub vectors_sent: u64,
+    pub wants_sent: u64,
+    pub ops_sent: u64,
+    pub fragments_sent: u64,
+    pub hellos_sent: u64,
+    pub key_wants_sent: u64,
+    pub frames_heard: u64,
+    pub frames_rejected: u64,
+    pub ops_received: u64,
+    pub duplicates: u64,
+    pub cancelled: u64,
+    pub budget_refusals: u64,
+}
+
+/// Neighbours remembered per link; the least recently heard is forgotten first.
+const MAX_NEIGHBOURS: usize = 64;
+/// Events waiting for the owner; the oldest is dropped past this (the owner should drain).
+const MAX_EVENTS: usize = 4096;
+
+struct Link {
+    config: LinkConfig,
+    ledger: Option<AirtimeLedger>,
+    trickle: Trickle,
+    queue: SendQueue,
+    neighbours: Vec<Neighbour>,
+    /// Operations heard on this link: never pushed back on it because of that hearing.
+    heard: RecentIds,
+    /// Authors whose keys went across this link in full, and when.
+    keys_shared: HashMap<[u8; 32], Duration>,
+    /// When our Vector for a topic was last queued.
+    last_vector: HashMap<[u8; 32], Duration>,
+    /// When a refused send may go.
+    wake: Option<Duration>,
+    stats: Stats,
+}
+
+/// The sync engine of one node. See the module docs.
+pub struct Engine<S> {
+    config: EngineConfig,
+    me: NodeTag,
+    codec: FrameCodec,
+    store: S,
+    links: Vec<Link>,
+    keys: KeyBook,
+    reassembler: Reassembler,
+    pending: Vec<Pending>,
+    events: VecDeque<Event>,
+    rng: ChaCha12Rng,
+    now: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("a link carries at most {MAX_SUMMARY_TOPICS} topics (one summary frame), not {0}")]
+    TooManyTopics(usize),
+    #[error("mtu {mtu} leaves no room for fragments after {overhead} bytes of framing")]
+    MtuTooSmall { mtu: usize, overhead: usize },
+}
+
+impl<S: OpStore> Engine<S> {
+    pub fn new(config: EngineConfig, store: S) -> Self {
+        let network = NetworkTag::from_network_id(&config.network_id);
+        let codec = FrameCodec::new(network, config.region_key.as_ref().map(RegionKey::new));
+        Self {
+            me: NodeTag::from_key(&config.node_key),
+            codec,
+            store,
+            links: Vec::new(),
+            keys: KeyBook::default(),
+            reassembler: Reassembler::new(config.reassembly),
+            pending: Vec::new(),
+            events: VecDeque::new(),
+            rng: ChaCha12Rng::from_seed(config.seed),
+            now: Duration::ZERO,
+            config,
+        }
+    }
+
+    /// Adds a link; its Trickle timer starts at `now`.
+    pub fn add_link(&mut self, now: Duration, config: LinkConfig) -> Result<LinkId, LinkError> {
+        if config.topics.len() > MAX_SUMMARY_TOPICS {
+            return Err(LinkError::TooManyTopics(config.topics.len()));
+        }
+        if config.mtu < self.codec.overhead() + 16 {
+            return Err(LinkError::MtuTooSmall {
+                mtu: config.mtu,
+                overhead: self.codec.overhead(),
+            });
+        }
+        for topic in &config.topics {
+            for (author, _) in self.store.heights(topic) {
+                self.keys.add(author);
+            }
+        }
+        let random = self.random();
+        self.links.push(Link {
+            ledger: config.budget.as_ref().map(|b| AirtimeLedger::new(&b.plan)),
+            trickle: Trickle::new(self.config.trickle, now, random),
+            config,
+            queue: SendQueue::default(),
+            neighbours: Vec::new(),
+            heard: RecentIds::default(),
+            keys_shared: HashMap::new(),
+            last_vector: HashMap::new(),
+            wake: None,
+            stats: Stats::default(),
+        });
+        Ok(LinkId(self.links.len() - 1))
+    }
+
+    /// An operation produced here (an app's publish) or received from an iroh peer: store it
+    /// if new and push it once on every link that carries its topic and has not heard it.
+    pub fn handle_local_op(
+        &mut self,
+        now: Duration,
+        topic: &[u8; 32],
+        op: RawOp,
+    ) -> Result<(), CompactError> {
+        self.advance(now);
+        let header =
+            p2panda_core::AnyHeader::decode(&op.header).map_err(|_| CompactError::BadSignature)?;
+        let author = *header.verifying_key.as_bytes();
+        let seq = u64::from(header.seq_num);
+        let id = op.id();
+        if !self.store.contains(&id) {
+            self.store.insert(topic, &author, seq, op);
+        }
+        self.keys.add(author);
+        self.offer_fresh(now, topic, author, seq, id, None);
+        Ok(())
+    }
+
+    /// Advances timers to `now`: queues summaries that are due, drops what timed out.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.advance(now);
+        for index in 0..self.links.len() {
+            let random = self.random();
+            let link = &mut self.links[index];
+            if link.trickle.poll(now, random) {
+                link.queue.push(Priority::Summary, now, Item::Summary);
+            }
+            if link.wake.is_some_and(|w| w <= now) {
+                link.wake = None;
+            }
+        }
+        self.reassembler.expire(now);
+        let timeout = self.config.pending_timeout;
+        self.pending
+            .retain(|p| now.saturating_sub(p.since) < timeout);
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let links = self.links.iter().flat_map(|l| {
+            [
+                Some(l.trickle.deadline()),
+                l.queue.next_ready(self.now),
+                l.wake,
+            ]
+        });
+        let pending = self
+            .pending
+            .iter()
+            .map(|p| Some(p.since + self.config.pending_timeout));
+        links
+            .chain(pending)
+            .chain([self.reassembler.next_deadline()])
+            .flatten()
+            .min()
+    }
+
+    /// The next thing the owner must act on.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn stats(&self, link: LinkId) -> Stats {
+        self.links[link.0].stats
+    }
+
+    pub fn neighbours(&self, link: LinkId) -> &[Neighbour] {
+        &self.links[link.0].neighbours
+    }
+
+    /// Frames waiting to be sent on a link.
+    pub fn queue_depth(&self, link: LinkId) -> usize {
+        self.links[link.0].queue.len()
+    }
+
+    /// The link's airtime ledger, if it has a budget.
+    pub fn ledger(&self, link: LinkId) -> Option<&AirtimeLedger> {
+        self.links[link.0].ledger.as_ref()
+    }
+
+    /// Marks an operation as already heard on a link (the daemon restores this from disk so
+    /// nothing is echoed after a restart).
+    pub fn mark_heard(&mut self, link: LinkId, id: [u8; 32]) {
+        self.links[link.0].heard.insert(id);
+    }
+
+    fn advance(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    fn holdoff(&mut self) -> Duration {
+        let max = self.config.answer_holdoff.as_nanos().max(1) as u64;
+        Duration::from_nanos(self.random() % max)
+    }
+
+    /// (operation count, digest) of what we hold in `topic`: what a summary says.
+    fn topic_state(&self, topic: &[u8; 32]) -> (u32, [u8; 4]) {
+        let heights = self.store.heights(topic);
+        let ops = heights.iter().map(|(_, h)| *h).sum::<u64>();
+        (
+            u32::try_from(ops).unwrap_or(u32::MAX),
+            state_digest(heights),
+        )
+    }
+
+    fn height(&self, topic: &[u8; 32], author: &[u8; 32]) -> u64 {
+        self.store
+            .heights(topic)
+            .into_iter()
+            .find(|(a, _)| a == author)
+            .map_or(0, |(_, h)| h)
+    }
+
+    /// A new operation: push it once on every link carrying its topic that has not heard it
+    /// (but not back on `heard_on`), and restart their summaries.
+    fn offer_fresh(
+        &mut self,
+        now: Duration,
+        topic: &[u8; 32],
+        author: [u8; 32],
+        seq: u64,
+        id: [u8; 32],
+        heard_on: Option<LinkId>,
+    ) {
+        let random = self.random();
+        for (index, link) in self.links.iter_mut().enumerate() {
+            if !link.config.topics.contains(topic) {
+                continue;
+            }
+            link.trickle.reset(now, random);
+            if heard_on != Some(LinkId(index)) && !link.heard.contains(&id) {
+                link.queue.push(
+                    Priority::Fresh,
+                    now,
+                    Item::Op {
+                        topic: *topic,
+                        author,
+                        seq,
+                        id,
+                    },
+                );
+            }
+        }
+    }
+}

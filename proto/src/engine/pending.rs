@@ -1,0 +1,91 @@
+//! Bounded memories of the engine: author keys, operations heard, operations waiting.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use super::LinkId;
+use crate::tags::AuthorTag;
+
+/// Author keys known, by tag. Bound: `MAX_KEYS`; the key learned first is forgotten first
+/// (authors with ops in the store are re-added whenever their ops are used).
+#[derive(Debug, Default)]
+pub(crate) struct KeyBook {
+    by_tag: HashMap<AuthorTag, Vec<[u8; 32]>>,
+    order: VecDeque<[u8; 32]>,
+}
+
+const MAX_KEYS: usize = 4096;
+
+impl KeyBook {
+    pub(crate) fn add(&mut self, key: [u8; 32]) {
+        let keys = self.by_tag.entry(AuthorTag::from_key(&key)).or_default();
+        if keys.contains(&key) {
+            return;
+        }
+        keys.push(key);
+        self.order.push_back(key);
+        if self.order.len() > MAX_KEYS
+            && let Some(old) = self.order.pop_front()
+        {
+            let tag = AuthorTag::from_key(&old);
+            if let Some(keys) = self.by_tag.get_mut(&tag) {
+                keys.retain(|k| *k != old);
+                if keys.is_empty() {
+                    self.by_tag.remove(&tag);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
+        self.by_tag.get(&tag).cloned().unwrap_or_default()
+    }
+}
+
+/// Operation ids seen recently. Bound: `MAX_RECENT` ids; the oldest is forgotten first.
+#[derive(Debug, Default)]
+pub(crate) struct RecentIds {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+const MAX_RECENT: usize = 8192;
+
+impl RecentIds {
+    pub(crate) fn insert(&mut self, id: [u8; 32]) {
+        if self.set.insert(id) {
+            self.order.push_back(id);
+            if self.order.len() > MAX_RECENT
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn contains(&self, id: &[u8; 32]) -> bool {
+        self.set.contains(id)
+    }
+}
+
+/// What a held operation waits for before it can be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// Its predecessor in the log (it arrived out of order).
+    Backlink {
+        topic: [u8; 32],
+        author: [u8; 32],
+        seq: u64,
+    },
+    /// Its author's key (it arrived with the key elided).
+    Key(AuthorTag),
+}
+
+/// An encoded operation that could not be decoded yet.
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub link: LinkId,
+    pub bytes: Vec<u8>,
+    pub since: Duration,
+    pub waiting: Waiting,
+}

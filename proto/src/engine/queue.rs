@@ -1,0 +1,136 @@
+//! One link's send queue: what to send next, in priority order, with random hold-offs that
+//! let a neighbour's identical transmission cancel ours.
+//!
+//! Bound: at most `MAX_ENTRIES` entries; a new entry that does not fit displaces the
+//! lowest-priority, most recently queued one (or is dropped if it is the lowest). Dropping
+//! loses nothing: operations stay in the store and anti-entropy offers them again.
+
+use std::time::Duration;
+
+use crate::message::{Message, Vector, Want};
+use crate::tags::{AuthorTag, OpTag};
+
+pub(crate) const MAX_ENTRIES: usize = 256;
+
+/// Lower sends first. Fragments of an operation already started go before anything else, so
+/// receivers are not left holding partial operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Continuation,
+    Fresh,
+    Wanted,
+    Control,
+    Summary,
+}
+
+impl Priority {
+    /// Share of the airtime budget that must remain after a send of this priority, so that
+    /// a short budget silences summaries first and never starves operations.
+    pub(crate) fn reserve(self) -> f64 {
+        match self {
+            Priority::Continuation | Priority::Fresh | Priority::Wanted => 0.0,
+            Priority::Control => 0.1,
+            Priority::Summary => 0.3,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Item {
+    Summary,
+    Vector(Vector),
+    Want(Want),
+    KeyWant(Vec<AuthorTag>),
+    Hello(Vec<[u8; 32]>),
+    Op {
+        topic: [u8; 32],
+        author: [u8; 32],
+        seq: u64,
+        id: [u8; 32],
+    },
+    /// A fragment of an operation whose first fragment has been sent.
+    Continuation {
+        op: OpTag,
+        message: Message,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub priority: Priority,
+    pub not_before: Duration,
+    pub item: Item,
+    order: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SendQueue {
+    entries: Vec<Entry>,
+    next_order: u64,
+}
+
+impl SendQueue {
+    /// Queues `item` unless an equal one is queued already (then the earlier hold-off stays).
+    pub(crate) fn push(&mut self, priority: Priority, not_before: Duration, item: Item) {
+        if self.entries.iter().any(|e| e.item == item) {
+            return;
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        self.entries.push(Entry {
+            priority,
+            not_before,
+            item,
+            order,
+        });
+        if self.entries.len() > MAX_ENTRIES
+            && let Some(worst) = (0..self.entries.len())
+                .max_by_key(|i| (self.entries[*i].priority, self.entries[*i].order))
+        {
+            self.entries.swap_remove(worst);
+        }
+    }
+
+    /// Entries ready at `now`, best first.
+    pub(crate) fn ready(&self, now: Duration) -> Vec<usize> {
+        let mut ready: Vec<usize> = (0..self.entries.len())
+            .filter(|i| self.entries[*i].not_before <= now)
+            .collect();
+        ready.sort_by_key(|i| {
+            (
+                self.entries[*i].priority,
+                self.entries[*i].not_before,
+                self.entries[*i].order,
+            )
+        });
+        ready
+    }
+
+    pub(crate) fn get(&self, index: usize) -> &Entry {
+        &self.entries[index]
+    }
+
+    pub(crate) fn take(&mut self, index: usize) -> Entry {
+        self.entries.remove(index)
+    }
+
+    /// Removes the entries `cancel` matches (overheard from a neighbour, or made moot).
+    pub(crate) fn cancel(&mut self, cancel: impl Fn(&Item) -> bool) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| !cancel(&e.item));
+        before - self.entries.len()
+    }
+
+    /// The earliest hold-off still in the future.
+    pub(crate) fn next_ready(&self, now: Duration) -> Option<Duration> {
+        self.entries
+            .iter()
+            .map(|e| e.not_before)
+            .filter(|t| *t > now)
+            .min()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}

@@ -1,0 +1,450 @@
+//! What the engine does with what it hears.
+
+use std::time::Duration;
+
+use heapless::Vec as BoundedVec;
+
+use super::pending::{Pending, Waiting};
+use super::queue::{Item, Priority};
+use super::{Engine, Event, LinkId, MAX_NEIGHBOURS, Neighbour, OpStore, Rejection};
+use crate::compact::{self, CompactError, OpContext};
+use crate::message::{Fragment, Hello, MAX_WANT_RANGES, Message, Summary, Vector, Want, WantRange};
+use crate::tags::{AuthorTag, NodeTag, OpTag, TopicTag};
+
+/// Rebuilds headers from the store, the link's topics and the key book.
+struct Context<'a, S> {
+    engine: &'a Engine<S>,
+    link: LinkId,
+}
+
+impl<S: OpStore> OpContext for Context<'_, S> {
+    fn topics(&self, tag: TopicTag) -> Vec<[u8; 32]> {
+        self.engine.link_topics(self.link, tag)
+    }
+    fn authors(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
+        self.engine.keys.get(tag)
+    }
+    fn op_id(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<[u8; 32]> {
+        self.engine.store.op_id(topic, author, seq)
+    }
+}
+
+impl<S: OpStore> Engine<S> {
+    /// A frame was heard on `link` at `now`, with the module's RSSI and SNR if it gave them.
+    pub fn handle_frame(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        bytes: &[u8],
+        signal: Option<(f32, f32)>,
+    ) {
+        self.advance(now);
+        let frame = match self.codec.decode(bytes) {
+            Ok(frame) => frame,
+            Err(error) => return self.reject(link, Rejection::Frame(error)),
+        };
+        if frame.sender == self.me {
+            return;
+        }
+        self.links[link.0].stats.frames_heard += 1;
+        self.note_neighbour(now, link, frame.sender, signal);
+        match frame.message {
+            Message::Summary(summary) => self.on_summary(now, link, &summary),
+            Message::Vector(vector) => self.on_vector(now, link, &vector),
+            Message::Want(want) => self.on_want(now, link, &want),
+            Message::Op(bytes) => self.on_op(now, link, bytes.to_vec()),
+            Message::Fragment(fragment) => self.on_fragment(now, link, frame.sender, &fragment),
+            Message::Hello(hello) => self.on_hello(now, link, &hello),
+            Message::KeyWant(tags) => self.on_key_want(now, link, &tags),
+        }
+    }
+
+    fn reject(&mut self, link: LinkId, reason: Rejection) {
+        self.links[link.0].stats.frames_rejected += 1;
+        self.emit(Event::Rejected { link, reason });
+    }
+
+    pub(super) fn link_topics(&self, link: LinkId, tag: TopicTag) -> Vec<[u8; 32]> {
+        self.links[link.0]
+            .config
+            .topics
+            .iter()
+            .filter(|t| TopicTag::from_topic(t) == tag)
+            .copied()
+            .collect()
+    }
+
+    fn note_neighbour(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        tag: NodeTag,
+        signal: Option<(f32, f32)>,
+    ) {
+        let neighbours = &mut self.links[link.0].neighbours;
+        let index = match neighbours.iter().position(|n| n.tag == tag) {
+            Some(index) => index,
+            None => {
+                if neighbours.len() >= MAX_NEIGHBOURS
+                    && let Some(oldest) =
+                        (0..neighbours.len()).min_by_key(|i| neighbours[*i].last_heard)
+                {
+                    neighbours.swap_remove(oldest);
+                }
+                neighbours.push(Neighbour {
+                    tag,
+                    last_heard: now,
+                    rssi_dbm: None,
+                    snr_db: None,
+                    frames: 0,
+                });
+                neighbours.len() - 1
+            }
+        };
+        let neighbour = &mut neighbours[index];
+        neighbour.last_heard = now;
+        neighbour.frames += 1;
+        if let Some((rssi, snr)) = signal {
+            neighbour.rssi_dbm = Some(rssi);
+            neighbour.snr_db = Some(snr);
+        }
+    }
+
+    fn on_summary(&mut self, now: Duration, link: LinkId, summary: &Summary) {
+        let (mut agree, mut disagree) = (false, false);
+        for entry in &summary.topics {
+            for topic in self.link_topics(link, entry.topic) {
+                if self.topic_state(&topic) == (entry.ops, entry.digest) {
+                    agree = true;
+                } else {
+                    disagree = true;
+                    self.queue_vector(now, link, &topic);
+                }
+            }
+        }
+        let random = self.random();
+        let trickle = &mut self.links[link.0].trickle;
+        if disagree {
+            trickle.reset(now, random);
+        } else if agree {
+            trickle.heard_consistent();
+        }
+    }
+
+    /// Queues every page of our heights for `topic`, at most once per half `imin`.
+    pub(super) fn queue_vector(&mut self, now: Duration, link: LinkId, topic: &[u8; 32]) {
+        let min_gap = self.config.trickle.imin / 2;
+        if self.links[link.0]
+            .last_vector
+            .get(topic)
+            .is_some_and(|t| now < *t + min_gap)
+        {
+            return;
+        }
+        self.links[link.0].last_vector.insert(*topic, now);
+        for vector in self.vector_pages(topic) {
+            let at = now + self.holdoff();
+            self.links[link.0]
+                .queue
+                .push(Priority::Control, at, Item::Vector(vector));
+        }
+    }
+
+    fn on_vector(&mut self, now: Duration, link: LinkId, vector: &Vector) {
+        // A neighbour said what we were about to say.
+        let cancelled = self.links[link.0]
+            .queue
+            .cancel(|item| *item == Item::Vector(vector.clone()));
+        self.links[link.0].stats.cancelled += cancelled as u64;
+        let in_range = |tag: AuthorTag| vector.from <= tag && tag <= vector.to;
+        for topic in self.link_topics(link, vector.topic) {
+            let ours: Vec<_> = self
+                .store
+                .heights(&topic)
+                .into_iter()
+                .filter(|(a, _)| in_range(AuthorTag::from_key(a)))
+                .collect();
+            // Push what the sender lacks. With colliding tags, assume the lower height.
+            let mut budget = self.config.max_ops_per_answer;
+            for (author, height) in &ours {
+                let tag = AuthorTag::from_key(author);
+                let theirs = vector
+                    .heights
+                    .iter()
+                    .filter(|h| h.author == tag)
+                    .map(|h| h.ops)
+                    .min()
+                    .unwrap_or(0);
+                for seq in theirs..*height {
+                    if budget == 0 {
+                        break;
+                    }
+                    budget -= 1;
+                    self.queue_answer(now, link, &topic, *author, seq);
+                }
+            }
+            // Want what we lack.
+            let mut ranges = BoundedVec::<WantRange, MAX_WANT_RANGES>::new();
+            for height in &vector.heights {
+                let mine = ours
+                    .iter()
+                    .filter(|(a, _)| AuthorTag::from_key(a) == height.author)
+                    .map(|(_, h)| *h)
+                    .max()
+                    .unwrap_or(0);
+                if height.ops > mine {
+                    let range = WantRange {
+                        author: height.author,
+                        from_seq: mine,
+                        to_seq: height.ops - 1,
+                    };
+                    if ranges.push(range).is_err() {
+                        break;
+                    }
+                }
+            }
+            if !ranges.is_empty() {
+                let want = Want {
+                    topic: vector.topic,
+                    ranges,
+                };
+                let at = now + self.holdoff();
+                self.links[link.0]
+                    .queue
+                    .push(Priority::Control, at, Item::Want(want));
+            }
+        }
+    }
+
+    fn on_want(&mut self, now: Duration, link: LinkId, want: &Want) {
+        let cancelled = self.links[link.0]
+            .queue
+            .cancel(|item| *item == Item::Want(want.clone()));
+        self.links[link.0].stats.cancelled += cancelled as u64;
+        let mut budget = self.config.max_ops_per_answer;
+        for topic in self.link_topics(link, want.topic) {
+            for range in &want.ranges {
+                for (author, height) in self.store.heights(&topic) {
+                    if AuthorTag::from_key(&author) != range.author {
+                        continue;
+                    }
+                    let to = range.to_seq.min(height.saturating_sub(1));
+                    for seq in range.from_seq..=to {
+                        if budget == 0 || height == 0 {
+                            return;
+                        }
+                        budget -= 1;
+                        self.queue_answer(now, link, &topic, author, seq);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues a held operation as an answer, after a hold-off that lets a neighbour's
+    /// identical answer cancel it.
+    fn queue_answer(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        topic: &[u8; 32],
+        author: [u8; 32],
+        seq: u64,
+    ) {
+        if let Some(id) = self.store.op_id(topic, &author, seq) {
+            let at = now + self.holdoff();
+            self.links[link.0].queue.push(
+                Priority::Wanted,
+                at,
+                Item::Op {
+                    topic: *topic,
+                    author,
+                    seq,
+                    id,
+                },
+            );
+        }
+    }
+
+    fn on_fragment(&mut self, now: Duration, link: LinkId, sender: NodeTag, fragment: &Fragment) {
+        // Someone is sending this operation: our copy is not needed on this link.
+        self.cancel_op(link, |id| OpTag::from_id(id) == fragment.op);
+        match self.reassembler.push(now, sender, fragment) {
+            Ok(Some(bytes)) => self.on_op(now, link, bytes),
+            Ok(None) => {}
+            Err(error) => self.reject(link, Rejection::Fragment(error)),
+        }
+    }
+
+    fn cancel_op(&mut self, link: LinkId, matches: impl Fn(&[u8; 32]) -> bool) {
+        let cancelled = self.links[link.0]
+            .queue
+            .cancel(|item| matches!(item, Item::Op { id, .. } if matches(id)));
+        self.links[link.0].stats.cancelled += cancelled as u64;
+    }
+
+    /// A whole encoded operation heard on `link`: decode, check order, store, pass on.
+    fn on_op(&mut self, now: Duration, link: LinkId, bytes: Vec<u8>) {
+        let mut work = vec![(link, bytes)];
+        while let Some((link, bytes)) = work.pop() {
+            let decoded = compact::decode(&bytes, &Context { engine: self, link });
+            let op = match decoded {
+                Ok(op) => op,
+                Err(CompactError::MissingBacklink { topic, author, seq }) => {
+                    self.hold(now, link, bytes, Waiting::Backlink { topic, author, seq });
+                    let from = self.height(&topic, &author);
+                    self.want_gap(
+                        now,
+                        link,
+                        &topic,
+                        AuthorTag::from_key(&author),
+                        from,
+                        seq - 1,
+                    );
+                    continue;
+                }
+                Err(CompactError::UnknownAuthor(tag)) => {
+                    self.hold(now, link, bytes, Waiting::Key(tag));
+                    let at = now + self.holdoff();
+                    self.links[link.0]
+                        .queue
+                        .push(Priority::Control, at, Item::KeyWant(vec![tag]));
+                    continue;
+                }
+                // Not a topic we carry on this link: someone else's traffic, not an error.
+                Err(CompactError::UnknownTopic(_)) => continue,
+                Err(error) => {
+                    self.reject(link, Rejection::Op(error));
+                    continue;
+                }
+            };
+            let id = op.op.id();
+            let state = &mut self.links[link.0];
+            state.heard.insert(id);
+            if op.author_inline {
+                state.keys_shared.insert(op.author, now);
+            }
+            self.cancel_op(link, |queued| *queued == id);
+            if self.store.contains(&id) {
+                self.links[link.0].stats.duplicates += 1;
+                continue;
+            }
+            if op.seq < self.height(&op.topic, &op.author) {
+                self.reject(
+                    link,
+                    Rejection::Fork {
+                        author: op.author,
+                        seq: op.seq,
+                    },
+                );
+                continue;
+            }
+            self.keys.add(op.author);
+            self.store
+                .insert(&op.topic, &op.author, op.seq, op.op.clone());
+            self.links[link.0].stats.ops_received += 1;
+            self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some(link));
+            self.emit(Event::Received {
+                link,
+                topic: op.topic,
+                author: op.author,
+                seq: op.seq,
+                op: op.op,
+            });
+            // Its successor may be waiting.
+            let next = Waiting::Backlink {
+                topic: op.topic,
+                author: op.author,
+                seq: op.seq + 1,
+            };
+            if let Some(index) = self.pending.iter().position(|p| p.waiting == next) {
+                let waiting = self.pending.swap_remove(index);
+                work.push((waiting.link, waiting.bytes));
+            }
+        }
+    }
+
+    /// Holds an operation that cannot be decoded yet. Bound: `max_pending` operations; the
+    /// oldest is dropped first (it will be wanted again).
+    fn hold(&mut self, now: Duration, link: LinkId, bytes: Vec<u8>, waiting: Waiting) {
+        if self.pending.iter().any(|p| p.bytes == bytes) {
+            return;
+        }
+        if self.pending.len() >= self.config.max_pending
+            && let Some(oldest) = (0..self.pending.len()).min_by_key(|i| self.pending[*i].since)
+        {
+            self.pending.swap_remove(oldest);
+        }
+        self.pending.push(Pending {
+            link,
+            bytes,
+            since: now,
+            waiting,
+        });
+    }
+
+    fn want_gap(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        topic: &[u8; 32],
+        author: AuthorTag,
+        from_seq: u64,
+        to_seq: u64,
+    ) {
+        let range = WantRange {
+            author,
+            from_seq,
+            to_seq,
+        };
+        let want = Want {
+            topic: TopicTag::from_topic(topic),
+            ranges: [range].into_iter().collect(),
+        };
+        let at = now + self.holdoff();
+        self.links[link.0]
+            .queue
+            .push(Priority::Control, at, Item::Want(want));
+    }
+
+    fn on_hello(&mut self, now: Duration, link: LinkId, hello: &Hello) {
+        for key in &hello.keys {
+            self.keys.add(*key);
+            self.links[link.0].keys_shared.insert(*key, now);
+        }
+        let heard = |keys: &Vec<[u8; 32]>| keys.iter().all(|k| hello.keys.contains(k));
+        let cancelled = self.links[link.0]
+            .queue
+            .cancel(|item| matches!(item, Item::Hello(keys) if heard(keys)));
+        self.links[link.0].stats.cancelled += cancelled as u64;
+        // Operations waiting for one of these keys can be decoded now.
+        let tags: Vec<AuthorTag> = hello.keys.iter().map(AuthorTag::from_key).collect();
+        let (ready, waiting): (Vec<_>, Vec<_>) = self
+            .pending
+            .drain(..)
+            .partition(|p| matches!(p.waiting, Waiting::Key(tag) if tags.contains(&tag)));
+        self.pending = waiting;
+        for pending in ready {
+            self.on_op(now, pending.link, pending.bytes);
+        }
+    }
+
+    fn on_key_want(&mut self, now: Duration, link: LinkId, tags: &[AuthorTag]) {
+        let keys: Vec<[u8; 32]> = tags
+            .iter()
+            .flat_map(|tag| self.keys.get(*tag))
+            .take(crate::message::MAX_HELLO_KEYS)
+            .collect();
+        if !keys.is_empty() {
+            let at = now + self.holdoff();
+            self.links[link.0]
+                .queue
+                .push(Priority::Control, at, Item::Hello(keys));
+        }
+        let asked = tags.to_vec();
+        let cancelled = self.links[link.0]
+            .queue
+            .cancel(|item| *item == Item::KeyWant(asked.clone()));
+        self.links[link.0].stats.cancelled += cancelled as u64;
+    }
+}

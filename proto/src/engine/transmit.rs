@@ -1,0 +1,252 @@
+//! What the engine sends, within each link's airtime budget.
+
+use std::time::Duration;
+
+use heapless::Vec as BoundedVec;
+use rand_chacha::rand_core::Rng;
+
+use super::queue::{Item, Priority};
+use super::{Engine, LinkId, OpStore};
+use crate::compact;
+use crate::fragment::split;
+use crate::message::{Height, MAX_VECTOR_HEIGHTS, Message, Summary, TopicSummary, Vector};
+use crate::tags::{AuthorTag, OpTag, TopicTag};
+
+/// Vector pages sent for one topic in one round; authors beyond are offered in later rounds.
+const MAX_VECTOR_PAGES: usize = 8;
+
+impl<S: OpStore> Engine<S> {
+    /// The next frame to send on `link` now, if any may go: the best queued entry that the
+    /// link's budget allows (keeping a reserve for operations: summaries back off first).
+    /// The owner transmits it at once; the engine has charged its airtime to the ledger.
+    pub fn poll_transmit(&mut self, now: Duration, link: LinkId) -> Option<Vec<u8>> {
+        self.advance(now);
+        for index in self.links[link.0].queue.ready(now) {
+            let entry = self.links[link.0].queue.get(index).clone();
+            let Some(mut messages) = self.messages_for(link, &entry.item) else {
+                self.links[link.0].queue.take(index);
+                return self.poll_transmit(now, link);
+            };
+            let nonce = self.nonce();
+            let mtu = self.links[link.0].config.mtu;
+            let Ok(frame) = self.codec.encode(self.me, &messages[0], nonce, mtu) else {
+                self.links[link.0].queue.take(index);
+                return self.poll_transmit(now, link);
+            };
+            match self.charge(now, link, frame.len(), entry.priority) {
+                Charge::Sent => {}
+                Charge::Busy => return None,
+                Charge::Refused => {
+                    if entry.priority == Priority::Summary {
+                        // Trickle offers the summary again next interval.
+                        self.links[link.0].queue.take(index);
+                    }
+                    continue;
+                }
+            }
+            self.links[link.0].queue.take(index);
+            let first = messages.remove(0);
+            self.note_sent(now, link, &entry.item, &first, frame.len());
+            if let Item::Op { id, .. } = entry.item {
+                for message in messages {
+                    let continuation = Item::Continuation {
+                        op: OpTag::from_id(&id),
+                        message,
+                    };
+                    self.links[link.0]
+                        .queue
+                        .push(Priority::Continuation, now, continuation);
+                }
+            }
+            return Some(frame);
+        }
+        None
+    }
+
+    /// The message(s) for a queue entry, built from the current state; `None` if moot.
+    fn messages_for(&self, link: LinkId, item: &Item) -> Option<Vec<Message>> {
+        let single = |m: Message| Some(vec![m]);
+        match item {
+            Item::Summary => single(Message::Summary(self.summary(link))),
+            Item::Vector(vector) => single(Message::Vector(vector.clone())),
+            Item::Want(want) => single(Message::Want(want.clone())),
+            Item::KeyWant(tags) => single(Message::KeyWant(tags.iter().copied().collect())),
+            Item::Hello(keys) => single(Message::Hello(crate::message::Hello {
+                keys: keys.iter().copied().collect(),
+            })),
+            Item::Continuation { message, .. } => single(message.clone()),
+            Item::Op {
+                topic,
+                author,
+                seq,
+                id,
+            } => {
+                let op = self.store.get(topic, author, *seq)?;
+                let state = &self.links[link.0];
+                let elide = state
+                    .keys_shared
+                    .get(author)
+                    .is_some_and(|t| self.now < *t + self.config.key_memory);
+                let bytes = compact::encode(&op, topic, elide).ok()?;
+                split(
+                    &bytes,
+                    OpTag::from_id(id),
+                    state.config.mtu - self.codec.overhead(),
+                )
+                .ok()
+            }
+        }
+    }
+
+    fn summary(&self, link: LinkId) -> Summary {
+        let topics = self.links[link.0].config.topics.iter().map(|topic| {
+            let (ops, digest) = self.topic_state(topic);
+            TopicSummary {
+                topic: TopicTag::from_topic(topic),
+                ops,
+                digest,
+            }
+        });
+        Summary {
+            topics: topics.collect(),
+        }
+    }
+
+    /// Our heights for `topic` as Vector pages over the whole author-tag range. Authors with
+    /// one tag stay on one page, so every page's range is exact.
+    pub(super) fn vector_pages(&self, topic: &[u8; 32]) -> Vec<Vector> {
+        let mut heights: Vec<Height> = self
+            .store
+            .heights(topic)
+            .into_iter()
+            .map(|(a, ops)| Height {
+                author: AuthorTag::from_key(&a),
+                ops,
+            })
+            .collect();
+        heights.sort_by_key(|h| h.author);
+        let mut pages = Vec::new();
+        let mut from = AuthorTag([0, 0]);
+        let mut rest = &heights[..];
+        while pages.len() < MAX_VECTOR_PAGES {
+            let mut take = rest.len().min(MAX_VECTOR_HEIGHTS);
+            if take < rest.len() {
+                let boundary = rest[take].author;
+                while take > 1 && rest[take - 1].author == boundary {
+                    take -= 1;
+                }
+            }
+            let (page, tail) = rest.split_at(take);
+            let to = match tail.first() {
+                Some(next) => AuthorTag(
+                    u16::from_be_bytes(next.author.0)
+                        .saturating_sub(1)
+                        .to_be_bytes(),
+                ),
+                None => AuthorTag([0xff, 0xff]),
+            };
+            let heights: BoundedVec<Height, MAX_VECTOR_HEIGHTS> = page.iter().copied().collect();
+            pages.push(Vector {
+                topic: TopicTag::from_topic(topic),
+                from,
+                to,
+                heights,
+            });
+            match tail.first() {
+                Some(next) => from = next.author,
+                None => break,
+            }
+            rest = tail;
+        }
+        pages
+    }
+
+    fn nonce(&mut self) -> [u8; 12] {
+        let mut nonce = [0; 12];
+        self.rng.fill_bytes(&mut nonce);
+        nonce
+    }
+
+    /// Charges a frame to the link's ledger, keeping the priority's reserve.
+    fn charge(&mut self, now: Duration, link: LinkId, len: usize, priority: Priority) -> Charge {
+        let state = &mut self.links[link.0];
+        let (Some(budget), Some(ledger)) = (&state.config.budget, &mut state.ledger) else {
+            return Charge::Sent;
+        };
+        let m = &budget.modulation;
+        let airtime = m.time_on_air(len);
+        let reserve = budget
+            .plan
+            .sub_band(m.frequency_hz, m.bandwidth_hz)
+            .and_then(|band| band.duty_budget())
+            .map_or(Duration::ZERO, |b| b.mul_f64(priority.reserve()));
+        // Asking for airtime plus reserve gives the exact instant the reserve is also met.
+        match ledger.check(now, m.frequency_hz, m.bandwidth_hz, airtime + reserve) {
+            Ok(()) => {
+                if ledger
+                    .record(now, m.frequency_hz, m.bandwidth_hz, airtime)
+                    .is_err()
+                {
+                    return Charge::Refused;
+                }
+                state.stats.airtime_sent += airtime;
+                Charge::Sent
+            }
+            Err(refusal) => {
+                state.stats.budget_refusals += 1;
+                state.wake = match (state.wake, refusal.earliest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if matches!(refusal.reason, lorabridge_hardware::RefusalReason::OnAir) {
+                    Charge::Busy
+                } else {
+                    Charge::Refused
+                }
+            }
+        }
+    }
+
+    fn note_sent(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        item: &Item,
+        message: &Message,
+        len: usize,
+    ) {
+        let state = &mut self.links[link.0];
+        state.stats.frames_sent += 1;
+        state.stats.bytes_sent += len as u64;
+        match message {
+            Message::Summary(_) => state.stats.summaries_sent += 1,
+            Message::Vector(_) => state.stats.vectors_sent += 1,
+            Message::Want(_) => state.stats.wants_sent += 1,
+            Message::Hello(hello) => {
+                state.stats.hellos_sent += 1;
+                for key in &hello.keys {
+                    state.keys_shared.insert(*key, now);
+                }
+            }
+            Message::KeyWant(_) => state.stats.key_wants_sent += 1,
+            Message::Op(_) => state.stats.ops_sent += 1,
+            Message::Fragment(f) if f.index == 0 => state.stats.ops_sent += 1,
+            Message::Fragment(_) => {}
+        }
+        if matches!(message, Message::Fragment(_)) {
+            state.stats.fragments_sent += 1;
+        }
+        if let Item::Op { author, id, .. } = item {
+            state.heard.insert(*id);
+            state.keys_shared.entry(*author).or_insert(now);
+        }
+    }
+}
+
+enum Charge {
+    Sent,
+    /// The transmitter is still on air.
+    Busy,
+    /// The budget (or its reserve) does not allow this frame now.
+    Refused,
+}

@@ -1,0 +1,369 @@
+//! The sync engine in a small deterministic medium: convergence, multi-hop, late joiners,
+//! partitions, hostile frames, the airtime budget and Trickle's idle cost.
+
+mod common;
+
+use std::time::Duration;
+
+use common::medium::{Fate, LINK, Medium, engine, modulation};
+use common::{key, log};
+use lorabridge_proto::engine::{MemoryStore, OpStore};
+use lorabridge_proto::operation::RawOp;
+
+const TOPIC: [u8; 32] = [0x42; 32];
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn chat(author: u8, n: usize) -> Vec<RawOp> {
+    let payloads: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("message {i} from {author}: hello neighbours").into_bytes())
+        .collect();
+    log(&key(author), &TOPIC, &payloads)
+}
+
+fn assert_converged(medium: &Medium, ops: usize) {
+    for (i, node) in medium.nodes.iter().enumerate() {
+        assert_eq!(
+            medium.held(i),
+            ops,
+            "node {i} holds {} of {ops}",
+            medium.held(i)
+        );
+        assert_eq!(
+            node.engine.store().heights(&TOPIC).len(),
+            medium.nodes[0].engine.store().heights(&TOPIC).len()
+        );
+    }
+}
+
+#[test]
+fn two_nodes_converge_and_nothing_echoes() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    for op in chat(1, 5) {
+        medium.publish(0, &TOPIC, op);
+        medium.run_for(Duration::from_secs(5));
+    }
+    medium.run_for(MINUTE);
+    assert_converged(&medium, 5);
+    assert_eq!(medium.nodes[1].received.len(), 5, "each op reported once");
+    // B heard every op on the link, so it never sent one back.
+    assert_eq!(medium.nodes[1].engine.stats(LINK).ops_sent, 0);
+    assert_eq!(
+        medium.nodes[0].engine.stats(LINK).ops_sent,
+        5,
+        "A pushed each fresh op once"
+    );
+}
+
+#[test]
+fn line_of_five_converges_over_four_hops_both_ways() {
+    let mut medium = Medium::line(5, &[TOPIC]);
+    for op in chat(1, 3) {
+        medium.publish(0, &TOPIC, op);
+    }
+    for op in chat(2, 3) {
+        medium.publish(4, &TOPIC, op);
+    }
+    medium.run_for(10 * MINUTE);
+    assert_converged(&medium, 6);
+    for node in &medium.nodes[1..4] {
+        assert_eq!(node.received.len(), 6, "relays report each op once");
+    }
+}
+
+#[test]
+fn late_joiner_catches_up() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    for op in chat(1, 20) {
+        medium.publish(0, &TOPIC, op);
+    }
+    medium.run_for(10 * MINUTE);
+    assert_converged(&medium, 20);
+    // C appears next to B after an hour of quiet.
+    medium.run_for(HOUR);
+    let now = medium.now;
+    let mut late = engine(2, &[TOPIC], MemoryStore::default(), modulation(false));
+    late.handle_timeout(now);
+    medium.add_node(late, |j| j == 1);
+    medium.run_for(15 * MINUTE);
+    assert_converged(&medium, 20);
+}
+
+#[test]
+fn partition_heals() {
+    let mut medium = Medium::line(4, &[TOPIC]);
+    medium.hears[1][2] = false;
+    medium.hears[2][1] = false;
+    for op in chat(1, 4) {
+        medium.publish(0, &TOPIC, op);
+    }
+    for op in chat(2, 4) {
+        medium.publish(3, &TOPIC, op);
+    }
+    medium.run_for(20 * MINUTE);
+    assert_eq!(
+        (medium.held(1), medium.held(2)),
+        (4, 4),
+        "each side synced within itself"
+    );
+    medium.hears[1][2] = true;
+    medium.hears[2][1] = true;
+    // Idle intervals have grown; the next summary heard across the gap restarts repair.
+    medium.run_for(HOUR);
+    assert_converged(&medium, 8);
+}
+
+#[test]
+fn duplicated_and_reordered_frames_change_nothing_wrong() {
+    let mut medium = Medium::line(3, &[TOPIC]);
+    // Every frame arrives twice; frames to node 2 are held back and delivered in reverse.
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    medium.fate = Box::new(move |_, to, frame| {
+        if to == 2 {
+            held.push(frame.to_vec());
+            if held.len() < 3 {
+                return Fate::Drop;
+            }
+            let mut burst: Vec<Vec<u8>> = held.drain(..).rev().collect();
+            burst.extend(burst.clone());
+            return Fate::Replace(burst);
+        }
+        Fate::Replace(vec![frame.to_vec(), frame.to_vec()])
+    });
+    for op in chat(1, 6) {
+        medium.publish(0, &TOPIC, op);
+    }
+    medium.run_for(30 * MINUTE);
+    assert_converged(&medium, 6);
+    for node in &medium.nodes {
+        let mut ids: Vec<_> = node.received.iter().map(RawOp::id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), node.received.len(), "no op reported twice");
+    }
+}
+
+#[test]
+fn truncated_and_forged_frames_are_rejected_and_not_relayed() {
+    let mut medium = Medium::line(3, &[TOPIC]);
+    let ops = chat(1, 2);
+    // Capture the frame that carries op 0 from node 0.
+    let captured = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = captured.clone();
+    medium.fate = Box::new(move |from, _, frame| {
+        if from == 0 {
+            sink.borrow_mut().push(frame.to_vec());
+        }
+        Fate::Drop
+    });
+    medium.publish(0, &TOPIC, ops[0].clone());
+    medium.run_for(Duration::from_secs(5));
+    let frame = captured
+        .borrow()
+        .first()
+        .cloned()
+        .expect("node 0 sent its op");
+    medium.fate = Box::new(|_, _, _| Fate::Deliver);
+
+    // Truncated: every prefix is refused.
+    for len in 0..frame.len() {
+        medium.inject(1, &frame[..len]);
+    }
+    assert_eq!(medium.held(1), 0);
+    assert_eq!(medium.nodes[1].rejected, frame.len());
+
+    // Forged: a bit flipped inside the signature, checksum recomputed so it passes the CRC.
+    let mut forged = frame.clone();
+    forged[20] ^= 0x01;
+    let body = forged.len() - 2;
+    let crc = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740).checksum(&forged[..body]);
+    forged[body..].copy_from_slice(&crc.to_be_bytes());
+    medium.inject(1, &forged);
+    medium.run_for(Duration::from_secs(1));
+    assert_eq!(
+        (medium.held(1), medium.held(2)),
+        (0, 0),
+        "nothing forged was stored or relayed"
+    );
+    medium.run_for(10 * MINUTE);
+    for node in &medium.nodes[1..] {
+        let ids: Vec<_> = node.received.iter().map(RawOp::id).collect();
+        assert_eq!(
+            ids,
+            vec![ops[0].id()],
+            "only the genuine op arrived, by repair"
+        );
+    }
+
+    // The genuine frame, repeated, is a duplicate and changes nothing.
+    let before = medium.nodes[1].received.len();
+    medium.inject(1, &frame);
+    assert_eq!(medium.nodes[1].received.len(), before);
+}
+
+#[test]
+fn sends_never_exceed_the_duty_cycle() {
+    // EU868 1 % sub-band: 36 s of airtime in any hour. Publish far more than fits.
+    let mut medium = Medium::new(3, &[TOPIC], |i, j| i.abs_diff(j) == 1, true);
+    for op in chat(1, 150) {
+        medium.publish(0, &TOPIC, op);
+    }
+    for op in chat(2, 150) {
+        medium.publish(2, &TOPIC, op);
+    }
+    medium.run_for(3 * HOUR);
+    for (i, node) in medium.nodes.iter().enumerate() {
+        // The busiest hour starts with some send: check every such window, counting only
+        // the airtime inside it.
+        for (from, _) in &node.sends {
+            let until = *from + HOUR;
+            let used: Duration = node
+                .sends
+                .iter()
+                .map(|(s, a)| (*s + *a).min(until).saturating_sub((*s).max(*from)))
+                .sum();
+            assert!(
+                used <= Duration::from_secs(36),
+                "node {i} used {used:?} in the hour from {from:?}"
+            );
+        }
+        assert!(
+            node.engine.stats(LINK).budget_refusals > 0,
+            "the budget was the limit"
+        );
+    }
+    // The budget bounded the rate, but it kept moving ops.
+    assert!(medium.held(1) > 100, "node 1 holds {}", medium.held(1));
+}
+
+/// Summaries sent by all three nodes of a line, hour by hour, when they start out holding
+/// the same `ops` operations.
+fn idle_summaries(ops: usize) -> Vec<u64> {
+    let author = *key(9).verifying_key().as_bytes();
+    let mut store = MemoryStore::default();
+    for (seq, op) in chat(9, ops).into_iter().enumerate() {
+        store.insert(&TOPIC, &author, seq as u64, op);
+    }
+    let mut medium = Medium::line(3, &[TOPIC]);
+    for (i, node) in medium.nodes.iter_mut().enumerate() {
+        node.engine = engine(i, &[TOPIC], store.clone(), modulation(false));
+    }
+    let mut per_hour = Vec::new();
+    let mut before = 0;
+    for _ in 0..4 {
+        medium.run_for(HOUR);
+        let total: u64 = medium
+            .nodes
+            .iter()
+            .map(|n| n.engine.stats(LINK).summaries_sent)
+            .sum();
+        per_hour.push(total - before);
+        before = total;
+    }
+    per_hour
+}
+
+#[test]
+fn idle_summaries_fall_as_trickle_predicts_whatever_is_stored() {
+    let small = idle_summaries(1);
+    let large = idle_summaries(10_000);
+    // Imin 8 s, Imax 8 s × 2^8 = 34 min: after the first hour each node's interval is at its
+    // maximum, so at most ⌈3600 / 2048⌉ = 2 intervals per hour, and with k = 1 a neighbour's
+    // consistent summary silences the others: 3 nodes send at most 6 per hour.
+    for hours in [&small, &large] {
+        assert!(hours[0] >= hours[3], "summaries fall over time: {hours:?}");
+        assert!(
+            hours[2] <= 6 && hours[3] <= 6,
+            "idle summaries per hour: {hours:?}"
+        );
+    }
+    assert_eq!(
+        small[3], large[3],
+        "10 000 stored ops cost no more than one: {small:?} vs {large:?}"
+    );
+}
+
+#[test]
+fn a_node_that_missed_an_authors_key_asks_for_it() {
+    let mut medium = Medium::line(3, &[TOPIC]);
+    // Node 2 hears nothing for the first two minutes, so it misses the op that carried the
+    // author's key in full; later ops reach it with the key elided.
+    let deaf_until = Duration::from_secs(120);
+    let clock = std::rc::Rc::new(std::cell::Cell::new(Duration::ZERO));
+    let now = clock.clone();
+    medium.fate = Box::new(move |_, to, _| {
+        if to == 2 && now.get() < deaf_until {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let ops = chat(1, 4);
+    medium.publish(0, &TOPIC, ops[0].clone());
+    while medium.now < deaf_until {
+        medium.run_for(Duration::from_secs(10));
+        clock.set(medium.now);
+    }
+    for op in &ops[1..] {
+        medium.publish(0, &TOPIC, op.clone());
+    }
+    for _ in 0..60 {
+        medium.run_for(Duration::from_secs(10));
+        clock.set(medium.now);
+    }
+    assert_converged(&medium, 4);
+    assert!(
+        medium.nodes[2].engine.stats(LINK).key_wants_sent >= 1,
+        "node 2 asked for the key"
+    );
+    assert!(
+        medium.nodes[1].engine.stats(LINK).hellos_sent >= 1,
+        "node 1 answered with a Hello"
+    );
+}
+
+#[test]
+fn a_bridge_forwards_between_links_but_never_echoes() {
+    use lorabridge_proto::engine::{LinkConfig, LinkId};
+    // B has the radio link shared with A, and a second link (say Reticulum, no airtime
+    // budget) to C. Frames are passed by hand.
+    let mut a = engine(0, &[TOPIC], MemoryStore::default(), modulation(false));
+    let mut b = engine(1, &[TOPIC], MemoryStore::default(), modulation(false));
+    let mut c = engine(2, &[TOPIC], MemoryStore::default(), modulation(false));
+    let unicast = |topics: &[[u8; 32]]| LinkConfig {
+        mtu: 383,
+        budget: None,
+        topics: topics.to_vec(),
+    };
+    let b_to_c = b.add_link(Duration::ZERO, unicast(&[TOPIC])).unwrap();
+    let c_to_b = c.add_link(Duration::ZERO, unicast(&[TOPIC])).unwrap();
+    assert_eq!((b_to_c, c_to_b), (LinkId(1), LinkId(1)));
+
+    let op = chat(1, 1).remove(0);
+    let now = Duration::from_secs(1);
+    a.handle_local_op(now, &TOPIC, op.clone()).unwrap();
+    let frame = a.poll_transmit(now, LINK).expect("A pushes its fresh op");
+    b.handle_frame(now, LINK, &frame, None);
+    assert!(matches!(
+        b.poll_event(),
+        Some(lorabridge_proto::engine::Event::Received { .. })
+    ));
+
+    // B passes it on over the other link at once, but not back over the radio.
+    let later = now + Duration::from_secs(10);
+    b.handle_timeout(later);
+    let mut to_c = Vec::new();
+    while let Some(frame) = b.poll_transmit(later, b_to_c) {
+        to_c.push(frame);
+    }
+    for frame in &to_c {
+        c.handle_frame(later, c_to_b, frame, None);
+    }
+    assert_eq!(c.store().len(), 1, "the op crossed to the other link");
+    while b.poll_transmit(later, LINK).is_some() {}
+    assert_eq!(
+        b.stats(LINK).ops_sent,
+        0,
+        "nothing echoed on the link it came from"
+    );
+    assert_eq!(b.stats(b_to_c).ops_sent, 1);
+}
