@@ -80,8 +80,6 @@ pub struct DecodedOp {
     pub author: [u8; 32],
     pub seq: u64,
     pub op: RawOp,
-    /// The author's key travelled in full, so every receiver now knows it.
-    pub author_inline: bool,
 }
 
 /// Why a compact operation could not be turned back into a p2panda operation.
@@ -312,7 +310,6 @@ fn decode_compact(
                     author: *author,
                     seq,
                     op,
-                    author_inline: flags & FLAG_AUTHOR_KEY != 0,
                 });
             }
         }
@@ -381,6 +378,5 @@ fn decode_full(flags: u8, mut r: Reader, topics: &[[u8; 32]]) -> Result<DecodedO
             header: header_bytes.to_vec(),
             body,
         },
-        author_inline: true,
     })
 }

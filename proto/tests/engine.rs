@@ -285,8 +285,9 @@ fn idle_summaries_fall_as_trickle_predicts_whatever_is_stored() {
 #[test]
 fn a_node_that_missed_an_authors_key_asks_for_it() {
     let mut medium = Medium::line(3, &[TOPIC]);
-    // Node 2 hears nothing for the first two minutes, so it misses the op that carried the
-    // author's key in full; later ops reach it with the key elided.
+    // Node 1 publishes; node 2 hears nothing for the first two minutes, so it misses the op
+    // that carried the author's key in full, and node 1's later ops reach it with the key
+    // elided.
     let deaf_until = Duration::from_secs(120);
     let clock = std::rc::Rc::new(std::cell::Cell::new(Duration::ZERO));
     let now = clock.clone();
@@ -298,13 +299,13 @@ fn a_node_that_missed_an_authors_key_asks_for_it() {
         }
     });
     let ops = chat(1, 4);
-    medium.publish(0, &TOPIC, ops[0].clone());
+    medium.publish(1, &TOPIC, ops[0].clone());
     while medium.now < deaf_until {
         medium.run_for(Duration::from_secs(10));
         clock.set(medium.now);
     }
     for op in &ops[1..] {
-        medium.publish(0, &TOPIC, op.clone());
+        medium.publish(1, &TOPIC, op.clone());
     }
     for _ in 0..60 {
         medium.run_for(Duration::from_secs(10));

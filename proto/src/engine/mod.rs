@@ -186,7 +186,8 @@ struct Link {
     neighbours: Vec<Neighbour>,
     /// Operations heard on this link: never pushed back on it because of that hearing.
     heard: RecentIds,
-    /// Authors whose keys went across this link in full, and when.
+    /// Authors whose keys we sent in full on this link, and when. Only our own sends count:
+    /// a key heard from a neighbour reached that neighbour's neighbours, not ours.
     keys_shared: HashMap<[u8; 32], Duration>,
     /// When our Vector for a topic was last queued.
     last_vector: HashMap<[u8; 32], Duration>,

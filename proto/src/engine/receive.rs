@@ -319,11 +319,7 @@ impl<S: OpStore> Engine<S> {
                 }
             };
             let id = op.op.id();
-            let state = &mut self.links[link.0];
-            state.heard.insert(id);
-            if op.author_inline {
-                state.keys_shared.insert(op.author, now);
-            }
+            self.links[link.0].heard.insert(id);
             self.cancel_op(link, |queued| *queued == id);
             if self.store.contains(&id) {
                 self.links[link.0].stats.duplicates += 1;
@@ -410,7 +406,6 @@ impl<S: OpStore> Engine<S> {
     fn on_hello(&mut self, now: Duration, link: LinkId, hello: &Hello) {
         for key in &hello.keys {
             self.keys.add(*key);
-            self.links[link.0].keys_shared.insert(*key, now);
         }
         let heard = |keys: &Vec<[u8; 32]>| keys.iter().all(|k| hello.keys.contains(k));
         let cancelled = self.links[link.0]

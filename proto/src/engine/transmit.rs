@@ -193,16 +193,13 @@ impl<S: OpStore> Engine<S> {
                 Charge::Sent
             }
             Err(refusal) => {
-                state.stats.budget_refusals += 1;
+                let busy = matches!(refusal.reason, lorabridge_hardware::RefusalReason::OnAir);
+                state.stats.budget_refusals += u64::from(!busy);
                 state.wake = match (state.wake, refusal.earliest) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                if matches!(refusal.reason, lorabridge_hardware::RefusalReason::OnAir) {
-                    Charge::Busy
-                } else {
-                    Charge::Refused
-                }
+                if busy { Charge::Busy } else { Charge::Refused }
             }
         }
     }
