@@ -1,1 +1,37 @@
 //! The `Radio` trait and serial drivers for LoRa modules.
+//!
+//! Three module dialects are driven over a serial line:
+//!
+//! - [`ModuleKind::Rui3`]: RAK3172 and other RUI3 modules, AT commands in P2P mode;
+//! - [`ModuleKind::Rak811`]: RAK811 with AT firmware v3;
+//! - [`ModuleKind::Rnode`]: boards running the RNode firmware, spoken to in KISS frames.
+//!
+//! Each dialect is split in two: a pure parser (bytes in, events out; never panics, bounded
+//! memory, unit- and property-tested apart from any I/O) and a small async "dialect" that turns
+//! radio operations into command exchanges. One generic driver task ([`SerialRadio`]) owns the
+//! port, runs the exchanges with a timeout on every command, forwards received frames, and
+//! reconnects with backoff when the port disappears, re-applying the last modulation.
+//!
+//! [`RnodeFraming`] lets an AT module share a channel with RNodes (their firmware adds a
+//! header byte on air).
+//!
+//! [`DutyCycled`] wraps any [`Radio`] and refuses sends that would break the regional duty-cycle
+//! law, telling the caller when it may send instead.
+
+pub mod at;
+pub mod driver;
+pub mod duty;
+pub mod error;
+pub mod probe;
+pub mod radio;
+pub mod rak811;
+pub mod rnode;
+pub mod rnode_framing;
+pub mod rui3;
+
+pub use driver::{Connector, DriverConfig, Port, PortIo, SerialConnector, SerialRadio, Stats};
+pub use duty::DutyCycled;
+pub use error::RadioError;
+pub use probe::{ModuleInfo, probe};
+pub use radio::{ModuleKind, Radio, RadioFuture, RadioState, RxFrame};
+pub use rnode_framing::RnodeFraming;

@@ -1,0 +1,170 @@
+//! The `Radio` trait: what the rest of lorabridge needs from a LoRa link.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use lorabridge_hardware::Modulation;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::RadioError;
+
+/// A boxed, sendable future borrowed from the radio.
+///
+/// The trait returns boxed futures instead of using `async fn` so that it stays object-safe:
+/// the daemon picks the driver from its configuration at run time (`Box<dyn Radio>`), and
+/// wrappers such as [`crate::DutyCycled`] compose over either. One allocation per call is
+/// nothing next to a LoRa transmission (tens of milliseconds to seconds of airtime).
+pub type RadioFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A LoRa link to one module.
+///
+/// Every method takes `&self`, so one task may wait for frames while another sends.
+///
+/// **Cancel safety.** Every returned future may be dropped at any await point without
+/// corrupting the driver: the driver's own task performs the exchange with the module.
+/// Dropping a [`Radio::send`] future after the frame was queued does not unsend it: the frame
+/// still goes out (or fails) and only the outcome is lost. Dropping [`Radio::recv`] never
+/// loses a frame: frames wait in a bounded queue until the next call.
+pub trait Radio: Send + Sync {
+    /// Which dialect this radio speaks.
+    fn kind(&self) -> ModuleKind;
+
+    /// Largest frame, in bytes, that [`Radio::send`] accepts.
+    fn mtu(&self) -> usize;
+
+    /// The driver's state right now.
+    fn state(&self) -> RadioState;
+
+    /// Configures the modulation; it is re-applied by the driver after every reconnect.
+    fn configure<'a>(
+        &'a self,
+        modulation: &'a Modulation,
+    ) -> RadioFuture<'a, Result<(), RadioError>>;
+
+    /// Transmits one frame; resolves when the module reports it sent, or with the reason it was
+    /// not. Frames above [`Radio::mtu`] are refused with [`RadioError::FrameTooLarge`].
+    ///
+    /// While the port is away the frame waits in the driver's queue and goes out after the
+    /// reconnect, or fails with [`RadioError::Unavailable`] after the queue timeout: it is never
+    /// dropped silently. If the port dies after the module took the frame but before it
+    /// confirmed, the frame is sent again after the reconnect, so it may go out twice; the mesh
+    /// layer de-duplicates. (RNode firmware confirms nothing over KISS: for an RNode this
+    /// resolves once the frame is written to the port.)
+    fn send<'a>(&'a self, frame: &'a [u8]) -> RadioFuture<'a, Result<(), RadioError>>;
+
+    /// The next received frame, or `None` once the driver has shut down.
+    fn recv(&self) -> RadioFuture<'_, Option<RxFrame>>;
+
+    /// Switches the receiver off (where the module has one to switch) and stops the driver.
+    /// Frames still queued are answered with [`RadioError::Closed`].
+    fn shutdown(&self) -> RadioFuture<'_, Result<(), RadioError>>;
+}
+
+/// One received frame with what the module measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RxFrame {
+    /// The payload as the module delivered it.
+    pub payload: Vec<u8>,
+    /// Received signal strength in dBm, when the module reported one.
+    pub rssi_dbm: Option<i16>,
+    /// Signal-to-noise ratio in dB, when the module reported one.
+    pub snr_db: Option<f32>,
+    /// When the driver read the frame from the serial line (monotonic clock).
+    pub received_at: Instant,
+}
+
+/// What a driver is doing, for status pages and for callers that want to wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RadioState {
+    /// Connected, configured (if asked to be) and idle or receiving.
+    Ready,
+    /// Transmitting or talking to the module.
+    Busy,
+    /// The port went away or stopped answering; the driver is reopening it with backoff.
+    /// Sends wait in the queue until it is back or their queue timeout passes.
+    Reconnecting,
+    /// The driver gave up (see [`crate::DriverConfig::max_reconnect_attempts`]); sends fail.
+    Failed,
+    /// [`Radio::shutdown`] was called or the driver's handle was dropped.
+    Closed,
+}
+
+/// The serial dialects this crate drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModuleKind {
+    /// RAK3172 and other modules with RUI3 AT firmware, in LoRa P2P mode.
+    Rui3,
+    /// RAK811 with AT firmware v3.0.x, in LoRa P2P mode.
+    Rak811,
+    /// Boards flashed with the RNode firmware, spoken to over KISS.
+    Rnode,
+}
+
+impl ModuleKind {
+    /// The name used on the command line and in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModuleKind::Rui3 => "rui3",
+            ModuleKind::Rak811 => "rak811",
+            ModuleKind::Rnode => "rnode",
+        }
+    }
+}
+
+impl fmt::Display for ModuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ModuleKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "rui3" => Ok(ModuleKind::Rui3),
+            "rak811" => Ok(ModuleKind::Rak811),
+            "rnode" => Ok(ModuleKind::Rnode),
+            other => Err(format!(
+                "unknown driver {other:?}: expected rui3, rak811 or rnode"
+            )),
+        }
+    }
+}
+
+impl TryFrom<lorabridge_hardware::ModuleKind> for ModuleKind {
+    type Error = RadioError;
+
+    /// Maps a board profile's module to the driver that speaks to it.
+    fn try_from(kind: lorabridge_hardware::ModuleKind) -> Result<Self, RadioError> {
+        use lorabridge_hardware::ModuleKind as Hw;
+        match kind {
+            Hw::Rui3 => Ok(ModuleKind::Rui3),
+            Hw::Rak811 => Ok(ModuleKind::Rak811),
+            Hw::RnodeKiss => Ok(ModuleKind::Rnode),
+            Hw::EbyteE22 => Err(RadioError::Unsupported {
+                module: "Ebyte E22",
+                reason: "no driver for Ebyte modules yet".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn board_profile_modules_map_to_drivers() {
+        use lorabridge_hardware::ModuleKind as Hw;
+        assert_eq!(ModuleKind::try_from(Hw::Rui3), Ok(ModuleKind::Rui3));
+        assert_eq!(ModuleKind::try_from(Hw::Rak811), Ok(ModuleKind::Rak811));
+        assert_eq!(ModuleKind::try_from(Hw::RnodeKiss), Ok(ModuleKind::Rnode));
+        assert!(ModuleKind::try_from(Hw::EbyteE22).is_err());
+        assert_eq!("RNode".parse::<ModuleKind>(), Ok(ModuleKind::Rnode));
+        assert!("e22".parse::<ModuleKind>().is_err());
+    }
+}

@@ -1,0 +1,311 @@
+//! A RAK3172 with RUI3 firmware, as its AT command manual describes it (P2P subset).
+
+use lorabridge_hardware::Modulation;
+use lorabridge_radio::at::{LineSplitter, Lines, hex};
+
+use super::{Effects, Personality, Reception};
+
+/// Receive mode after `AT+PRECV`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rx {
+    Off,
+    /// 65534: until stopped.
+    Continuous,
+    /// 65535: until one packet.
+    Single,
+    /// 1–65533 ms: until one packet or the window closes (`+EVT:RXP2P RECEIVE TIMEOUT`).
+    Window,
+}
+
+/// Settings kept in the module's flash (they survive a replug).
+struct Flash {
+    nwm: u8,
+    frequency_hz: u32,
+    sf: u8,
+    bw_khz: u32,
+    cr: u8,
+    preamble: u16,
+    power: i8,
+}
+
+pub(crate) struct Rui3Module {
+    flash: Flash,
+    rx: Rx,
+    transmitting: bool,
+    lines: LineSplitter,
+}
+
+impl Default for Rui3Module {
+    fn default() -> Self {
+        Self {
+            // As shipped: LoRaWAN mode, P2P defaults from the manual's example.
+            flash: Flash {
+                nwm: 1,
+                frequency_hz: 868_000_000,
+                sf: 7,
+                bw_khz: 125,
+                cr: 0,
+                preamble: 10,
+                power: 14,
+            },
+            rx: Rx::Off,
+            transmitting: false,
+            lines: LineSplitter::new(),
+        }
+    }
+}
+
+impl Rui3Module {
+    fn modulation(&self) -> Modulation {
+        let f = &self.flash;
+        Modulation {
+            frequency_hz: f.frequency_hz,
+            spreading_factor: f.sf,
+            bandwidth_hz: f.bw_khz * 1000,
+            coding_rate: f.cr + 5,
+            preamble_symbols: f.preamble,
+            tx_power_dbm: f.power,
+            sync_word: 0x12,
+        }
+    }
+
+    fn p2p_value(&self) -> String {
+        let f = &self.flash;
+        format!(
+            "{}:{}:{}:{}:{}:{}",
+            f.frequency_hz, f.sf, f.bw_khz, f.cr, f.preamble, f.power
+        )
+    }
+
+    fn set_p2p(&mut self, v: &str) -> bool {
+        let parts: Vec<&str> = v.split(':').collect();
+        let [f, sf, bw, cr, pre, pwr] = parts.as_slice() else {
+            return false;
+        };
+        let (Ok(f), Ok(sf), Ok(bw), Ok(cr), Ok(pre), Ok(pwr)) = (
+            f.parse::<u32>(),
+            sf.parse::<u8>(),
+            bw.parse::<u32>(),
+            cr.parse::<u8>(),
+            pre.parse::<u16>(),
+            pwr.parse::<i8>(),
+        ) else {
+            return false;
+        };
+        let ok = (150_000_000..=960_000_000).contains(&f)
+            && (5..=12).contains(&sf)
+            && [125, 250, 500].contains(&bw)
+            && cr <= 3
+            && pre >= 5
+            && (5..=22).contains(&pwr);
+        if ok {
+            self.flash = Flash {
+                nwm: self.flash.nwm,
+                frequency_hz: f,
+                sf,
+                bw_khz: bw,
+                cr,
+                preamble: pre,
+                power: pwr,
+            };
+        }
+        ok
+    }
+
+    fn command(&mut self, line: &str, fx: &mut Effects) {
+        let upper = line.to_ascii_uppercase();
+        let (cmd, arg) = match upper.split_once('=') {
+            Some((c, _)) => (c.to_string(), Some(line[c.len() + 1..].to_string())),
+            None => (upper.clone(), None),
+        };
+        let p2p = self.flash.nwm == 0;
+        match (cmd.as_str(), arg.as_deref()) {
+            ("AT", None) => fx.line("OK"),
+            ("AT+VER", Some("?")) => {
+                fx.line("AT+VER=RUI_4.0.6_RAK3172-E");
+                fx.line("OK");
+            }
+            ("AT+NWM", Some("?")) => {
+                fx.line(&format!("AT+NWM={}", self.flash.nwm));
+                fx.line("OK");
+            }
+            ("AT+NWM", Some(v)) => match v.parse::<u8>() {
+                Ok(n) if n <= 2 => {
+                    fx.line("OK");
+                    if n != self.flash.nwm {
+                        // Changing the work mode restarts the module.
+                        self.flash.nwm = n;
+                        self.power_on(fx);
+                    }
+                }
+                _ => fx.line("AT_PARAM_ERROR"),
+            },
+            ("AT+P2P", Some("?")) if p2p => {
+                fx.line(&format!("AT+P2P={}", self.p2p_value()));
+                fx.line("OK");
+            }
+            ("AT+P2P", Some(v)) if p2p => {
+                if self.rx != Rx::Off || self.transmitting {
+                    fx.line("AT_BUSY_ERROR");
+                } else if self.set_p2p(v) {
+                    fx.line("OK");
+                } else {
+                    fx.line("AT_PARAM_ERROR");
+                }
+            }
+            ("AT+PRECV", Some(v)) if p2p => match v.parse::<u32>() {
+                Ok(0) => {
+                    self.rx = Rx::Off;
+                    fx.timer = Some(None);
+                    fx.line("OK");
+                }
+                Ok(65534) if !self.transmitting => {
+                    self.rx = Rx::Continuous;
+                    fx.line("OK");
+                }
+                Ok(65535) if !self.transmitting => {
+                    self.rx = Rx::Single;
+                    fx.line("OK");
+                }
+                Ok(ms @ 1..=65533) if !self.transmitting => {
+                    self.rx = Rx::Window;
+                    fx.timer = Some(Some(std::time::Duration::from_millis(u64::from(ms))));
+                    fx.line("OK");
+                }
+                Ok(1..=65535) => fx.line("AT_BUSY_ERROR"),
+                _ => fx.line("AT_PARAM_ERROR"),
+            },
+            ("AT+PSEND", Some(v)) if p2p => {
+                if fx.take_busy() || self.rx != Rx::Off || self.transmitting {
+                    fx.line("AT_BUSY_ERROR");
+                    return;
+                }
+                match hex::decode(v) {
+                    Some(payload) if (1..=250).contains(&payload.len()) => {
+                        fx.line("OK");
+                        self.transmitting = true;
+                        fx.transmit = Some((self.modulation(), payload));
+                    }
+                    _ => fx.line("AT_PARAM_ERROR"),
+                }
+            }
+            ("AT+P2P" | "AT+PRECV" | "AT+PSEND", _) => fx.line("AT_MODE_NO_SUPPORT"),
+            _ => fx.line("AT_ERROR"),
+        }
+    }
+}
+
+impl Personality for Rui3Module {
+    fn host(&mut self, bytes: &[u8], fx: &mut Effects) {
+        let mut items = Vec::new();
+        self.lines.push(bytes, &mut items);
+        for item in items {
+            match item {
+                Lines::Line(line) => self.command(&line, fx),
+                Lines::Overlong => fx.line("AT_ERROR"),
+            }
+        }
+    }
+
+    fn air(&mut self, rx: &Reception, fx: &mut Effects) {
+        if self.rx == Rx::Off {
+            return;
+        }
+        let snr = rx.snr_db.round() as i32;
+        let data = hex::encode(&rx.payload);
+        if fx.two_line_rx() {
+            fx.line(&format!("+EVT:RXP2P, RSSI {}, SNR {snr}", rx.rssi_dbm));
+            fx.line(&format!("+EVT:{data}"));
+        } else {
+            fx.line(&format!("+EVT:RXP2P:{}:{snr}:{data}", rx.rssi_dbm));
+        }
+        if matches!(self.rx, Rx::Single | Rx::Window) {
+            self.rx = Rx::Off;
+            fx.timer = Some(None);
+        }
+    }
+
+    fn tx_done(&mut self, fx: &mut Effects) {
+        self.transmitting = false;
+        fx.line("+EVT:TXP2P DONE");
+    }
+
+    fn timer(&mut self, fx: &mut Effects) {
+        if self.rx == Rx::Window {
+            self.rx = Rx::Off;
+            fx.line("+EVT:RXP2P RECEIVE TIMEOUT");
+        }
+    }
+
+    fn power_on(&mut self, fx: &mut Effects) {
+        self.rx = Rx::Off;
+        fx.timer = Some(None);
+        self.transmitting = false;
+        self.lines = LineSplitter::new();
+        fx.line("RAKwireless RAK3172-E Example");
+        fx.line("------------------------------------------------------");
+        fx.line(if self.flash.nwm == 0 {
+            "Current Work Mode: LoRa P2P."
+        } else {
+            "Current Work Mode: LoRaWAN."
+        });
+    }
+
+    fn listening(&self) -> Option<Modulation> {
+        (self.flash.nwm == 0 && self.rx != Rx::Off && !self.transmitting).then(|| self.modulation())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Faults;
+    use super::super::test_support::{step, text};
+    use super::*;
+
+    fn host(m: &mut Rui3Module, faults: &Faults, input: &str) -> String {
+        text(&step(faults, |fx| m.host(input.as_bytes(), fx)).0)
+    }
+
+    #[test]
+    fn p2p_commands_need_p2p_mode_and_psend_is_busy_while_receiving() {
+        let (mut m, f) = (Rui3Module::default(), Faults::default());
+        assert_eq!(
+            host(&mut m, &f, "AT+PSEND=00\r\n"),
+            "AT_MODE_NO_SUPPORT\r\n"
+        );
+        assert!(host(&mut m, &f, "AT+NWM=0\r\n").starts_with("OK\r\nRAKwireless"));
+        assert_eq!(
+            host(&mut m, &f, "AT+P2P=869525000:7:125:0:8:14\r\n"),
+            "OK\r\n"
+        );
+        assert_eq!(
+            host(&mut m, &f, "AT+P2P=869525000:7:62:0:8:14\r\n"),
+            "AT_PARAM_ERROR\r\n"
+        );
+        assert_eq!(host(&mut m, &f, "AT+PRECV=65534\r\n"), "OK\r\n");
+        assert_eq!(host(&mut m, &f, "AT+PSEND=00\r\n"), "AT_BUSY_ERROR\r\n");
+        assert_eq!(
+            host(&mut m, &f, "AT+PRECV=0\r\nAT+PSEND=0102\r\n"),
+            "OK\r\nOK\r\n"
+        );
+        assert_eq!(text(&step(&f, |fx| m.tx_done(fx)).0), "+EVT:TXP2P DONE\r\n");
+        assert_eq!(host(&mut m, &f, "AT+BOGUS\r\n"), "AT_ERROR\r\n");
+    }
+
+    #[test]
+    fn receive_window_closes_with_a_timeout_event() {
+        let (mut m, f) = (Rui3Module::default(), Faults::default());
+        host(&mut m, &f, "AT+NWM=0\r\n");
+        let (out, _, timer) = step(&f, |fx| m.host(b"AT+PRECV=100\r\n", fx));
+        assert_eq!(
+            (text(&out).as_str(), timer),
+            ("OK\r\n", Some(Some(std::time::Duration::from_millis(100))))
+        );
+        assert!(m.listening().is_some());
+        assert_eq!(
+            text(&step(&f, |fx| m.timer(fx)).0),
+            "+EVT:RXP2P RECEIVE TIMEOUT\r\n"
+        );
+        assert!(m.listening().is_none());
+    }
+}
