@@ -100,9 +100,21 @@ impl EngineConfig {
             node_key,
             seed,
             trickle: TrickleConfig {
-                imin: Duration::from_secs(8),
-                doublings: 8,
-                k: 1,
+                // 90 s, not less: a fresh op's eager relay wave crosses five SF9 hops in
+                // tens of seconds, and summaries compared before it has passed only disagree
+                // and start redundant repairs (grid-25, same delivery: 10 879 frames at
+                // 8 s, 2 830 at 30 s; with the other tuning 1 474 at 60 s, 1 236 at 90 s,
+                // 1 378 at 120 s).
+                imin: Duration::from_secs(90),
+                // imax = 48 min, near what it was (8 s · 2^8 = 34 min): idle cost and the
+                // worst-case time to notice a missed op stay about as designed.
+                doublings: 5,
+                // Two, not one: with k = 1 in a multi-hop mesh, the nodes that have an op
+                // and those that lack it each hear a consistent summary from their own side
+                // first and fall silent, so the boundary between them can stay unnoticed for
+                // many intervals (village-12: 4 pairs never delivered in an hour at k = 1,
+                // all delivered at k = 2, for about 5 % more frames).
+                k: 2,
             },
             answer_holdoff: Duration::from_secs(3),
             key_memory: Duration::from_secs(30 * 60),
@@ -173,6 +185,15 @@ pub struct Stats {
     pub budget_refusals: u64,
 }
 
+/// Answer and relay hold-offs span at least this many full frames of airtime.
+const HOLDOFF_FRAMES: u32 = 8;
+/// A fresh operation shortens the Trickle interval to this many `imin`, instead of
+/// resetting it to `imin`: the op itself is already being pushed and relayed, so summaries
+/// compared while that wave passes only disagree and start redundant repairs; a real
+/// inconsistency (a summary that disagrees) still resets to `imin`. In grid-25 this cut
+/// summaries from 562 to 359 and frames from 1 839 to 1 583, at the same delivery.
+const FRESH_INTERVAL_IMINS: u32 = 4;
+
 /// Neighbours remembered per link; the least recently heard is forgotten first.
 const MAX_NEIGHBOURS: usize = 64;
 /// Events waiting for the owner; the oldest is dropped past this (the owner should drain).
@@ -186,6 +207,11 @@ struct Link {
     neighbours: Vec<Neighbour>,
     /// Operations heard on this link: never pushed back on it because of that hearing.
     heard: RecentIds,
+    /// Operations queued as relays of what we heard on this link: sent with the author key
+    /// in full, because a relay exists to reach nodes the sender did not, and those have not
+    /// heard the key from us either (eliding it there cost a KeyWant and a Hello per missed
+    /// key: in grid-25, 143 KeyWant and Hello frames before this rule, 17 after).
+    relays: RecentIds,
     /// Authors whose keys we sent in full on this link, and when. Only our own sends count:
     /// a key heard from a neighbour reached that neighbour's neighbours, not ours.
     keys_shared: HashMap<[u8; 32], Duration>,
@@ -209,6 +235,9 @@ pub struct Engine<S> {
     events: VecDeque<Event>,
     rng: ChaCha12Rng,
     now: Duration,
+    /// The sender of the frame being handled, so a relay decision can ask whether anyone
+    /// else is in range.
+    sender: Option<NodeTag>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -234,6 +263,7 @@ impl<S: OpStore> Engine<S> {
             events: VecDeque::new(),
             rng: ChaCha12Rng::from_seed(config.seed),
             now: Duration::ZERO,
+            sender: None,
             config,
         }
     }
@@ -262,6 +292,7 @@ impl<S: OpStore> Engine<S> {
             queue: SendQueue::default(),
             neighbours: Vec::new(),
             heard: RecentIds::default(),
+            relays: RecentIds::default(),
             keys_shared: HashMap::new(),
             last_vector: HashMap::new(),
             wake: None,
@@ -270,8 +301,8 @@ impl<S: OpStore> Engine<S> {
         Ok(LinkId(self.links.len() - 1))
     }
 
-    /// An operation produced here (an app's publish) or received from an iroh peer: store it
-    /// if new and push it once on every link that carries its topic and has not heard it.
+    /// An operation produced here (an app's publish) or received from an iroh peer: if new,
+    /// store it and push it once on every link that carries its topic and has not heard it.
     pub fn handle_local_op(
         &mut self,
         now: Duration,
@@ -284,9 +315,12 @@ impl<S: OpStore> Engine<S> {
         let author = *header.verifying_key.as_bytes();
         let seq = u64::from(header.seq_num);
         let id = op.id();
-        if !self.store.contains(&id) {
-            self.store.insert(topic, &author, seq, op);
+        // Already held: it came from one of our links (and was offered on the others then),
+        // or it is an echo of our own op, e.g. an iroh peer handing back a radio import.
+        if self.store.contains(&id) {
+            return Ok(());
         }
+        self.store.insert(topic, &author, seq, op);
         self.keys.add(author);
         self.offer_fresh(now, topic, author, seq, id, None);
         Ok(())
@@ -379,8 +413,20 @@ impl<S: OpStore> Engine<S> {
         self.rng.next_u64()
     }
 
-    fn holdoff(&mut self) -> Duration {
-        let max = self.config.answer_holdoff.as_nanos().max(1) as u64;
+    /// A random hold-off for an answer or relay on `link`: below `answer_holdoff`, or below
+    /// `HOLDOFF_FRAMES` full frames of airtime on a slow radio link, whichever is longer.
+    /// Suppression works only if a neighbour's copy can be heard before ours goes, so the
+    /// window must span several frames: 3 s is 7 SF7 frames but only 2.4 SF9 frames, and in
+    /// grid-25 (SF9) a 10 s window cut frames by a third against 3 s.
+    fn holdoff(&mut self, link: LinkId) -> Duration {
+        let frames = self.links[link.0]
+            .config
+            .budget
+            .as_ref()
+            .map_or(Duration::ZERO, |b| {
+                b.modulation.time_on_air(self.links[link.0].config.mtu) * HOLDOFF_FRAMES
+            });
+        let max = self.config.answer_holdoff.max(frames).as_nanos().max(1) as u64;
         Duration::from_nanos(self.random() % max)
     }
 
@@ -414,22 +460,34 @@ impl<S: OpStore> Engine<S> {
         heard_on: Option<LinkId>,
     ) {
         let random = self.random();
+        let relay_at: Vec<Duration> = (0..self.links.len())
+            .map(|index| now + self.holdoff(LinkId(index)))
+            .collect();
+        let sender = self.sender;
+        let fresh_interval = self.config.trickle.imin * FRESH_INTERVAL_IMINS;
         for (index, link) in self.links.iter_mut().enumerate() {
             if !link.config.topics.contains(topic) {
                 continue;
             }
-            link.trickle.reset(now, random);
-            if heard_on != Some(LinkId(index)) && !link.heard.contains(&id) {
-                link.queue.push(
-                    Priority::Fresh,
-                    now,
-                    Item::Op {
-                        topic: *topic,
-                        author,
-                        seq,
-                        id,
-                    },
-                );
+            link.trickle.shorten(now, fresh_interval, random);
+            let item = Item::Op {
+                topic: *topic,
+                author,
+                seq,
+                id,
+            };
+            if heard_on == Some(LinkId(index)) {
+                // A radio link is a broadcast medium: neighbours of ours that did not hear
+                // the sender get the op only if someone relays it. Relay once, after a
+                // hold-off that lets a neighbour's relay, overheard, cancel ours; and only
+                // if someone other than the sender is in range (else it is an echo).
+                let others = link.neighbours.iter().any(|n| Some(n.tag) != sender);
+                if link.config.budget.is_some() && others {
+                    link.relays.insert(id);
+                    link.queue.push(Priority::Fresh, relay_at[index], item);
+                }
+            } else if !link.heard.contains(&id) {
+                link.queue.push(Priority::Fresh, now, item);
             }
         }
     }

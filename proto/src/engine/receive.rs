@@ -48,6 +48,7 @@ impl<S: OpStore> Engine<S> {
         }
         self.links[link.0].stats.frames_heard += 1;
         self.note_neighbour(now, link, frame.sender, signal);
+        self.sender = Some(frame.sender);
         match frame.message {
             Message::Summary(summary) => self.on_summary(now, link, &summary),
             Message::Vector(vector) => self.on_vector(now, link, &vector),
@@ -57,6 +58,7 @@ impl<S: OpStore> Engine<S> {
             Message::Hello(hello) => self.on_hello(now, link, &hello),
             Message::KeyWant(tags) => self.on_key_want(now, link, &tags),
         }
+        self.sender = None;
     }
 
     fn reject(&mut self, link: LinkId, reason: Rejection) {
@@ -114,11 +116,18 @@ impl<S: OpStore> Engine<S> {
         let (mut agree, mut disagree) = (false, false);
         for entry in &summary.topics {
             for topic in self.link_topics(link, entry.topic) {
-                if self.topic_state(&topic) == (entry.ops, entry.digest) {
+                let (ops, digest) = self.topic_state(&topic);
+                if (ops, digest) == (entry.ops, entry.digest) {
                     agree = true;
                 } else {
                     disagree = true;
-                    self.queue_vector(now, link, &topic);
+                    // Only the side that may lack something describes itself: a sender
+                    // holding fewer ops than we do will hear our summary (our Trickle resets
+                    // below) and send its Vector, which tells us both what to push and what
+                    // to want. Halves the Vectors of a repair.
+                    if entry.ops >= ops {
+                        self.queue_vector(now, link, &topic);
+                    }
                 }
             }
         }
@@ -143,7 +152,7 @@ impl<S: OpStore> Engine<S> {
         }
         self.links[link.0].last_vector.insert(*topic, now);
         for vector in self.vector_pages(topic) {
-            let at = now + self.holdoff();
+            let at = now + self.holdoff(link);
             self.links[link.0]
                 .queue
                 .push(Priority::Control, at, Item::Vector(vector));
@@ -208,7 +217,7 @@ impl<S: OpStore> Engine<S> {
                     topic: vector.topic,
                     ranges,
                 };
-                let at = now + self.holdoff();
+                let at = now + self.holdoff(link);
                 self.links[link.0]
                     .queue
                     .push(Priority::Control, at, Item::Want(want));
@@ -252,7 +261,7 @@ impl<S: OpStore> Engine<S> {
         seq: u64,
     ) {
         if let Some(id) = self.store.op_id(topic, &author, seq) {
-            let at = now + self.holdoff();
+            let at = now + self.holdoff(link);
             self.links[link.0].queue.push(
                 Priority::Wanted,
                 at,
@@ -305,7 +314,7 @@ impl<S: OpStore> Engine<S> {
                 }
                 Err(CompactError::UnknownAuthor(tag)) => {
                     self.hold(now, link, bytes, Waiting::Key(tag));
-                    let at = now + self.holdoff();
+                    let at = now + self.holdoff(link);
                     self.links[link.0]
                         .queue
                         .push(Priority::Control, at, Item::KeyWant(vec![tag]));
@@ -397,7 +406,7 @@ impl<S: OpStore> Engine<S> {
             topic: TopicTag::from_topic(topic),
             ranges: [range].into_iter().collect(),
         };
-        let at = now + self.holdoff();
+        let at = now + self.holdoff(link);
         self.links[link.0]
             .queue
             .push(Priority::Control, at, Item::Want(want));
@@ -431,7 +440,7 @@ impl<S: OpStore> Engine<S> {
             .take(crate::message::MAX_HELLO_KEYS)
             .collect();
         if !keys.is_empty() {
-            let at = now + self.holdoff();
+            let at = now + self.holdoff(link);
             self.links[link.0]
                 .queue
                 .push(Priority::Control, at, Item::Hello(keys));

@@ -40,12 +40,17 @@ impl MemoryStore {
 }
 
 impl OpStore for MemoryStore {
+    /// Sorted by author: the engine walks heights when it queues answers, so `HashMap` order
+    /// here would make the order of sends (and a simulator run) differ from run to run.
     fn heights(&self, topic: &[u8; 32]) -> Vec<([u8; 32], u64)> {
-        self.logs
+        let mut heights: Vec<([u8; 32], u64)> = self
+            .logs
             .iter()
             .filter(|((t, _), _)| t == topic)
             .filter_map(|((_, author), log)| log.keys().next_back().map(|seq| (*author, seq + 1)))
-            .collect()
+            .collect();
+        heights.sort_unstable();
+        heights
     }
 
     fn get(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<RawOp> {

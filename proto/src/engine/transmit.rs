@@ -83,10 +83,11 @@ impl<S: OpStore> Engine<S> {
             } => {
                 let op = self.store.get(topic, author, *seq)?;
                 let state = &self.links[link.0];
-                let elide = state
-                    .keys_shared
-                    .get(author)
-                    .is_some_and(|t| self.now < *t + self.config.key_memory);
+                let elide = !state.relays.contains(id)
+                    && state
+                        .keys_shared
+                        .get(author)
+                        .is_some_and(|t| self.now < *t + self.config.key_memory);
                 let bytes = compact::encode(&op, topic, elide).ok()?;
                 split(
                     &bytes,

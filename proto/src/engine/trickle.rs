@@ -59,6 +59,16 @@ impl Trickle {
         self.fire_at = now + half + Duration::from_nanos(random % jitter);
     }
 
+    /// Shortens the interval to at most `interval` (no-op if it is already that short):
+    /// a softer reset for news that other mechanisms already spread.
+    pub fn shorten(&mut self, now: Duration, interval: Duration, random: u64) {
+        let interval = interval.max(self.config.imin);
+        if self.interval > interval {
+            self.interval = interval;
+            self.begin(now, random);
+        }
+    }
+
     /// A summary consistent with ours was heard.
     pub fn heard_consistent(&mut self) {
         self.counter = self.counter.saturating_add(1);
