@@ -12,6 +12,7 @@ pub mod frame;
 pub mod message;
 mod node_header;
 pub mod operation;
+pub mod reticulum;
 pub mod tags;
 
 pub use compact::{CompactError, DecodedOp, OpContext};

@@ -1,0 +1,273 @@
+//! A running bridge: the p2panda node, one task per topic, the radio mesh and the gRPC
+//! servers, started together and stopped gracefully.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use lorabridge_hardware::{Modulation, RegionPlan};
+use lorabridge_proto::RawOp;
+use lorabridge_proto::engine::{
+    Budget, Engine, EngineConfig, LinkConfig, MemoryStore, OpStore, TrickleConfig,
+};
+use lorabridge_radio::Radio;
+use p2panda::operation::{LogId, Operation};
+use p2panda::{Node, Topic};
+use p2panda_core::{Hash, SeqNum, VerifyingKey};
+use p2panda_store::SqliteStore;
+use p2panda_store::logs::LogStore;
+use p2panda_store::topics::TopicStore;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::grpc::panda::panda_server::PandaServer;
+use crate::grpc::status::status_server::StatusServer;
+use crate::mesh::{LORA, Mesh, MeshStatus};
+use crate::node::NodeSpec;
+use crate::service::{AppTopic, PandaService, StatusService};
+use crate::state::State;
+use crate::topic::{self, AppEvent};
+
+/// A topic the bridge carries.
+#[derive(Clone, Debug)]
+pub struct Carried {
+    pub topic: [u8; 32],
+    pub region: [u8; 32],
+    /// `None` for a region's admin topic.
+    pub app_id: Option<String>,
+    pub lora: bool,
+}
+
+/// The radio and the rules it transmits under.
+pub struct RadioSpec {
+    pub radio: Arc<dyn Radio>,
+    pub modulation: Modulation,
+    pub plan: RegionPlan,
+    pub mtu: usize,
+}
+
+pub struct BridgeSpec {
+    pub node: NodeSpec,
+    pub topics: Vec<Carried>,
+    /// Port 0 picks a free port; `Bridge::grpc_addr` tells which.
+    pub grpc: SocketAddr,
+    pub status: Option<SocketAddr>,
+    pub radio: Option<RadioSpec>,
+    pub region_key: Option<[u8; 32]>,
+    /// Summary pacing; `None` keeps the engine's LoRa defaults.
+    pub trickle: Option<TrickleConfig>,
+}
+
+pub struct Bridge {
+    pub node: Arc<Node>,
+    pub grpc_addr: SocketAddr,
+    pub status_addr: Option<SocketAddr>,
+    topics: HashMap<[u8; 32], topic::TopicHandle>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Bridge {
+    pub async fn start(spec: BridgeSpec) -> Result<Bridge, String> {
+        let (node, store) = crate::node::spawn(&spec.node).await?;
+        let node = Arc::new(node);
+        let state = State::open(store.pool().clone()).await?;
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let (to_mesh, from_topics) = mpsc::channel(256);
+        let mut handles = HashMap::new();
+        let mut app_topics = Vec::new();
+        for carried in &spec.topics {
+            let mesh = (carried.lora && spec.radio.is_some()).then(|| to_mesh.clone());
+            let handle = topic::spawn(node.clone(), carried.topic, mesh).await?;
+            app_topics.push(AppTopic {
+                topic: carried.topic,
+                region: carried.region,
+                app_id: carried.app_id.clone(),
+                handle: handle.clone(),
+            });
+            handles.insert(carried.topic, handle);
+        }
+
+        let mut lora_status = None;
+        if let Some(radio) = spec.radio {
+            let lora_topics: Vec<[u8; 32]> = spec
+                .topics
+                .iter()
+                .filter(|t| t.lora)
+                .map(|t| t.topic)
+                .collect();
+            let mut engine = Engine::new(
+                EngineConfig {
+                    region_key: spec.region_key,
+                    trickle: spec
+                        .trickle
+                        .unwrap_or(EngineConfig::new([0; 32], [0; 32], [0; 32]).trickle),
+                    ..EngineConfig::new(spec.node.network_id, *node.id().as_bytes(), fresh_seed())
+                },
+                preload(&store, &lora_topics).await?,
+            );
+            radio
+                .radio
+                .configure(&radio.modulation)
+                .await
+                .map_err(|e| format!("cannot configure the radio: {e}"))?;
+            let budget = Budget {
+                modulation: radio.modulation,
+                plan: radio.plan,
+            };
+            let link = engine
+                .add_link(
+                    std::time::Duration::ZERO,
+                    LinkConfig {
+                        mtu: radio.mtu,
+                        budget: Some(budget),
+                        topics: lora_topics,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+            for id in state.heard(LORA).await? {
+                engine.mark_heard(link, id);
+            }
+            let (status_tx, status_rx) = watch::channel(MeshStatus::default());
+            lora_status = Some(status_rx);
+            let mesh = Mesh {
+                engine,
+                link,
+                radio: radio.radio,
+                topics: handles.clone(),
+                state: state.clone(),
+            };
+            tasks.push(tokio::spawn(mesh.run(
+                from_topics,
+                status_tx,
+                shutdown.subscribe(),
+            )));
+        }
+
+        let mut apps = HashMap::new();
+        for app in &app_topics {
+            if let Some(id) = &app.app_id {
+                apps.entry(id.clone()).or_insert_with(|| app.clone());
+            }
+        }
+        let panda = PandaServer::new(PandaService {
+            apps: Arc::new(apps),
+            state,
+            shutdown: shutdown.subscribe(),
+        });
+        let (grpc_addr, task) = serve(spec.grpc, shutdown.subscribe(), move |router| {
+            router.add_service(panda);
+        })
+        .await?;
+        tasks.push(task);
+        let mut status_addr = None;
+        if let Some(addr) = spec.status {
+            let service = StatusServer::new(StatusService {
+                node_id: *node.id().as_bytes(),
+                network_id: spec.node.network_id,
+                topics: app_topics,
+                lora: lora_status,
+            });
+            let (addr, task) = serve(addr, shutdown.subscribe(), move |router| {
+                router.add_service(service);
+            })
+            .await?;
+            status_addr = Some(addr);
+            tasks.push(task);
+        }
+        Ok(Bridge {
+            node,
+            grpc_addr,
+            status_addr,
+            topics: handles,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Everything processed on `topic` from now on (for the demo's live view and tests).
+    pub fn watch(&self, topic: &[u8; 32]) -> Option<broadcast::Receiver<AppEvent>> {
+        self.topics.get(topic).map(|h| h.events.subscribe())
+    }
+
+    /// Stops serving, lets the radio finish the frame in flight, and closes the node.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        drop(self.topics);
+        drop(self.node);
+    }
+}
+
+/// Serves gRPC on `addr` until shutdown; returns the bound address.
+async fn serve(
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+    add: impl FnOnce(&mut tonic::service::RoutesBuilder),
+) -> Result<(SocketAddr, JoinHandle<()>), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut routes = tonic::service::RoutesBuilder::default();
+    add(&mut routes);
+    let routes = routes.routes();
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = shutdown.changed().await;
+        };
+        let server = tonic::transport::Server::builder().add_routes(routes);
+        if let Err(e) = server
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped)
+            .await
+        {
+            tracing::error!("gRPC server on {bound} failed: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// The operations the node holds in `topics`, for the engine's view of what it can offer.
+async fn preload(store: &SqliteStore, topics: &[[u8; 32]]) -> Result<MemoryStore, String> {
+    let mut memory = MemoryStore::default();
+    for topic in topics {
+        let logs = TopicStore::<Topic, VerifyingKey, LogId>::resolve(store, &Topic::from(*topic))
+            .await
+            .map_err(|e| e.to_string())?;
+        for (author, log_ids) in logs {
+            for log_id in log_ids {
+                let entries =
+                    LogStore::<Operation, VerifyingKey, LogId, SeqNum, Hash>::get_log_entries(
+                        store, &author, &log_id, None, None,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for (operation, _) in entries.unwrap_or_default() {
+                    let op = RawOp {
+                        header: operation.header.encode(),
+                        body: operation.body.as_ref().map(|b| b.to_bytes()),
+                    };
+                    memory.insert(
+                        topic,
+                        author.as_bytes(),
+                        u64::from(operation.header.seq_num),
+                        op,
+                    );
+                }
+            }
+        }
+    }
+    Ok(memory)
+}
+
+/// 32 bytes from the operating system's random source (through a throwaway key, which
+/// p2panda generates from it), to seed the engine's Trickle timing, hold-offs and nonces.
+fn fresh_seed() -> [u8; 32] {
+    *p2panda_core::SigningKey::generate().as_bytes()
+}

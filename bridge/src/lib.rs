@@ -1,0 +1,14 @@
+//! The lorabridge daemon as a library: the binary is a thin CLI over it, and the end-to-end
+//! tests run real bridges in-process (and restart them) through it.
+
+pub mod bridge;
+pub mod config;
+pub mod grpc;
+pub mod mesh;
+pub mod neighbourhood;
+pub mod node;
+pub mod node_key;
+pub mod reticulum;
+pub mod service;
+pub mod state;
+pub mod topic;

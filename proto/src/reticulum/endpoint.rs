@@ -1,0 +1,619 @@
+//! One bridge's Reticulum endpoint, sans IO: its identity and SINGLE destination, the peers
+//! learned from announces, encrypted packets in and out, proofs, and announce timing.
+//!
+//! The owner feeds it packets (already un-framed) and the time, and drains packets to write
+//! to every connected interface, plus events. `now` is wall-clock time since the UNIX epoch,
+//! because announces carry their emission time in seconds.
+//!
+//! Payload convention between bridges: the plaintext of every SINGLE packet is the sender's
+//! destination hash (16 bytes) followed by one mesh frame. SINGLE packets are anonymous in
+//! Reticulum, and the sync engine needs to know which peer (which link) a frame came from.
+//! The sender hash is not authenticated; a forger can only make us believe a peer already
+//! heard a frame, which summaries repair.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use rand_chacha::ChaCha12Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use super::announce::{Announce, AnnounceError, AppDataError, BridgeAppData};
+use super::dedup::DuplicateFilter;
+use super::identity::{
+    DecryptError, EPHEMERAL_LEN, Identity, NAME_HASH_LEN, PUBLIC_KEY_LEN, PublicIdentity,
+    SIGNATURE_LEN, destination_hash, name_hash, plain_destination_hash,
+};
+use super::packet::{
+    DestinationType, HASH_LEN, HEADER_2_LEN, Hash16, MTU, Packet, PacketError, PacketType, context,
+};
+use super::path::{PathTable, PathUpdate};
+use super::token;
+use crate::tags::{NetworkTag, TopicTag};
+
+/// Largest plaintext in one SINGLE packet sent through a transport node (HEADER_2).
+pub const MAX_PLAINTEXT: usize = 383;
+/// Largest mesh frame per packet: the plaintext less the sender's destination hash. This is
+/// the `mtu` of an engine link to a Reticulum peer.
+pub const MAX_FRAME: usize = MAX_PLAINTEXT - HASH_LEN;
+
+const _: () = assert!(
+    token::max_plaintext(MTU - HEADER_2_LEN - EPHEMERAL_LEN) == MAX_PLAINTEXT,
+    "MAX_PLAINTEXT follows from the MTU"
+);
+
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    pub network: NetworkTag,
+    /// Tags of the topics this bridge carries, announced to peers.
+    pub topics: Vec<TopicTag>,
+    /// Time between our announces (each jittered down by up to a tenth so that bridges started
+    /// together drift apart).
+    pub announce_interval: Duration,
+    /// A peer not heard announcing for this long is forgotten.
+    pub path_lifetime: Duration,
+    /// Answer every packet we receive with an implicit proof (83 bytes): the sender learns
+    /// delivery. Off saves airtime on slow Reticulum media.
+    pub prove: bool,
+    /// A sent packet without a proof after this long counts as undelivered.
+    pub receipt_timeout: Duration,
+    /// Bounds: peers remembered, receipts outstanding, packet hashes remembered, packets
+    /// queued for the interfaces.
+    pub max_peers: usize,
+    pub max_receipts: usize,
+    pub duplicate_window: usize,
+    pub max_queued: usize,
+}
+
+impl EndpointConfig {
+    pub fn new(network: NetworkTag, topics: Vec<TopicTag>) -> Self {
+        Self {
+            network,
+            topics,
+            announce_interval: Duration::from_secs(15 * 60),
+            path_lifetime: Duration::from_secs(2 * 3600),
+            prove: true,
+            receipt_timeout: Duration::from_secs(60),
+            max_peers: 256,
+            max_receipts: 512,
+            duplicate_window: 8192,
+            max_queued: 1024,
+        }
+    }
+}
+
+/// Why a packet was not taken. Every variant is also counted in [`Stats`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("malformed packet: {0}")]
+    Packet(#[from] PacketError),
+    #[error("duplicate packet")]
+    Duplicate,
+    #[error("bad announce: {0}")]
+    Announce(#[from] AnnounceError),
+    #[error("bridge announce with bad app data: {0}")]
+    AppData(#[from] AppDataError),
+    #[error("cannot decrypt: {0}")]
+    Decrypt(#[from] DecryptError),
+    #[error("payload too short to name its sender")]
+    NoSender,
+    #[error("sender {0} is not a known peer")]
+    UnknownSender(Hash16),
+    #[error("proof signature does not verify")]
+    BadProof,
+}
+
+/// What a packet did, when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// An announce of a bridge in our network, with what it did to the path table.
+    BridgeAnnounce(PathUpdate),
+    /// Data for us, decrypted and queued as [`Event::Received`].
+    Data,
+    /// A valid proof of a packet we sent.
+    Proof,
+    /// A path request for our destination, answered with an announce.
+    PathRequest,
+    /// Not for us (other destinations, other announces, our own announce echoed back).
+    Ignored,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A bridge announced (first time, or with changed topics).
+    PeerAnnounced {
+        peer: Hash16,
+        topics: Vec<TopicTag>,
+        hops: u8,
+    },
+    /// A peer's path expired.
+    PeerExpired { peer: Hash16 },
+    /// A mesh frame from a peer.
+    Received { from: Hash16, frame: Vec<u8> },
+    /// A peer proved it received our packet.
+    Delivered { to: Hash16, packet: [u8; 32] },
+    /// No proof came in time.
+    Undelivered { to: Hash16, packet: [u8; 32] },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("no path to {0}")]
+    NoPath(Hash16),
+    #[error("frame of {0} bytes exceeds {MAX_FRAME}")]
+    TooLarge(usize),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub malformed: u64,
+    pub duplicates: u64,
+    pub announces_sent: u64,
+    pub announces_accepted: u64,
+    pub announces_stale: u64,
+    pub announces_rejected: u64,
+    pub ignored: u64,
+    pub data_sent: u64,
+    pub data_received: u64,
+    pub decrypt_failed: u64,
+    pub unknown_sender: u64,
+    pub proofs_sent: u64,
+    pub proofs_valid: u64,
+    pub proofs_invalid: u64,
+    pub undelivered: u64,
+    pub queue_dropped: u64,
+    pub path_requests_sent: u64,
+    pub path_requests_answered: u64,
+}
+
+#[derive(Clone)]
+struct Receipt {
+    to: Hash16,
+    hash: [u8; 32],
+    deadline: Duration,
+}
+
+/// See the module docs. Cloning copies the whole state (tests and fuzzing start from one).
+#[derive(Clone)]
+pub struct Endpoint {
+    identity: Identity,
+    config: EndpointConfig,
+    name_hash: [u8; NAME_HASH_LEN],
+    destination: Hash16,
+    app_data: Vec<u8>,
+    paths: PathTable,
+    seen: DuplicateFilter,
+    receipts: HashMap<Hash16, Receipt>,
+    out: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    next_announce: Duration,
+    last_emitted: u64,
+    path_request_destination: Hash16,
+    path_requests: HashMap<Hash16, Duration>,
+    last_path_answer: Option<Duration>,
+    rng: ChaCha12Rng,
+    stats: Stats,
+}
+
+/// Events waiting for the owner; the oldest is dropped past this.
+const MAX_EVENTS: usize = 4096;
+/// The PLAIN destination transport nodes take path requests on.
+const PATH_REQUEST_NAME: &str = "rnstransport.path.request";
+/// At most one path request per destination in this time, and one answer to requests for us.
+const PATH_REQUEST_INTERVAL: Duration = Duration::from_secs(30);
+const PATH_ANSWER_INTERVAL: Duration = Duration::from_secs(10);
+/// Destinations whose path requests are remembered for rate limiting.
+const MAX_PATH_REQUESTS: usize = 256;
+
+impl Endpoint {
+    /// `seed` drives every random choice (ephemeral keys, IVs, announce blobs, jitter): pass
+    /// fresh OS randomness in the daemon. The first announce is due at once.
+    pub fn new(identity: Identity, config: EndpointConfig, seed: [u8; 32]) -> Self {
+        let name_hash = name_hash(&super::bridge_destination_name(config.network));
+        let destination = destination_hash(&name_hash, &identity.hash());
+        let app_data = BridgeAppData {
+            topics: config.topics.clone(),
+        }
+        .encode();
+        Self {
+            paths: PathTable::new(config.max_peers, config.path_lifetime),
+            seen: DuplicateFilter::new(config.duplicate_window),
+            identity,
+            name_hash,
+            destination,
+            app_data,
+            receipts: HashMap::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            next_announce: Duration::ZERO,
+            last_emitted: 0,
+            path_request_destination: plain_destination_hash(PATH_REQUEST_NAME),
+            path_requests: HashMap::new(),
+            last_path_answer: None,
+            rng: ChaCha12Rng::from_seed(seed),
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    /// Our SINGLE destination's address.
+    pub fn destination(&self) -> Hash16 {
+        self.destination
+    }
+
+    pub fn identity(&self) -> &PublicIdentity {
+        self.identity.public()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Live peers: destination, hops, announced topics.
+    pub fn peers(&self, now: Duration) -> Vec<(Hash16, u8, Vec<TopicTag>)> {
+        self.paths
+            .iter()
+            .filter(|(_, e)| e.expires > now)
+            .map(|(k, e)| {
+                let topics = BridgeAppData::decode(&e.app_data)
+                    .map(|d| d.topics)
+                    .unwrap_or_default();
+                (*k, e.hops, topics)
+            })
+            .collect()
+    }
+
+    /// Queues an announce now (on start and whenever an interface comes up) and restarts the
+    /// announce timer.
+    pub fn announce(&mut self, now: Duration) {
+        let mut random = [0u8; 5];
+        self.rng.fill_bytes(&mut random);
+        // Strictly increasing emission times: transport nodes ignore an announce not newer
+        // than the one they hold.
+        let emitted = now.as_secs().max(self.last_emitted + 1);
+        self.last_emitted = emitted;
+        let packet = Announce::build(
+            &self.identity,
+            &self.name_hash,
+            random,
+            emitted,
+            &self.app_data,
+        );
+        self.stats.announces_sent += 1;
+        self.queue(packet);
+        let interval = self.config.announce_interval;
+        let jitter = interval.as_nanos() as u64 / 10;
+        let jitter = Duration::from_nanos(self.rng.next_u64() % jitter.max(1));
+        self.next_announce = now + interval.saturating_sub(jitter);
+    }
+
+    /// Encrypts `frame` for `to` and queues it. Returns the packet hash (a proof names it).
+    pub fn send(
+        &mut self,
+        now: Duration,
+        to: &Hash16,
+        frame: &[u8],
+    ) -> Result<[u8; 32], SendError> {
+        if frame.len() > MAX_FRAME {
+            return Err(SendError::TooLarge(frame.len()));
+        }
+        let path = self.paths.get(now, to).ok_or(SendError::NoPath(*to))?;
+        let mut plaintext = Vec::with_capacity(HASH_LEN + frame.len());
+        plaintext.extend_from_slice(&self.destination.0);
+        plaintext.extend_from_slice(frame);
+        let mut ephemeral = [0u8; 32];
+        self.rng.fill_bytes(&mut ephemeral);
+        let mut iv = [0u8; 16];
+        self.rng.fill_bytes(&mut iv);
+        let data = path
+            .identity
+            .encrypt(&plaintext, ephemeral, iv, path.ratchet.as_ref());
+        let mut packet = Packet::new(
+            PacketType::Data,
+            DestinationType::Single,
+            *to,
+            context::NONE,
+            data,
+        );
+        if let Some(next) = path.next_hop {
+            packet.transport_id = Some(next);
+            packet.transport = true;
+        }
+        let hash = packet.hash();
+        if self.receipts.len() >= self.config.max_receipts {
+            self.expire_receipts(Duration::MAX);
+        }
+        self.receipts.insert(
+            packet.truncated_hash(),
+            Receipt {
+                to: *to,
+                hash,
+                deadline: now + self.config.receipt_timeout,
+            },
+        );
+        self.stats.data_sent += 1;
+        self.queue(packet);
+        Ok(hash)
+    }
+
+    /// Takes one packet heard on an interface.
+    pub fn handle_packet(&mut self, now: Duration, raw: &[u8]) -> Result<Handled, Rejection> {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += raw.len() as u64;
+        let packet = Packet::decode(raw).inspect_err(|_| self.stats.malformed += 1)?;
+        if !self.seen.insert(packet.hash()) {
+            self.stats.duplicates += 1;
+            return Err(Rejection::Duplicate);
+        }
+        let handled = match packet.packet_type {
+            PacketType::Announce => self.on_announce(now, &packet),
+            PacketType::Data
+                if packet.destination == self.destination
+                    && packet.destination_type == DestinationType::Single
+                    && packet.context == context::NONE =>
+            {
+                self.on_data(now, &packet)
+            }
+            PacketType::Data
+                if packet.destination == self.path_request_destination
+                    && packet.destination_type == DestinationType::Plain =>
+            {
+                Ok(self.on_path_request(now, &packet))
+            }
+            PacketType::Proof
+                if packet.destination_type == DestinationType::Single
+                    && packet.context == context::NONE
+                    && self.receipts.contains_key(&packet.destination) =>
+            {
+                self.on_proof(&packet)
+            }
+            _ => Ok(Handled::Ignored),
+        };
+        if handled == Ok(Handled::Ignored) {
+            self.stats.ignored += 1;
+        }
+        handled
+    }
+
+    fn on_announce(&mut self, now: Duration, packet: &Packet) -> Result<Handled, Rejection> {
+        // Cheap checks first: only bridges of our network are worth a signature check.
+        let name = packet
+            .data
+            .get(PUBLIC_KEY_LEN..PUBLIC_KEY_LEN + NAME_HASH_LEN);
+        if packet.destination == self.destination || name != Some(&self.name_hash[..]) {
+            return Ok(Handled::Ignored);
+        }
+        let announce = Announce::validate(packet).inspect_err(|_| {
+            self.stats.announces_rejected += 1;
+        })?;
+        let app = BridgeAppData::decode(&announce.app_data).inspect_err(|_| {
+            self.stats.announces_rejected += 1;
+        })?;
+        let previous_topics = self
+            .paths
+            .get(now, &announce.destination)
+            .map(|e| e.app_data.clone());
+        let hops = packet.hops.saturating_add(1);
+        let update = self.paths.learn(now, &announce, hops, packet.transport_id);
+        if update == PathUpdate::Ignored {
+            self.stats.announces_stale += 1;
+        } else {
+            self.stats.announces_accepted += 1;
+            if previous_topics.as_deref() != Some(&announce.app_data[..]) {
+                self.emit(Event::PeerAnnounced {
+                    peer: announce.destination,
+                    topics: app.topics,
+                    hops,
+                });
+            }
+        }
+        Ok(Handled::BridgeAnnounce(update))
+    }
+
+    fn on_data(&mut self, now: Duration, packet: &Packet) -> Result<Handled, Rejection> {
+        let plaintext = self
+            .identity
+            .decrypt(&packet.data)
+            .inspect_err(|_| self.stats.decrypt_failed += 1)?;
+        self.stats.data_received += 1;
+        if self.config.prove {
+            self.prove(packet);
+        }
+        if plaintext.len() < HASH_LEN {
+            self.stats.unknown_sender += 1;
+            return Err(Rejection::NoSender);
+        }
+        let mut from = [0u8; HASH_LEN];
+        from.copy_from_slice(&plaintext[..HASH_LEN]);
+        let from = Hash16(from);
+        if self.paths.get(now, &from).is_none() {
+            // A bridge that heard our announce before we heard its own: ask the transport
+            // nodes for its announce, so the next frame finds a link.
+            self.stats.unknown_sender += 1;
+            self.request_path(now, &from);
+            return Err(Rejection::UnknownSender(from));
+        }
+        self.emit(Event::Received {
+            from,
+            frame: plaintext[HASH_LEN..].to_vec(),
+        });
+        Ok(Handled::Data)
+    }
+
+    /// An implicit proof: the signature of the packet hash, addressed to its truncation.
+    /// Transport nodes route it back along the path the packet came.
+    fn prove(&mut self, packet: &Packet) {
+        let proof = Packet::new(
+            PacketType::Proof,
+            DestinationType::Single,
+            packet.truncated_hash(),
+            context::NONE,
+            self.identity.sign(&packet.hash()).to_vec(),
+        );
+        self.stats.proofs_sent += 1;
+        self.queue(proof);
+    }
+
+    fn on_proof(&mut self, packet: &Packet) -> Result<Handled, Rejection> {
+        let receipt = &self.receipts[&packet.destination];
+        // Implicit proofs are the signature alone; explicit ones prefix the packet hash.
+        let signature = match packet.data.len() {
+            SIGNATURE_LEN => &packet.data[..],
+            n if n == 32 + SIGNATURE_LEN && packet.data[..32] == receipt.hash => &packet.data[32..],
+            _ => &[][..],
+        };
+        let valid = self
+            .paths
+            .iter()
+            .find(|(k, _)| **k == receipt.to)
+            .is_some_and(|(_, e)| e.identity.verify(&receipt.hash, signature));
+        if !valid {
+            self.stats.proofs_invalid += 1;
+            return Err(Rejection::BadProof);
+        }
+        let receipt = self
+            .receipts
+            .remove(&packet.destination)
+            .expect("checked above");
+        self.stats.proofs_valid += 1;
+        self.emit(Event::Delivered {
+            to: receipt.to,
+            packet: receipt.hash,
+        });
+        Ok(Handled::Proof)
+    }
+
+    /// Asks the network for `destination`'s announce (a transport node that knows the path
+    /// answers with it). Rate-limited per destination; returns whether a request was queued.
+    pub fn request_path(&mut self, now: Duration, destination: &Hash16) -> bool {
+        if self
+            .path_requests
+            .get(destination)
+            .is_some_and(|t| now < *t + PATH_REQUEST_INTERVAL)
+        {
+            return false;
+        }
+        if self.path_requests.len() >= MAX_PATH_REQUESTS {
+            self.path_requests
+                .retain(|_, t| now < *t + PATH_REQUEST_INTERVAL);
+            if self.path_requests.len() >= MAX_PATH_REQUESTS {
+                return false;
+            }
+        }
+        self.path_requests.insert(*destination, now);
+        let mut data = destination.0.to_vec();
+        let mut tag = [0u8; HASH_LEN];
+        self.rng.fill_bytes(&mut tag);
+        data.extend_from_slice(&tag);
+        let packet = Packet::new(
+            PacketType::Data,
+            DestinationType::Plain,
+            self.path_request_destination,
+            context::NONE,
+            data,
+        );
+        self.stats.path_requests_sent += 1;
+        self.queue(packet);
+        true
+    }
+
+    /// Someone looks for a path to us (a transport node without our announce forwards the
+    /// request): announce, at most once per `PATH_ANSWER_INTERVAL`.
+    fn on_path_request(&mut self, now: Duration, packet: &Packet) -> Handled {
+        if packet.data.get(..HASH_LEN) != Some(&self.destination.0[..]) {
+            return Handled::Ignored;
+        }
+        if self
+            .last_path_answer
+            .is_some_and(|t| now < t + PATH_ANSWER_INTERVAL)
+        {
+            return Handled::PathRequest;
+        }
+        self.last_path_answer = Some(now);
+        self.stats.path_requests_answered += 1;
+        self.announce(now);
+        Handled::PathRequest
+    }
+
+    /// Announces when due, forgets expired paths and receipts.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if now >= self.next_announce {
+            self.announce(now);
+        }
+        for peer in self.paths.expire(now) {
+            self.emit(Event::PeerExpired { peer });
+        }
+        self.expire_receipts(now);
+    }
+
+    /// When `handle_timeout` should next run.
+    pub fn poll_timeout(&self) -> Duration {
+        let receipts = self.receipts.values().map(|r| r.deadline).min();
+        [Some(self.next_announce), self.paths.next_expiry(), receipts]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.next_announce)
+    }
+
+    /// The next packet to write to every connected interface (not yet HDLC-framed).
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Drops receipts due at `now`, or the oldest one when called to make room.
+    fn expire_receipts(&mut self, now: Duration) {
+        let due: Vec<Hash16> = if now == Duration::MAX {
+            self.receipts
+                .iter()
+                .min_by_key(|(_, r)| r.deadline)
+                .map(|(k, _)| *k)
+                .into_iter()
+                .collect()
+        } else {
+            self.receipts
+                .iter()
+                .filter(|(_, r)| r.deadline <= now)
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        for key in due {
+            if let Some(r) = self.receipts.remove(&key) {
+                self.stats.undelivered += 1;
+                self.emit(Event::Undelivered {
+                    to: r.to,
+                    packet: r.hash,
+                });
+            }
+        }
+    }
+
+    fn queue(&mut self, packet: Packet) {
+        let Ok(bytes) = packet.encode() else {
+            return;
+        };
+        // Our own packets must not come back to us as new (rnsd echoes announces).
+        self.seen.insert(packet.hash());
+        if self.out.len() >= self.config.max_queued {
+            self.out.pop_front();
+            self.stats.queue_dropped += 1;
+        }
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += bytes.len() as u64;
+        self.out.push_back(bytes);
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+}

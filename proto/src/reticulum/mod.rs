@@ -1,0 +1,39 @@
+//! The subset of the Reticulum network stack a bridge needs to meet other bridges through
+//! `rnsd` transport nodes: packets, HDLC framing, identities, announces, a path table,
+//! encrypted SINGLE packets, implicit proofs, path requests and duplicate detection.
+//!
+//! Written from the measured facts in `facts/reticulum.md` and checked against the reference
+//! implementation on the wire (tests/tests/reticulum_*.rs); no code is taken from it. Like the
+//! rest of this crate it is pure: the daemon's async shell owns the TCP connections, the clock
+//! and the random source, and feeds [`Endpoint`] bytes, time and seeds.
+//!
+//! Bounds: the path table holds `max_peers` destinations, the duplicate filter
+//! `duplicate_window` hashes, receipts `max_receipts`, the transmit queue `max_queued`
+//! packets, the path-request rate limiter 256 destinations, the event queue 4096 events, and
+//! the HDLC deframer one MTU-sized frame.
+//!
+//! Anyone can announce a destination with our name: the path table and the engine links
+//! ([`PeerLinks`]) are bounded, but an allow-list of peer identities is not implemented.
+//! Reticulum links and resources (phase 2) are not implemented: mesh frames fit one SINGLE
+//! packet because the engine fragments to [`MAX_FRAME`].
+
+pub mod announce;
+pub mod dedup;
+pub mod endpoint;
+pub mod hdlc;
+pub mod identity;
+pub mod packet;
+pub mod path;
+pub mod peers;
+pub mod token;
+
+pub use announce::{Announce, AnnounceError, BridgeAppData, bridge_destination_name};
+pub use endpoint::{
+    Endpoint, EndpointConfig, Event, Handled, MAX_FRAME, MAX_PLAINTEXT, Rejection, SendError, Stats,
+};
+pub use identity::{Identity, KeyError, PublicIdentity};
+pub use packet::{Hash16, MTU, Packet, PacketError};
+pub use peers::{PeerLinkError, PeerLinks};
+
+#[cfg(test)]
+mod tests;

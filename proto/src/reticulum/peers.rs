@@ -1,0 +1,144 @@
+//! Glue between Reticulum peers and the sync engine: one engine link per peer bridge.
+//!
+//! Reticulum delivers a SINGLE packet to one destination, so unlike a LoRa channel a frame
+//! sent to one peer is not overheard by the others. One link per peer tells the engine the
+//! truth: what peer A sent was heard on A's link only, so the engine forwards it to B. (One
+//! shared link for all peers would make the engine believe B heard what A said.)
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::endpoint::MAX_FRAME;
+use super::packet::Hash16;
+use crate::engine::{Engine, LinkConfig, LinkError, LinkId, OpStore};
+use crate::tags::TopicTag;
+
+/// Maps peers to engine links. Bounded by `max_links`: the engine cannot remove links, so a
+/// peer keeps its link for the life of the engine (and gets it back when it re-announces).
+#[derive(Debug)]
+pub struct PeerLinks {
+    by_peer: HashMap<Hash16, LinkId>,
+    by_link: HashMap<LinkId, Hash16>,
+    max_links: usize,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PeerLinkError {
+    #[error("the peer carries none of our topics")]
+    NoCommonTopic,
+    #[error("already {0} peer links")]
+    Full(usize),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+impl PeerLinks {
+    pub fn new(max_links: usize) -> Self {
+        Self {
+            by_peer: HashMap::new(),
+            by_link: HashMap::new(),
+            max_links,
+        }
+    }
+
+    /// The link for a peer that announced `peer_topics`, added to the engine on first sight
+    /// with the topics we carry (`our_topics`) that the peer announced too.
+    pub fn on_peer<S: OpStore>(
+        &mut self,
+        engine: &mut Engine<S>,
+        now: Duration,
+        peer: Hash16,
+        peer_topics: &[TopicTag],
+        our_topics: &[[u8; 32]],
+    ) -> Result<LinkId, PeerLinkError> {
+        if let Some(link) = self.by_peer.get(&peer) {
+            return Ok(*link);
+        }
+        if self.by_peer.len() >= self.max_links {
+            return Err(PeerLinkError::Full(self.max_links));
+        }
+        let topics: Vec<[u8; 32]> = our_topics
+            .iter()
+            .filter(|t| peer_topics.contains(&TopicTag::from_topic(t)))
+            .copied()
+            .collect();
+        if topics.is_empty() {
+            return Err(PeerLinkError::NoCommonTopic);
+        }
+        let link = engine.add_link(
+            now,
+            LinkConfig {
+                mtu: MAX_FRAME,
+                budget: None,
+                topics,
+            },
+        )?;
+        self.by_peer.insert(peer, link);
+        self.by_link.insert(link, peer);
+        Ok(link)
+    }
+
+    pub fn link(&self, peer: &Hash16) -> Option<LinkId> {
+        self.by_peer.get(peer).copied()
+    }
+
+    pub fn peer(&self, link: LinkId) -> Option<Hash16> {
+        self.by_link.get(&link).copied()
+    }
+
+    /// Every (peer, link) pair.
+    pub fn iter(&self) -> impl Iterator<Item = (Hash16, LinkId)> + '_ {
+        self.by_peer.iter().map(|(p, l)| (*p, *l))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_peer.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_peer.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineConfig, MemoryStore};
+
+    #[test]
+    fn one_link_per_peer_with_the_common_topics_and_a_bound() {
+        let mut engine = Engine::new(
+            EngineConfig::new([1; 32], [2; 32], [3; 32]),
+            MemoryStore::default(),
+        );
+        let ours = [[0x42; 32], [0x43; 32]];
+        let tag = TopicTag::from_topic(&ours[0]);
+        let mut links = PeerLinks::new(2);
+        let now = Duration::ZERO;
+        let a = links
+            .on_peer(&mut engine, now, Hash16([1; 16]), &[tag], &ours)
+            .unwrap();
+        assert_eq!(
+            links.on_peer(&mut engine, now, Hash16([1; 16]), &[], &ours),
+            Ok(a)
+        );
+        assert_eq!(links.peer(a), Some(Hash16([1; 16])));
+        assert_eq!(
+            links.on_peer(
+                &mut engine,
+                now,
+                Hash16([2; 16]),
+                &[TopicTag([0, 0])],
+                &ours
+            ),
+            Err(PeerLinkError::NoCommonTopic)
+        );
+        links
+            .on_peer(&mut engine, now, Hash16([3; 16]), &[tag], &ours)
+            .unwrap();
+        assert_eq!(
+            links.on_peer(&mut engine, now, Hash16([4; 16]), &[tag], &ours),
+            Err(PeerLinkError::Full(2))
+        );
+    }
+}
