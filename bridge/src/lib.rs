@@ -3,12 +3,14 @@
 
 pub mod bridge;
 pub mod config;
+pub mod demo;
 pub mod grpc;
 pub mod mesh;
 pub mod neighbourhood;
 pub mod node;
 pub mod node_key;
 pub mod reticulum;
+pub mod run;
 pub mod service;
 pub mod state;
 pub mod topic;

@@ -2,28 +2,102 @@
 
 mod radio_cmd;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 /// Carry p2panda operations between neighbourhood servers over iroh, LoRa radio and Reticulum.
+///
+/// Apps talk to the bridge through the LoRes gRPC API (`PANDA_GRPC_ADDR=http://HOST:50051`),
+/// exactly as they talk to a LoRes node. Logs go to stderr; set RUST_LOG (e.g. `debug`) for more.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the bridge with a config file (see bridge/bridge.example.toml), until Ctrl-C or SIGTERM.
+    Run {
+        /// The TOML config file. Every bad value stops start-up with a message naming the key.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a config file and list the topics the bridge would carry; starts nothing, writes nothing.
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run a small simulated neighbourhood of four bridges in one process (no hardware, no
+    /// config) and show where each published message arrives, and by which transport.
+    Demo {
+        /// How long to wait for every message to reach every bridge.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Check and inspect the LoRa radio module.
     Radio(radio_cmd::RadioArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Radio(args)) => radio_cmd::run(args),
-        None => ExitCode::SUCCESS,
+    if let Command::Radio(args) = cli.command {
+        return radio_cmd::run(args);
     }
+    // The demo drops its in-process nodes at the end, which iroh reports as an error.
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn,lorabridge=info,iroh::socket=off",
+        _ => "warn,lorabridge=info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run { config } => lorabridge::run::run(&config).await.map(|()| true),
+            Command::CheckConfig { config } => check_config(&config),
+            Command::Demo { seconds } => lorabridge::demo::run(Duration::from_secs(seconds)).await,
+            Command::Radio(_) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => fail(e),
+    }
+}
+
+fn check_config(path: &std::path::Path) -> Result<bool, String> {
+    let config = lorabridge::config::Config::load(path).map_err(|e| e.to_string())?;
+    println!("{} is valid. Topics carried:", path.display());
+    for t in config.topics() {
+        let app = t.app_id.as_deref().unwrap_or("(region admin topic)");
+        let mut via = vec!["iroh"];
+        via.extend(t.lora.then_some("lora"));
+        via.extend(t.reticulum.then_some("reticulum"));
+        println!(
+            "  {} {app:<24} region {}… over {}",
+            hex::encode(t.topic),
+            &hex::encode(t.region)[..8],
+            via.join(", ")
+        );
+    }
+    Ok(true)
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
 }

@@ -109,6 +109,7 @@ impl Neighbourhood {
                     mdns: false,
                     bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, ports[i]))),
                     direct_peers,
+                    relay: None,
                 },
                 topics: topics
                     .iter()

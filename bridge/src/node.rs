@@ -22,6 +22,8 @@ pub struct NodeSpec {
     pub bind: Option<SocketAddr>,
     /// Peers reachable directly at a known address (no relay needed).
     pub direct_peers: Vec<(NodeId, SocketAddr)>,
+    /// An iroh relay for reaching nodes across the internet, and bootstrap nodes behind it.
+    pub relay: Option<(p2panda::RelayUrl, Vec<NodeId>)>,
 }
 
 /// Spawns the node; returns it with a store on the same database.
@@ -60,6 +62,12 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
             MdnsDiscoveryMode::Disabled
         })
         .database_pool(store.pool().clone());
+    if let Some((relay, bootstrap)) = &spec.relay {
+        builder = builder.relay_url(relay.clone());
+        for node in bootstrap {
+            builder = builder.bootstrap(*node, relay.clone());
+        }
+    }
     if let Some(bind) = spec.bind {
         let ip = match bind.ip() {
             std::net::IpAddr::V4(ip) => ip,
