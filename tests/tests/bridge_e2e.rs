@@ -4,10 +4,19 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use lorabridge::bridge::Carried;
 use lorabridge::grpc::panda::panda_client::PandaClient;
 use lorabridge::grpc::panda::{OperationEvent, PublishRequest, SubscribeRequest};
-use lorabridge::neighbourhood::{Member, Neighbourhood};
+use lorabridge::grpc::status::status_client::StatusClient;
+use lorabridge::grpc::status::{StatusRequest, TransportStatus};
+use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
+use lorabridge_proto::message::Message;
+use lorabridge_proto::operation::{NewOp, lores_body, sign};
+use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
+use lorabridge_sim::modem::Medium;
+use p2panda_core::SigningKey;
 use tonic::Streaming;
 
 const NETWORK: [u8; 32] = [0x5e; 32];
@@ -137,5 +146,77 @@ async fn operations_cross_iroh_and_radio_both_ways() {
         back_at_a.author,
         n.bridge("C").node.id().as_bytes().to_vec()
     );
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_publish_once() {
+    let n = Neighbourhood::start(NETWORK, &[member("A", true, false)], &[chat_topic()]).await.expect("starts");
+    let mut at_a = subscribe(&n, "A").await;
+    for _ in 0..3 {
+        publish(&n, "A", b"once", b"key-1").await;
+    }
+    publish(&n, "A", b"twice", b"key-2").await;
+    publish(&n, "A", b"marker", b"").await;
+    let mut seen = Vec::new();
+    loop {
+        let event = arrival_any(&mut at_a).await;
+        let done = event.payload == b"marker";
+        seen.push(event.payload);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen, vec![b"once".to_vec(), b"twice".to_vec(), b"marker".to_vec()], "a repeated key publishes nothing");
+    n.stop().await;
+}
+
+async fn arrival_any(subscription: &mut Subscription) -> OperationEvent {
+    tokio::time::timeout(LIMIT, subscription.stream.message())
+        .await
+        .expect("an event in time")
+        .expect("stream open")
+        .expect("stream not ended")
+}
+
+/// Status counters of the bridge's LoRa transport.
+async fn lora_status(n: &Neighbourhood, name: &str) -> TransportStatus {
+    let addr = n.bridge(name).status_addr.expect("status served");
+    let mut client = StatusClient::connect(format!("http://{addr}")).await.expect("status connects");
+    let reply = client.get_status(StatusRequest {}).await.expect("status").into_inner();
+    reply.transports.into_iter().find(|t| t.name == "lora").expect("a lora transport")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
+    let members = [member("A", true, false), member("B", true, true), member("C", false, true)];
+    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()]).await.expect("starts");
+    let mut at_a = subscribe(&n, "A").await;
+    let mut at_c = subscribe(&n, "C").await;
+
+    // A rogue transmitter on the same channel, with a genuinely signed op.
+    let topic = chat_topic().topic;
+    let body = lores_body(b"forged");
+    let op = sign(&SigningKey::generate(), &NewOp { topic: &topic, seq: 0, backlink: None, timestamp: 1_795_000_000_000_000, prune: false, body: Some(&body) });
+    let mut tampered = compact::encode(&op, &topic, false).unwrap();
+    *tampered.last_mut().unwrap() ^= 0x01; // the body no longer matches the signature
+    let honest = compact::encode(&op, &topic, false).unwrap();
+    let ours = FrameCodec::new(NetworkTag::from_network_id(&NETWORK), None);
+    let foreign = FrameCodec::new(NetworkTag::from_network_id(&[0x99; 32]), None);
+    let frame = |codec: &FrameCodec, bytes: &[u8]| codec.encode(NodeTag([0xee, 0xee]), &Message::Op(bytes.iter().copied().collect()), [0; 12], 250).unwrap();
+    let rogue_medium: Arc<dyn Medium> = Arc::new(n.hub.clone());
+    let (rogue, _rx) = rogue_medium.attach("rogue");
+    let before = lora_status(&n, "C").await.frames_rejected;
+    for bytes in [frame(&ours, &tampered), frame(&foreign, &honest)] {
+        let airtime = rogue_medium.transmit(rogue, &demo_modulation(), &bytes);
+        tokio::time::sleep(airtime + Duration::from_millis(300)).await;
+    }
+    let after = lora_status(&n, "C").await;
+    assert!(after.frames_rejected >= before + 2, "both frames rejected at C: {} -> {}", before, after.frames_rejected);
+
+    // Nothing of it reached any app; a genuine message sent afterwards is the next event.
+    publish(&n, "A", b"genuine", b"").await;
+    assert_eq!(arrival_any(&mut at_c).await.payload, b"genuine");
+    assert_eq!(arrival_any(&mut at_a).await.payload, b"genuine");
     n.stop().await;
 }
