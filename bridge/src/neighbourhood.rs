@@ -27,8 +27,21 @@ pub struct Member {
 pub struct Neighbourhood {
     pub bridges: Vec<(String, Bridge)>,
     pub hub: Hub,
+    network_id: [u8; 32],
+    topics: Vec<Carried>,
+    members: Vec<Identity>,
     emulators: Vec<Emulator>,
     dir: PathBuf,
+}
+
+/// What stays the same when a member restarts: its key, address, database and modem.
+struct Identity {
+    member: Member,
+    key: SigningKey,
+    addr: SocketAddr,
+    peers: Vec<(p2panda::NodeId, SocketAddr)>,
+    /// Index into `emulators`.
+    emulator: Option<usize>,
 }
 
 /// SF7/BW125 at 869.525 MHz, EU868's 10 % sub-band: fast enough for a lively demo.
@@ -66,72 +79,91 @@ impl Neighbourhood {
             snr_db: 4.5,
         });
         let keys: Vec<SigningKey> = members.iter().map(|_| SigningKey::generate()).collect();
-        let ports: Vec<u16> = members
+        let addrs: Vec<SocketAddr> = members
             .iter()
-            .map(|_| free_udp_port())
+            .map(|_| free_udp_port().map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p))))
             .collect::<Result<_, _>>()?;
-        let mut emulators = Vec::new();
-        let mut bridges = Vec::new();
+        let mut hood = Self {
+            bridges: Vec::new(),
+            hub,
+            network_id,
+            topics: topics.to_vec(),
+            members: Vec::new(),
+            emulators: Vec::new(),
+            dir,
+        };
         for (i, member) in members.iter().enumerate() {
-            let direct_peers = members
+            let peers = members
                 .iter()
                 .enumerate()
                 .filter(|(j, other)| *j != i && member.iroh && other.iroh)
-                .map(|(j, _)| {
-                    (
-                        keys[j].verifying_key(),
-                        SocketAddr::from((Ipv4Addr::LOCALHOST, ports[j])),
-                    )
-                })
+                .map(|(j, _)| (keys[j].verifying_key(), addrs[j]))
                 .collect();
-            let radio = if member.radio {
-                let emulator = Emulator::rui3(Arc::new(hub.clone()), &dir, &member.name)
+            let emulator = if member.radio {
+                let emulator = Emulator::rui3(Arc::new(hood.hub.clone()), &hood.dir, &member.name)
                     .map_err(|e| format!("cannot start the emulated modem: {e}"))?;
-                let connector = SerialConnector::new(emulator.link_path().to_path_buf(), 115_200);
-                let radio = SerialRadio::open(ModuleKind::Rui3, connector, DriverConfig::default())
-                    .await
-                    .map_err(|e| format!("cannot open the emulated modem: {e}"))?;
-                emulators.push(emulator);
-                Some(RadioSpec {
-                    radio: Arc::new(radio),
-                    modulation: demo_modulation(),
-                    plan: RegionPlan::builtin("EU868").map_err(|e| e.to_string())?,
-                    mtu: 250,
-                })
+                hood.emulators.push(emulator);
+                Some(hood.emulators.len() - 1)
             } else {
                 None
             };
-            let spec = BridgeSpec {
-                node: NodeSpec {
-                    key: keys[i].clone(),
-                    database: Some(dir.join(format!("{}.sqlite", member.name))),
-                    network_id,
-                    mdns: false,
-                    bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, ports[i]))),
-                    direct_peers,
-                    relay: None,
-                },
-                topics: topics
-                    .iter()
-                    .map(|t| Carried {
-                        lora: member.radio,
-                        ..t.clone()
-                    })
-                    .collect(),
-                grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-                status: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
-                radio,
-                region_key: None,
-                trickle: Some(QUICK_TRICKLE),
-            };
-            bridges.push((member.name.clone(), Bridge::start(spec).await?));
+            hood.members.push(Identity {
+                member: member.clone(),
+                key: keys[i].clone(),
+                addr: addrs[i],
+                peers,
+                emulator,
+            });
+            let bridge = hood.start_member(i).await?;
+            hood.bridges.push((member.name.clone(), bridge));
         }
-        Ok(Self {
-            bridges,
-            hub,
-            emulators,
-            dir,
-        })
+        Ok(hood)
+    }
+
+    async fn start_member(&self, i: usize) -> Result<Bridge, String> {
+        let identity = &self.members[i];
+        let radio = match identity.emulator {
+            Some(e) => {
+                let connector =
+                    SerialConnector::new(self.emulators[e].link_path().to_path_buf(), 115_200);
+                let radio = SerialRadio::open(ModuleKind::Rui3, connector, DriverConfig::default())
+                    .await
+                    .map_err(|e| format!("cannot open the emulated modem: {e}"))?;
+                let plan = RegionPlan::builtin("EU868").map_err(|e| e.to_string())?;
+                Some(RadioSpec {
+                    radio: Arc::new(radio),
+                    modulation: demo_modulation(),
+                    plan,
+                    mtu: 250,
+                })
+            }
+            None => None,
+        };
+        let spec = BridgeSpec {
+            node: NodeSpec {
+                key: identity.key.clone(),
+                database: Some(self.dir.join(format!("{}.sqlite", identity.member.name))),
+                network_id: self.network_id,
+                mdns: false,
+                bind: Some(identity.addr),
+                direct_peers: identity.peers.clone(),
+                relay: None,
+            },
+            topics: self
+                .topics
+                .iter()
+                .map(|t| Carried {
+                    lora: identity.member.radio,
+                    ..t.clone()
+                })
+                .collect(),
+            grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            status: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            radio,
+            region_key: None,
+            trickle: Some(QUICK_TRICKLE),
+        };
+        Bridge::start(spec).await
     }
 
     pub fn bridge(&self, name: &str) -> &Bridge {
@@ -141,6 +173,20 @@ impl Neighbourhood {
             .find(|(n, _)| n == name)
             .expect("a member of this neighbourhood")
             .1
+    }
+
+    /// Stops one member and starts it again on the same key, database and modem.
+    pub async fn restart(&mut self, name: &str) -> Result<(), String> {
+        let i = self
+            .bridges
+            .iter()
+            .position(|(n, _)| n == name)
+            .expect("a member of this neighbourhood");
+        let (_, bridge) = self.bridges.remove(i);
+        bridge.stop().await;
+        let bridge = self.start_member(i).await?;
+        self.bridges.insert(i, (name.to_string(), bridge));
+        Ok(())
     }
 
     pub async fn stop(self) {

@@ -151,7 +151,9 @@ async fn operations_cross_iroh_and_radio_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_publish_once() {
-    let n = Neighbourhood::start(NETWORK, &[member("A", true, false)], &[chat_topic()]).await.expect("starts");
+    let n = Neighbourhood::start(NETWORK, &[member("A", true, false)], &[chat_topic()])
+        .await
+        .expect("starts");
     let mut at_a = subscribe(&n, "A").await;
     for _ in 0..3 {
         publish(&n, "A", b"once", b"key-1").await;
@@ -167,7 +169,11 @@ async fn idempotency_keys_publish_once() {
             break;
         }
     }
-    assert_eq!(seen, vec![b"once".to_vec(), b"twice".to_vec(), b"marker".to_vec()], "a repeated key publishes nothing");
+    assert_eq!(
+        seen,
+        vec![b"once".to_vec(), b"twice".to_vec(), b"marker".to_vec()],
+        "a repeated key publishes nothing"
+    );
     n.stop().await;
 }
 
@@ -182,28 +188,63 @@ async fn arrival_any(subscription: &mut Subscription) -> OperationEvent {
 /// Status counters of the bridge's LoRa transport.
 async fn lora_status(n: &Neighbourhood, name: &str) -> TransportStatus {
     let addr = n.bridge(name).status_addr.expect("status served");
-    let mut client = StatusClient::connect(format!("http://{addr}")).await.expect("status connects");
-    let reply = client.get_status(StatusRequest {}).await.expect("status").into_inner();
-    reply.transports.into_iter().find(|t| t.name == "lora").expect("a lora transport")
+    let mut client = StatusClient::connect(format!("http://{addr}"))
+        .await
+        .expect("status connects");
+    let reply = client
+        .get_status(StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    reply
+        .transports
+        .into_iter()
+        .find(|t| t.name == "lora")
+        .expect("a lora transport")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
-    let members = [member("A", true, false), member("B", true, true), member("C", false, true)];
-    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()]).await.expect("starts");
+    let members = [
+        member("A", true, false),
+        member("B", true, true),
+        member("C", false, true),
+    ];
+    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
+        .await
+        .expect("starts");
     let mut at_a = subscribe(&n, "A").await;
     let mut at_c = subscribe(&n, "C").await;
 
     // A rogue transmitter on the same channel, with a genuinely signed op.
     let topic = chat_topic().topic;
     let body = lores_body(b"forged");
-    let op = sign(&SigningKey::generate(), &NewOp { topic: &topic, seq: 0, backlink: None, timestamp: 1_795_000_000_000_000, prune: false, body: Some(&body) });
+    let op = sign(
+        &SigningKey::generate(),
+        &NewOp {
+            topic: &topic,
+            seq: 0,
+            backlink: None,
+            timestamp: 1_795_000_000_000_000,
+            prune: false,
+            body: Some(&body),
+        },
+    );
     let mut tampered = compact::encode(&op, &topic, false).unwrap();
     *tampered.last_mut().unwrap() ^= 0x01; // the body no longer matches the signature
     let honest = compact::encode(&op, &topic, false).unwrap();
     let ours = FrameCodec::new(NetworkTag::from_network_id(&NETWORK), None);
     let foreign = FrameCodec::new(NetworkTag::from_network_id(&[0x99; 32]), None);
-    let frame = |codec: &FrameCodec, bytes: &[u8]| codec.encode(NodeTag([0xee, 0xee]), &Message::Op(bytes.iter().copied().collect()), [0; 12], 250).unwrap();
+    let frame = |codec: &FrameCodec, bytes: &[u8]| {
+        codec
+            .encode(
+                NodeTag([0xee, 0xee]),
+                &Message::Op(bytes.iter().copied().collect()),
+                [0; 12],
+                250,
+            )
+            .unwrap()
+    };
     let rogue_medium: Arc<dyn Medium> = Arc::new(n.hub.clone());
     let (rogue, _rx) = rogue_medium.attach("rogue");
     let before = lora_status(&n, "C").await.frames_rejected;
@@ -212,11 +253,65 @@ async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
         tokio::time::sleep(airtime + Duration::from_millis(300)).await;
     }
     let after = lora_status(&n, "C").await;
-    assert!(after.frames_rejected >= before + 2, "both frames rejected at C: {} -> {}", before, after.frames_rejected);
+    assert!(
+        after.frames_rejected >= before + 2,
+        "both frames rejected at C: {} -> {}",
+        before,
+        after.frames_rejected
+    );
 
     // Nothing of it reached any app; a genuine message sent afterwards is the next event.
     publish(&n, "A", b"genuine", b"").await;
     assert_eq!(arrival_any(&mut at_c).await.payload, b"genuine");
     assert_eq!(arrival_any(&mut at_a).await.payload, b"genuine");
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_bridge_loses_nothing_and_resends_nothing() {
+    let members = [
+        member("A", true, false),
+        member("B", true, true),
+        member("C", false, true),
+    ];
+    let mut n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
+        .await
+        .expect("starts");
+    let mut at_a = subscribe(&n, "A").await;
+    publish(&n, "C", b"before the restart", b"").await;
+    arrival(&mut at_a, b"before the restart").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    n.restart("C").await.expect("C starts again");
+    let heard_at_b = lora_status(&n, "B").await.ops_received;
+    // Several summary rounds (Trickle Imin 2 s): C and B compare and agree.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        lora_status(&n, "C").await.ops_sent,
+        0,
+        "the restarted bridge re-sent an operation"
+    );
+    assert_eq!(
+        lora_status(&n, "B").await.ops_received,
+        heard_at_b,
+        "B received something again"
+    );
+    let addr = n.bridge("C").status_addr.expect("status served");
+    let status = StatusClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
+        .get_status(StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.topics[0].operations, 1,
+        "C still holds its operation"
+    );
+
+    // And it carries new operations as before.
+    let mut at_c = subscribe(&n, "C").await;
+    publish(&n, "A", b"after the restart", b"").await;
+    arrival(&mut at_c, b"after the restart").await;
     n.stop().await;
 }
