@@ -71,9 +71,9 @@ pub struct Bridge {
 
 impl Bridge {
     pub async fn start(spec: BridgeSpec) -> Result<Bridge, String> {
+        let state = State::open(spec.node.database.as_deref()).await?;
         let (node, store) = crate::node::spawn(&spec.node).await?;
         let node = Arc::new(node);
-        let state = State::open(store.pool().clone()).await?;
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
 

@@ -1,9 +1,15 @@
-//! The bridge's own persisted state, in the node's SQLite database: operations heard on each
-//! mesh transport (never echoed, even after a restart) and gRPC idempotency keys.
+//! The bridge's own persisted state: operations heard on each mesh transport (never echoed,
+//! even after a restart) and gRPC idempotency keys.
+//!
+//! It lives in a SQLite file of its own beside the node's database, never in the node's: p2panda
+//! serialises the transactions of its store, and a writer outside it can make one of p2panda's
+//! actors fail on a busy database (seen in release builds at start-up).
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 /// How long a Publish idempotency key is remembered (as LoRes does).
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
@@ -14,7 +20,24 @@ pub struct State {
 }
 
 impl State {
-    pub async fn open(pool: SqlitePool) -> Result<Self, String> {
+    /// Opens (or creates) the state file beside the node's database, or an in-memory state.
+    pub async fn open(node_database: Option<&Path>) -> Result<Self, String> {
+        let options = match node_database {
+            Some(path) => SqliteConnectOptions::new()
+                .filename(state_path(path))
+                .create_if_missing(true),
+            None => SqliteConnectOptions::new().in_memory(true),
+        };
+        // One connection: an in-memory database exists per connection, and the bridge's own
+        // writes are few.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| format!("cannot open the bridge's state database: {e}"))?;
         for statement in [
             "CREATE TABLE IF NOT EXISTS lorabridge_heard (transport TEXT NOT NULL, op_id BLOB NOT NULL, PRIMARY KEY (transport, op_id))",
             "CREATE TABLE IF NOT EXISTS lorabridge_idempotency (app_id TEXT NOT NULL, instance_id TEXT NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL, PRIMARY KEY (app_id, instance_id, key))",
@@ -97,6 +120,13 @@ impl State {
         .map(|_| ())
         .map_err(|e| e.to_string())
     }
+}
+
+/// `lorabridge.sqlite` → `lorabridge.sqlite.bridge-state`.
+pub fn state_path(node_database: &Path) -> std::path::PathBuf {
+    let mut name = node_database.as_os_str().to_owned();
+    name.push(".bridge-state");
+    name.into()
 }
 
 fn now_secs() -> u64 {
