@@ -48,9 +48,10 @@ fn main() -> ExitCode {
     if let Command::Radio(args) = cli.command {
         return radio_cmd::run(args);
     }
-    // The demo drops its in-process nodes at the end, which iroh reports as an error.
+    // The demo drops its in-process nodes at the end, which iroh and p2panda-sync report as
+    // errors; they are not.
     let default_filter = match cli.command {
-        Command::Demo { .. } => "warn,lorabridge=info,iroh::socket=off",
+        Command::Demo { .. } => "warn,lorabridge=info,iroh::socket=off,p2panda_sync=error",
         _ => "warn,lorabridge=info",
     };
     tracing_subscriber::fmt()
