@@ -639,8 +639,10 @@ fn parse_radio(s: &Section<'_>) -> Result<RadioConfig> {
     if let Some(b) = &board {
         b.check(&modulation).map_err(|e| board_error(s, &e))?;
     }
-    driver_check(driver, &modulation)
-        .map_err(|(field, reason)| ConfigError::invalid(s.key(field), reason))?;
+    // A setting the driver would refuse when it first configures the radio stops start-up here.
+    driver
+        .check(&modulation)
+        .map_err(|e| ConfigError::invalid(s.key(e.field), e.reason))?;
     plan.check(&modulation, mtu)
         .map_err(|e| region_error(s, &plan, mtu, &e))?;
     Ok(RadioConfig {
@@ -665,75 +667,6 @@ fn board_driver(board: &BoardProfile) -> Result<ModuleKind, String> {
             board.id
         )),
     }
-}
-
-/// What each driver can set on its module, so that a setting the driver would refuse when it
-/// first configures the radio stops start-up instead. Mirrors the drivers' own checks
-/// (`Dialect::check` in lorabridge-radio, private to that crate): every current firmware keeps
-/// the sync word at 0x12, the AT firmwares offer only 125/250/500 kHz, RAK811 has no SF5/SF6,
-/// RUI3 tunes 150–960 MHz, and the power ranges are the firmwares'.
-fn driver_check(driver: ModuleKind, m: &Modulation) -> Result<(), (&'static str, String)> {
-    let (sync_word, power, at_bandwidths, min_sf, frequency) = match driver {
-        ModuleKind::Rui3 => (
-            lorabridge_radio::rui3::SYNC_WORD,
-            5..=22,
-            true,
-            5,
-            Some(150_000_000..=960_000_000),
-        ),
-        ModuleKind::Rak811 => (lorabridge_radio::rak811::SYNC_WORD, 5..=20, true, 7, None),
-        ModuleKind::Rnode => (lorabridge_radio::rnode::SYNC_WORD, 0..=22, false, 5, None),
-    };
-    if let Some(range) = frequency.filter(|r| !r.contains(&m.frequency_hz)) {
-        return Err((
-            "frequency_hz",
-            format!(
-                "{} is out of range {}..={} of the {driver} driver",
-                m.frequency_hz,
-                range.start(),
-                range.end()
-            ),
-        ));
-    }
-    if m.spreading_factor < min_sf {
-        return Err((
-            "spreading_factor",
-            format!(
-                "{} is out of range {min_sf}..=12 of the {driver} driver",
-                m.spreading_factor
-            ),
-        ));
-    }
-    if at_bandwidths && ![125_000, 250_000, 500_000].contains(&m.bandwidth_hz) {
-        return Err((
-            "bandwidth_hz",
-            format!(
-                "{}: the {driver} driver offers only 125000, 250000 and 500000",
-                m.bandwidth_hz
-            ),
-        ));
-    }
-    if !power.contains(&m.tx_power_dbm) {
-        return Err((
-            "tx_power_dbm",
-            format!(
-                "{} is out of range {}..={} of the {driver} driver",
-                m.tx_power_dbm,
-                power.start(),
-                power.end()
-            ),
-        ));
-    }
-    if m.sync_word != sync_word {
-        return Err((
-            "sync_word",
-            format!(
-                "{:#04x}: the {driver} firmware cannot change it from {sync_word:#04x}",
-                m.sync_word
-            ),
-        ));
-    }
-    Ok(())
 }
 
 fn range_i64<T: Copy + Into<i64>>(range: &RangeInclusive<T>) -> RangeInclusive<i64> {

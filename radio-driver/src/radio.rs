@@ -106,6 +106,15 @@ pub enum ModuleKind {
 
 impl ModuleKind {
     /// The name used on the command line and in configuration files.
+    /// How the module family is called in messages to stewards.
+    pub fn module_name(self) -> &'static str {
+        match self {
+            ModuleKind::Rui3 => "RUI3",
+            ModuleKind::Rak811 => "RAK811",
+            ModuleKind::Rnode => "RNode",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ModuleKind::Rui3 => "rui3",

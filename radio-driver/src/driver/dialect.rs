@@ -21,7 +21,14 @@ pub trait Dialect: Default + Send + 'static {
     const MTU: usize;
 
     /// Refuses modulations the module's commands cannot express, before touching the port.
-    fn check(modulation: &Modulation) -> Result<(), RadioError>;
+    fn check(modulation: &Modulation) -> Result<(), RadioError> {
+        Self::KIND
+            .check(modulation)
+            .map_err(|e| RadioError::Unsupported {
+                module: Self::KIND.module_name(),
+                reason: e.to_string(),
+            })
+    }
 
     /// Confirms the module answers in this dialect.
     fn detect(

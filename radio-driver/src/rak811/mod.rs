@@ -103,13 +103,6 @@ async fn command_retry_busy(
     }
 }
 
-fn unsupported(reason: String) -> RadioError {
-    RadioError::Unsupported {
-        module: "RAK811",
-        reason,
-    }
-}
-
 /// Bandwidth index for `lorap2p`.
 fn bandwidth_index(hz: u32) -> Option<u8> {
     match hz {
@@ -155,46 +148,6 @@ impl Dialect for Rak811 {
     type Decoder = Rak811Parser;
     const KIND: ModuleKind = ModuleKind::Rak811;
     const MTU: usize = MTU;
-
-    fn check(m: &Modulation) -> Result<(), RadioError> {
-        if !(7..=12).contains(&m.spreading_factor) {
-            return Err(unsupported(format!(
-                "spreading factor {} outside 7-12",
-                m.spreading_factor
-            )));
-        }
-        if bandwidth_index(m.bandwidth_hz).is_none() {
-            return Err(unsupported(format!(
-                "bandwidth {} Hz: only 125, 250 and 500 kHz",
-                m.bandwidth_hz
-            )));
-        }
-        if !(5..=8).contains(&m.coding_rate) {
-            return Err(unsupported(format!(
-                "coding rate 4/{} outside 4/5-4/8",
-                m.coding_rate
-            )));
-        }
-        if m.preamble_symbols < 5 {
-            return Err(unsupported(format!(
-                "preamble {} below 5 symbols",
-                m.preamble_symbols
-            )));
-        }
-        if !(5..=20).contains(&m.tx_power_dbm) {
-            return Err(unsupported(format!(
-                "power {} dBm outside 5-20",
-                m.tx_power_dbm
-            )));
-        }
-        if m.sync_word != SYNC_WORD {
-            return Err(unsupported(format!(
-                "sync word {:#04x}: the firmware cannot set it (fixed at {SYNC_WORD:#04x})",
-                m.sync_word
-            )));
-        }
-        Ok(())
-    }
 
     async fn detect(
         &mut self,

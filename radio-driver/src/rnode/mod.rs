@@ -49,13 +49,6 @@ impl Decode for RnodeParser {
 #[derive(Debug, Default)]
 pub(crate) struct Rnode;
 
-fn unsupported(reason: String) -> RadioError {
-    RadioError::Unsupported {
-        module: "RNode",
-        reason,
-    }
-}
-
 /// What detect learns.
 #[derive(Debug, Default)]
 struct Identity {
@@ -138,40 +131,6 @@ impl Dialect for Rnode {
     type Decoder = RnodeParser;
     const KIND: ModuleKind = ModuleKind::Rnode;
     const MTU: usize = MTU;
-
-    fn check(m: &Modulation) -> Result<(), RadioError> {
-        if !(7_800..=1_625_000).contains(&m.bandwidth_hz) {
-            return Err(unsupported(format!(
-                "bandwidth {} Hz outside 7.8-1625 kHz",
-                m.bandwidth_hz
-            )));
-        }
-        if !(5..=12).contains(&m.spreading_factor) {
-            return Err(unsupported(format!(
-                "spreading factor {} outside 5-12",
-                m.spreading_factor
-            )));
-        }
-        if !(5..=8).contains(&m.coding_rate) {
-            return Err(unsupported(format!(
-                "coding rate 4/{} outside 4/5-4/8",
-                m.coding_rate
-            )));
-        }
-        if !(0..=22).contains(&m.tx_power_dbm) {
-            return Err(unsupported(format!(
-                "power {} dBm outside 0-22",
-                m.tx_power_dbm
-            )));
-        }
-        if m.sync_word != SYNC_WORD {
-            return Err(unsupported(format!(
-                "sync word {:#04x}: the firmware has no sync-word command (fixed at {SYNC_WORD:#04x})",
-                m.sync_word
-            )));
-        }
-        Ok(())
-    }
 
     async fn detect(
         &mut self,

@@ -106,13 +106,6 @@ pub fn p2p_params(m: &Modulation) -> String {
     )
 }
 
-fn unsupported(reason: String) -> RadioError {
-    RadioError::Unsupported {
-        module: "RUI3",
-        reason,
-    }
-}
-
 impl Rui3 {
     async fn detect_once(link: &mut Link<Rui3Parser>, cfg: &DriverConfig) -> Result<(), StepError> {
         // The first `AT` may meet garbage left in the module's input buffer: try a few times.
@@ -133,52 +126,6 @@ impl Dialect for Rui3 {
     type Decoder = Rui3Parser;
     const KIND: ModuleKind = ModuleKind::Rui3;
     const MTU: usize = MTU;
-
-    fn check(m: &Modulation) -> Result<(), RadioError> {
-        if !(150_000_000..=960_000_000).contains(&m.frequency_hz) {
-            return Err(unsupported(format!(
-                "frequency {} Hz outside 150-960 MHz",
-                m.frequency_hz
-            )));
-        }
-        if !(5..=12).contains(&m.spreading_factor) {
-            return Err(unsupported(format!(
-                "spreading factor {} outside 5-12",
-                m.spreading_factor
-            )));
-        }
-        if ![125_000, 250_000, 500_000].contains(&m.bandwidth_hz) {
-            return Err(unsupported(format!(
-                "bandwidth {} Hz: only 125, 250 and 500 kHz",
-                m.bandwidth_hz
-            )));
-        }
-        if !(5..=8).contains(&m.coding_rate) {
-            return Err(unsupported(format!(
-                "coding rate 4/{} outside 4/5-4/8",
-                m.coding_rate
-            )));
-        }
-        if m.preamble_symbols < 5 {
-            return Err(unsupported(format!(
-                "preamble {} below 5 symbols",
-                m.preamble_symbols
-            )));
-        }
-        if !(5..=22).contains(&m.tx_power_dbm) {
-            return Err(unsupported(format!(
-                "power {} dBm outside 5-22",
-                m.tx_power_dbm
-            )));
-        }
-        if m.sync_word != SYNC_WORD {
-            return Err(unsupported(format!(
-                "sync word {:#04x}: the driver only uses the module default {SYNC_WORD:#04x}",
-                m.sync_word
-            )));
-        }
-        Ok(())
-    }
 
     async fn detect(
         &mut self,

@@ -1,0 +1,202 @@
+//! What each module's firmware can be told to do: one table, used by the drivers before they
+//! touch a port and by the daemon's config check before anything starts.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use lorabridge_hardware::Modulation;
+
+use crate::ModuleKind;
+
+/// The bandwidths a module accepts.
+#[derive(Clone, Debug)]
+pub enum Bandwidths {
+    /// Only these values (the AT firmwares take an index or kHz from a short list).
+    Only(&'static [u32]),
+    /// Any value in this range (RNode takes a number of Hz).
+    Range(RangeInclusive<u32>),
+}
+
+/// One module family's limits.
+#[derive(Clone, Debug)]
+pub struct ModuleLimits {
+    pub frequency_hz: RangeInclusive<u32>,
+    pub spreading_factor: RangeInclusive<u8>,
+    pub bandwidths: Bandwidths,
+    pub min_preamble_symbols: u16,
+    pub tx_power_dbm: RangeInclusive<i8>,
+    /// Every current firmware keeps its sync word: none of the drivers can change it.
+    pub sync_word: u8,
+}
+
+/// A setting the module cannot take: which `Modulation` field, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.field, self.reason)
+    }
+}
+
+const AT_BANDWIDTHS: &[u32] = &[125_000, 250_000, 500_000];
+
+impl ModuleKind {
+    pub fn limits(self) -> ModuleLimits {
+        match self {
+            ModuleKind::Rui3 => ModuleLimits {
+                frequency_hz: 150_000_000..=960_000_000,
+                spreading_factor: 5..=12,
+                bandwidths: Bandwidths::Only(AT_BANDWIDTHS),
+                min_preamble_symbols: 5,
+                tx_power_dbm: 5..=22,
+                sync_word: crate::rui3::SYNC_WORD,
+            },
+            ModuleKind::Rak811 => ModuleLimits {
+                frequency_hz: 0..=u32::MAX,
+                spreading_factor: 7..=12,
+                bandwidths: Bandwidths::Only(AT_BANDWIDTHS),
+                min_preamble_symbols: 5,
+                tx_power_dbm: 5..=20,
+                sync_word: crate::rak811::SYNC_WORD,
+            },
+            ModuleKind::Rnode => ModuleLimits {
+                frequency_hz: 0..=u32::MAX,
+                spreading_factor: 5..=12,
+                bandwidths: Bandwidths::Range(7_800..=1_625_000),
+                min_preamble_symbols: 0,
+                tx_power_dbm: 0..=22,
+                sync_word: crate::rnode::SYNC_WORD,
+            },
+        }
+    }
+
+    /// Refuses a modulation this module's firmware cannot be set to.
+    pub fn check(self, m: &Modulation) -> Result<(), LimitError> {
+        let limits = self.limits();
+        let error = |field, reason| Err(LimitError { field, reason });
+        let out_of_range = |value: String, start: String, end: String| {
+            format!("{value} is out of range {start}..={end} of the {self} driver")
+        };
+        let range = &limits.frequency_hz;
+        if !range.contains(&m.frequency_hz) {
+            let reason = out_of_range(
+                m.frequency_hz.to_string(),
+                range.start().to_string(),
+                range.end().to_string(),
+            );
+            return error("frequency_hz", reason);
+        }
+        let range = &limits.spreading_factor;
+        if !range.contains(&m.spreading_factor) {
+            let reason = out_of_range(
+                m.spreading_factor.to_string(),
+                range.start().to_string(),
+                range.end().to_string(),
+            );
+            return error("spreading_factor", reason);
+        }
+        match &limits.bandwidths {
+            Bandwidths::Only(allowed) if !allowed.contains(&m.bandwidth_hz) => {
+                let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
+                let (last, rest) = list.split_last().expect("a non-empty list");
+                let reason = format!(
+                    "{}: the {self} driver offers only {} and {last}",
+                    m.bandwidth_hz,
+                    rest.join(", ")
+                );
+                return error("bandwidth_hz", reason);
+            }
+            Bandwidths::Range(range) if !range.contains(&m.bandwidth_hz) => {
+                let reason = out_of_range(
+                    m.bandwidth_hz.to_string(),
+                    range.start().to_string(),
+                    range.end().to_string(),
+                );
+                return error("bandwidth_hz", reason);
+            }
+            _ => {}
+        }
+        if m.preamble_symbols < limits.min_preamble_symbols {
+            let reason = format!(
+                "{} is below the {self} driver's minimum of {}",
+                m.preamble_symbols, limits.min_preamble_symbols
+            );
+            return error("preamble_symbols", reason);
+        }
+        let range = &limits.tx_power_dbm;
+        if !range.contains(&m.tx_power_dbm) {
+            let reason = out_of_range(
+                m.tx_power_dbm.to_string(),
+                range.start().to_string(),
+                range.end().to_string(),
+            );
+            return error("tx_power_dbm", reason);
+        }
+        if m.sync_word != limits.sync_word {
+            let reason = format!(
+                "{:#04x}: the {self} firmware cannot change it from {:#04x}",
+                m.sync_word, limits.sync_word
+            );
+            return error("sync_word", reason);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m() -> Modulation {
+        Modulation {
+            spreading_factor: 7,
+            ..Modulation::eu868_default()
+        }
+    }
+
+    #[test]
+    fn each_module_refuses_what_its_firmware_cannot_do() {
+        for kind in [ModuleKind::Rui3, ModuleKind::Rak811, ModuleKind::Rnode] {
+            assert_eq!(kind.check(&m()), Ok(()), "{kind}");
+        }
+        let sf6 = Modulation {
+            spreading_factor: 6,
+            ..m()
+        };
+        assert_eq!(
+            ModuleKind::Rak811.check(&sf6).unwrap_err().field,
+            "spreading_factor"
+        );
+        assert_eq!(ModuleKind::Rui3.check(&sf6), Ok(()));
+        let narrow = Modulation {
+            bandwidth_hz: 62_500,
+            ..m()
+        };
+        let e = ModuleKind::Rui3.check(&narrow).unwrap_err();
+        assert_eq!(
+            e.reason,
+            "62500: the rui3 driver offers only 125000, 250000 and 500000"
+        );
+        assert_eq!(ModuleKind::Rnode.check(&narrow), Ok(()));
+        let loud = Modulation {
+            tx_power_dbm: 21,
+            ..m()
+        };
+        assert_eq!(
+            ModuleKind::Rak811.check(&loud).unwrap_err().field,
+            "tx_power_dbm"
+        );
+        let sync = Modulation {
+            sync_word: 0x34,
+            ..m()
+        };
+        assert_eq!(
+            ModuleKind::Rnode.check(&sync).unwrap_err().field,
+            "sync_word"
+        );
+    }
+}
