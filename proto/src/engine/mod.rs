@@ -235,9 +235,6 @@ pub struct Engine<S> {
     events: VecDeque<Event>,
     rng: ChaCha12Rng,
     now: Duration,
-    /// The sender of the frame being handled, so a relay decision can ask whether anyone
-    /// else is in range.
-    sender: Option<NodeTag>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -263,7 +260,6 @@ impl<S: OpStore> Engine<S> {
             events: VecDeque::new(),
             rng: ChaCha12Rng::from_seed(config.seed),
             now: Duration::ZERO,
-            sender: None,
             config,
         }
     }
@@ -449,7 +445,8 @@ impl<S: OpStore> Engine<S> {
     }
 
     /// A new operation: push it once on every link carrying its topic that has not heard it
-    /// (but not back on `heard_on`), and restart their summaries.
+    /// (but not back on `heard_from`'s link unless someone besides its sender may lack it),
+    /// and restart their summaries.
     fn offer_fresh(
         &mut self,
         now: Duration,
@@ -457,13 +454,13 @@ impl<S: OpStore> Engine<S> {
         author: [u8; 32],
         seq: u64,
         id: [u8; 32],
-        heard_on: Option<LinkId>,
+        heard_from: Option<(LinkId, NodeTag)>,
     ) {
         let random = self.random();
         let relay_at: Vec<Duration> = (0..self.links.len())
             .map(|index| now + self.holdoff(LinkId(index)))
             .collect();
-        let sender = self.sender;
+        let (heard_on, sender) = (heard_from.map(|(l, _)| l), heard_from.map(|(_, s)| s));
         let fresh_interval = self.config.trickle.imin * FRESH_INTERVAL_IMINS;
         for (index, link) in self.links.iter_mut().enumerate() {
             if !link.config.topics.contains(topic) {

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use super::LinkId;
-use crate::tags::AuthorTag;
+use crate::tags::{AuthorTag, NodeTag};
 
 /// Author keys known, by tag. Bound: `MAX_KEYS`; the key learned first is forgotten first
 /// (authors with ops in the store are re-added whenever their ops are used).
@@ -85,6 +85,8 @@ pub(crate) enum Waiting {
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
     pub link: LinkId,
+    /// The neighbour it was heard from.
+    pub sender: NodeTag,
     pub bytes: Vec<u8>,
     pub since: Duration,
     pub waiting: Waiting,

@@ -48,17 +48,15 @@ impl<S: OpStore> Engine<S> {
         }
         self.links[link.0].stats.frames_heard += 1;
         self.note_neighbour(now, link, frame.sender, signal);
-        self.sender = Some(frame.sender);
         match frame.message {
             Message::Summary(summary) => self.on_summary(now, link, &summary),
             Message::Vector(vector) => self.on_vector(now, link, &vector),
             Message::Want(want) => self.on_want(now, link, &want),
-            Message::Op(bytes) => self.on_op(now, link, bytes.to_vec()),
+            Message::Op(bytes) => self.on_op(now, link, frame.sender, bytes.to_vec()),
             Message::Fragment(fragment) => self.on_fragment(now, link, frame.sender, &fragment),
             Message::Hello(hello) => self.on_hello(now, link, &hello),
             Message::KeyWant(tags) => self.on_key_want(now, link, &tags),
         }
-        self.sender = None;
     }
 
     fn reject(&mut self, link: LinkId, reason: Rejection) {
@@ -279,7 +277,7 @@ impl<S: OpStore> Engine<S> {
         // Someone is sending this operation: our copy is not needed on this link.
         self.cancel_op(link, |id| OpTag::from_id(id) == fragment.op);
         match self.reassembler.push(now, sender, fragment) {
-            Ok(Some(bytes)) => self.on_op(now, link, bytes),
+            Ok(Some(bytes)) => self.on_op(now, link, sender, bytes),
             Ok(None) => {}
             Err(error) => self.reject(link, Rejection::Fragment(error)),
         }
@@ -293,14 +291,20 @@ impl<S: OpStore> Engine<S> {
     }
 
     /// A whole encoded operation heard on `link`: decode, check order, store, pass on.
-    fn on_op(&mut self, now: Duration, link: LinkId, bytes: Vec<u8>) {
-        let mut work = vec![(link, bytes)];
-        while let Some((link, bytes)) = work.pop() {
+    fn on_op(&mut self, now: Duration, link: LinkId, sender: NodeTag, bytes: Vec<u8>) {
+        let mut work = vec![(link, sender, bytes)];
+        while let Some((link, sender, bytes)) = work.pop() {
             let decoded = compact::decode(&bytes, &Context { engine: self, link });
             let op = match decoded {
                 Ok(op) => op,
                 Err(CompactError::MissingBacklink { topic, author, seq }) => {
-                    self.hold(now, link, bytes, Waiting::Backlink { topic, author, seq });
+                    self.hold(
+                        now,
+                        link,
+                        sender,
+                        bytes,
+                        Waiting::Backlink { topic, author, seq },
+                    );
                     let from = self.height(&topic, &author);
                     self.want_gap(
                         now,
@@ -313,7 +317,7 @@ impl<S: OpStore> Engine<S> {
                     continue;
                 }
                 Err(CompactError::UnknownAuthor(tag)) => {
-                    self.hold(now, link, bytes, Waiting::Key(tag));
+                    self.hold(now, link, sender, bytes, Waiting::Key(tag));
                     let at = now + self.holdoff(link);
                     self.links[link.0]
                         .queue
@@ -348,7 +352,7 @@ impl<S: OpStore> Engine<S> {
             self.store
                 .insert(&op.topic, &op.author, op.seq, op.op.clone());
             self.links[link.0].stats.ops_received += 1;
-            self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some(link));
+            self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some((link, sender)));
             self.emit(Event::Received {
                 link,
                 topic: op.topic,
@@ -364,14 +368,21 @@ impl<S: OpStore> Engine<S> {
             };
             if let Some(index) = self.pending.iter().position(|p| p.waiting == next) {
                 let waiting = self.pending.swap_remove(index);
-                work.push((waiting.link, waiting.bytes));
+                work.push((waiting.link, waiting.sender, waiting.bytes));
             }
         }
     }
 
     /// Holds an operation that cannot be decoded yet. Bound: `max_pending` operations; the
     /// oldest is dropped first (it will be wanted again).
-    fn hold(&mut self, now: Duration, link: LinkId, bytes: Vec<u8>, waiting: Waiting) {
+    fn hold(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        sender: NodeTag,
+        bytes: Vec<u8>,
+        waiting: Waiting,
+    ) {
         if self.pending.iter().any(|p| p.bytes == bytes) {
             return;
         }
@@ -382,6 +393,7 @@ impl<S: OpStore> Engine<S> {
         }
         self.pending.push(Pending {
             link,
+            sender,
             bytes,
             since: now,
             waiting,
@@ -429,7 +441,7 @@ impl<S: OpStore> Engine<S> {
             .partition(|p| matches!(p.waiting, Waiting::Key(tag) if tags.contains(&tag)));
         self.pending = waiting;
         for pending in ready {
-            self.on_op(now, pending.link, pending.bytes);
+            self.on_op(now, pending.link, pending.sender, pending.bytes);
         }
     }
 
