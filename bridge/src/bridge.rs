@@ -67,6 +67,7 @@ pub struct Bridge {
     topics: HashMap<[u8; 32], topic::TopicHandle>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    topic_tasks: Vec<topic::TopicTask>,
 }
 
 impl Bridge {
@@ -79,10 +80,12 @@ impl Bridge {
 
         let (to_mesh, from_topics) = mpsc::channel(256);
         let mut handles = HashMap::new();
+        let mut topic_tasks = Vec::new();
         let mut app_topics = Vec::new();
         for carried in &spec.topics {
             let mesh = (carried.lora && spec.radio.is_some()).then(|| to_mesh.clone());
-            let handle = topic::spawn(node.clone(), carried.topic, mesh).await?;
+            let (handle, task) = topic::spawn(node.clone(), carried.topic, mesh).await?;
+            topic_tasks.push(task);
             app_topics.push(AppTopic {
                 topic: carried.topic,
                 region: carried.region,
@@ -186,6 +189,7 @@ impl Bridge {
             topics: handles,
             shutdown,
             tasks,
+            topic_tasks,
         })
     }
 
@@ -194,13 +198,24 @@ impl Bridge {
         self.topics.get(topic).map(|h| h.events.subscribe())
     }
 
-    /// Stops serving, lets the radio finish the frame in flight, and closes the node.
+    /// Stops serving, lets the radio finish the frame in flight, and closes the node. Returns
+    /// once the topic tasks have let go of the node, so a bridge can start again at once on the
+    /// same address and database.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        // The servers and the mesh held the other handles; with these gone the tasks end.
         drop(self.topics);
+        for task in self.topic_tasks {
+            if tokio::time::timeout(std::time::Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a topic task did not stop within 10 s");
+            }
+        }
         drop(self.node);
     }
 }

@@ -45,12 +45,15 @@ pub struct TopicHandle {
     pub events: broadcast::Sender<AppEvent>,
 }
 
+/// The running task; it ends (and lets go of the node) once every `TopicHandle` is dropped.
+pub type TopicTask = tokio::task::JoinHandle<()>;
+
 /// Starts the topic's task. New local and iroh operations go to `to_mesh`.
 pub async fn spawn(
     node: std::sync::Arc<Node>,
     topic: [u8; 32],
     to_mesh: Option<mpsc::Sender<([u8; 32], RawOp)>>,
-) -> Result<TopicHandle, String> {
+) -> Result<(TopicHandle, TopicTask), String> {
     let (commands, mut command_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(SUBSCRIBER_BUFFER);
     let handle = TopicHandle {
@@ -62,7 +65,7 @@ pub async fn spawn(
         .stream::<Vec<u8>>(p2p_topic)
         .await
         .map_err(|e| format!("cannot open topic stream: {e}"))?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut imported_via: std::collections::HashMap<[u8; 32], &'static str> =
             Default::default();
         let mut renew_at: Option<tokio::time::Instant> = None;
@@ -141,7 +144,7 @@ pub async fn spawn(
             }
         }
     });
-    Ok(handle)
+    Ok((handle, task))
 }
 
 /// Checks an operation from the mesh before it goes near the node: canonical header,
