@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use lorabridge_hardware::{Modulation, RegionPlan};
-use lorabridge_proto::RawOp;
 use lorabridge_proto::engine::{
-    Budget, Engine, EngineConfig, LinkConfig, MemoryStore, OpStore, TrickleConfig,
+    Budget, Engine, EngineConfig, LinkConfig, LinkId, MemoryStore, OpStore, TrickleConfig,
 };
+use lorabridge_proto::{NetworkTag, RawOp, TopicTag};
 use lorabridge_radio::Radio;
 use p2panda::operation::{LogId, Operation};
 use p2panda::{Node, Topic};
@@ -24,8 +24,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::grpc::panda::panda_server::PandaServer;
 use crate::grpc::status::status_server::StatusServer;
-use crate::mesh::{LORA, Mesh, MeshStatus};
+use crate::mesh::{LORA, Mesh, MeshStatus, RadioPort, ReticulumPort};
 use crate::node::NodeSpec;
+use crate::reticulum::{Reticulum, ReticulumConfig};
 use crate::service::{AppTopic, PandaService, StatusService};
 use crate::state::State;
 use crate::topic::{self, AppEvent};
@@ -38,6 +39,7 @@ pub struct Carried {
     /// `None` for a region's admin topic.
     pub app_id: Option<String>,
     pub lora: bool,
+    pub reticulum: bool,
 }
 
 /// The radio and the rules it transmits under.
@@ -55,6 +57,8 @@ pub struct BridgeSpec {
     pub grpc: SocketAddr,
     pub status: Option<SocketAddr>,
     pub radio: Option<RadioSpec>,
+    /// The Reticulum transport, for topics with `Carried::reticulum`.
+    pub reticulum: Option<ReticulumConfig>,
     pub region_key: Option<[u8; 32]>,
     /// Summary pacing; `None` keeps the engine's LoRa defaults.
     pub trickle: Option<TrickleConfig>,
@@ -79,11 +83,15 @@ impl Bridge {
         let mut tasks = Vec::new();
 
         let (to_mesh, from_topics) = mpsc::channel(256);
+        let lora_topics = carried_over(&spec.topics, spec.radio.is_some(), |t| t.lora);
+        let rns_topics = carried_over(&spec.topics, spec.reticulum.is_some(), |t| t.reticulum);
         let mut handles = HashMap::new();
         let mut topic_tasks = Vec::new();
         let mut app_topics = Vec::new();
         for carried in &spec.topics {
-            let mesh = (carried.lora && spec.radio.is_some()).then(|| to_mesh.clone());
+            let on_mesh =
+                lora_topics.contains(&carried.topic) || rns_topics.contains(&carried.topic);
+            let mesh = on_mesh.then(|| to_mesh.clone());
             let (handle, task) = topic::spawn(node.clone(), carried.topic, mesh).await?;
             topic_tasks.push(task);
             app_topics.push(AppTopic {
@@ -95,14 +103,10 @@ impl Bridge {
             handles.insert(carried.topic, handle);
         }
 
-        let mut lora_status = None;
-        if let Some(radio) = spec.radio {
-            let lora_topics: Vec<[u8; 32]> = spec
-                .topics
-                .iter()
-                .filter(|t| t.lora)
-                .map(|t| t.topic)
-                .collect();
+        let mut mesh_status = None;
+        if spec.radio.is_some() || spec.reticulum.is_some() {
+            let mut mesh_topics = lora_topics.clone();
+            mesh_topics.extend(rns_topics.iter().filter(|t| !lora_topics.contains(t)));
             let mut engine = Engine::new(
                 EngineConfig {
                     region_key: spec.region_key,
@@ -111,36 +115,37 @@ impl Bridge {
                         .unwrap_or(EngineConfig::new([0; 32], [0; 32], [0; 32]).trickle),
                     ..EngineConfig::new(spec.node.network_id, *node.id().as_bytes(), fresh_seed())
                 },
-                preload(&store, &lora_topics).await?,
+                preload(&store, &mesh_topics).await?,
             );
-            radio
-                .radio
-                .configure(&radio.modulation)
-                .await
-                .map_err(|e| format!("cannot configure the radio: {e}"))?;
-            let budget = Budget {
-                modulation: radio.modulation,
-                plan: radio.plan,
+            let radio = match spec.radio {
+                Some(radio) => {
+                    let link = add_radio(&mut engine, &radio, lora_topics).await?;
+                    for id in state.heard(LORA).await? {
+                        engine.mark_heard(link, id);
+                    }
+                    Some(RadioPort {
+                        link,
+                        radio: radio.radio,
+                    })
+                }
+                None => None,
             };
-            let link = engine
-                .add_link(
-                    std::time::Duration::ZERO,
-                    LinkConfig {
-                        mtu: radio.mtu,
-                        budget: Some(budget),
-                        topics: lora_topics,
-                    },
-                )
-                .map_err(|e| e.to_string())?;
-            for id in state.heard(LORA).await? {
-                engine.mark_heard(link, id);
-            }
+            let reticulum = match spec.reticulum {
+                Some(config) => {
+                    let tags = rns_topics.iter().map(TopicTag::from_topic).collect();
+                    let network = NetworkTag::from_network_id(&spec.node.network_id);
+                    let (rns, events) =
+                        Reticulum::start(config, network, tags).map_err(|e| e.to_string())?;
+                    Some(ReticulumPort::new(rns, events, rns_topics))
+                }
+                None => None,
+            };
             let (status_tx, status_rx) = watch::channel(MeshStatus::default());
-            lora_status = Some(status_rx);
+            mesh_status = Some(status_rx);
             let mesh = Mesh {
                 engine,
-                link,
-                radio: radio.radio,
+                radio,
+                reticulum,
                 topics: handles.clone(),
                 state: state.clone(),
             };
@@ -173,7 +178,7 @@ impl Bridge {
                 node_id: *node.id().as_bytes(),
                 network_id: spec.node.network_id,
                 topics: app_topics,
-                lora: lora_status,
+                mesh: mesh_status,
             });
             let (addr, task) = serve(addr, shutdown.subscribe(), move |router| {
                 router.add_service(service);
@@ -218,6 +223,46 @@ impl Bridge {
         }
         drop(self.node);
     }
+}
+
+/// The topics carried over a transport: none when the transport is not configured.
+fn carried_over(
+    topics: &[Carried],
+    configured: bool,
+    over: impl Fn(&Carried) -> bool,
+) -> Vec<[u8; 32]> {
+    topics
+        .iter()
+        .filter(|t| configured && over(t))
+        .map(|t| t.topic)
+        .collect()
+}
+
+/// Configures the radio and adds its broadcast link, held to the regional duty cycle.
+async fn add_radio(
+    engine: &mut Engine<MemoryStore>,
+    radio: &RadioSpec,
+    topics: Vec<[u8; 32]>,
+) -> Result<LinkId, String> {
+    radio
+        .radio
+        .configure(&radio.modulation)
+        .await
+        .map_err(|e| format!("cannot configure the radio: {e}"))?;
+    let budget = Budget {
+        modulation: radio.modulation,
+        plan: radio.plan.clone(),
+    };
+    engine
+        .add_link(
+            std::time::Duration::ZERO,
+            LinkConfig {
+                mtu: radio.mtu,
+                budget: Some(budget),
+                topics,
+            },
+        )
+        .map_err(|e| e.to_string())
 }
 
 /// Serves gRPC on `addr` until shutdown; returns the bound address.

@@ -768,7 +768,7 @@ fn parse_reticulum(s: &Section<'_>, base_dir: &Path) -> Result<ReticulumConfig> 
     if rnsd.is_empty() {
         return Err(s.missing(
             "rnsd",
-            "list at least one rnsd address, e.g. rnsd = [\"127.0.0.1:37428\"]",
+            "list at least one rnsd TCPServerInterface address, e.g. rnsd = [\"127.0.0.1:4242\"]",
         ));
     }
     let identity_path = s.path("identity", DEFAULT_RETICULUM_IDENTITY, base_dir)?;
@@ -786,7 +786,7 @@ fn parse_reticulum(s: &Section<'_>, base_dir: &Path) -> Result<ReticulumConfig> 
 }
 
 /// "host:port" with a non-empty host (IPv6 in brackets) and a port 1..=65535.
-fn check_host_port(addr: &str) -> Result<(), String> {
+pub(crate) fn check_host_port(addr: &str) -> Result<(), String> {
     let bad = |why: &str| Err(format!("{addr:?} is not \"host:port\": {why}"));
     let Some((host, port)) = addr.rsplit_once(':') else {
         return bad("no port");
@@ -799,7 +799,7 @@ fn check_host_port(addr: &str) -> Result<(), String> {
     }
     let ipv6 = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
     if host.contains(':') && !ipv6 {
-        return bad("write IPv6 addresses in brackets, e.g. [::1]:37428");
+        return bad("write IPv6 addresses in brackets, e.g. [::1]:4242");
     }
     match port.parse::<u16>() {
         Ok(0) | Err(_) => bad("the port must be a number 1..=65535"),
@@ -1102,7 +1102,7 @@ mod tests {
         assert_eq!(radio.modulation, Modulation::eu868_default());
         assert!(
             config.reticulum.is_none(),
-            "the daemon does not run Reticulum yet"
+            "Reticulum is opt-in: a bridge without rnsd must not retry it forever"
         );
         assert_eq!(config.topics().len(), 2);
         // The commented-out [reticulum] table is valid once uncommented.

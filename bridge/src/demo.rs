@@ -35,6 +35,7 @@ pub async fn run(wait: Duration) -> Result<bool, String> {
         region: REGION,
         app_id: Some(APP.into()),
         lora: true,
+        reticulum: false,
     };
     let members = [
         member("A", true, false),

@@ -160,6 +160,7 @@ impl Neighbourhood {
             grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             status: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             radio,
+            reticulum: None,
             region_key: None,
             trickle: Some(QUICK_TRICKLE),
         };

@@ -9,16 +9,10 @@ use lorabridge_radio::{DriverConfig, SerialConnector, SerialRadio};
 use crate::bridge::{Bridge, BridgeSpec, Carried, RadioSpec};
 use crate::config::Config;
 use crate::node::NodeSpec;
+use crate::reticulum::ReticulumConfig;
 
 pub async fn run(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    if config.reticulum.is_some() {
-        return Err(
-            "config key `reticulum`: the Reticulum transport is not run by the daemon yet \
-                    (its codec and rnsd client exist and are tested); remove the table for now"
-                .into(),
-        );
-    }
     let key = crate::node_key::load_or_create(&config.node_key_path)?;
     let relay = match &config.iroh.relay_url {
         Some(url) => {
@@ -73,6 +67,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
             region: t.region,
             app_id: t.app_id,
             lora: t.lora,
+            reticulum: t.reticulum,
         })
         .collect();
     let spec = BridgeSpec {
@@ -81,6 +76,14 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
         grpc: config.grpc_listen,
         status: Some(config.status_listen),
         radio,
+        reticulum: config.reticulum.map(|r| ReticulumConfig {
+            servers: r.rnsd,
+            identity_path: r.identity_path,
+            announce_interval: r.announce_interval,
+            // Proofs cost 83 bytes per packet per hop; the engine's summaries already repair
+            // what is lost, so the daemon does not ask for them.
+            prove: false,
+        }),
         region_key: config.region_key,
         trickle: None,
     };

@@ -16,7 +16,7 @@ use crate::grpc::status::status_server;
 use crate::grpc::status::{
     Neighbour, StatusReply, StatusRequest, SubBandAirtime, TopicStatus, TransportStatus,
 };
-use crate::mesh::MeshStatus;
+use crate::mesh::{LORA, MeshStatus, RETICULUM, TransportView};
 use crate::state::State;
 use crate::topic::{AppEvent, Command, TopicHandle};
 
@@ -132,13 +132,13 @@ pub struct StatusService {
     pub node_id: [u8; 32],
     pub network_id: [u8; 32],
     pub topics: Vec<AppTopic>,
-    pub lora: Option<watch::Receiver<MeshStatus>>,
+    pub mesh: Option<watch::Receiver<MeshStatus>>,
 }
 
 #[tonic::async_trait]
 impl status_server::Status for StatusService {
     async fn get_status(&self, _: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
-        let lora = self.lora.as_ref().map(|rx| rx.borrow().clone());
+        let mesh = self.mesh.as_ref().map(|rx| rx.borrow().clone());
         let topics = self
             .topics
             .iter()
@@ -146,7 +146,7 @@ impl status_server::Status for StatusService {
                 topic_id: t.topic.to_vec(),
                 app_id: t.app_id.clone().unwrap_or_default(),
                 region_id: t.region.to_vec(),
-                operations: lora
+                operations: mesh
                     .as_ref()
                     .and_then(|s| s.ops_per_topic.get(&t.topic).copied())
                     .unwrap_or(0),
@@ -157,8 +157,11 @@ impl status_server::Status for StatusService {
             state: "ready".into(),
             ..Default::default()
         }];
-        if let Some(status) = lora {
-            transports.push(lora_status(&status));
+        if let Some(mesh) = mesh {
+            let views = [(LORA, mesh.lora), (RETICULUM, mesh.reticulum)];
+            for (name, view) in views {
+                transports.extend(view.map(|v| transport_status(name, v)));
+            }
         }
         Ok(Response::new(StatusReply {
             node_id: self.node_id.to_vec(),
@@ -169,12 +172,12 @@ impl status_server::Status for StatusService {
     }
 }
 
-fn lora_status(status: &MeshStatus) -> TransportStatus {
-    let s = &status.stats;
+fn transport_status(name: &str, view: TransportView) -> TransportStatus {
+    let c = view.counters;
     TransportStatus {
-        name: crate::mesh::LORA.into(),
-        state: status.radio_state.clone(),
-        neighbours: status
+        name: name.into(),
+        state: view.state,
+        neighbours: view
             .neighbours
             .iter()
             .map(|(n, ago)| Neighbour {
@@ -185,7 +188,7 @@ fn lora_status(status: &MeshStatus) -> TransportStatus {
                 frames: n.frames,
             })
             .collect(),
-        airtime: status
+        airtime: view
             .airtime
             .iter()
             .map(|a| SubBandAirtime {
@@ -194,11 +197,11 @@ fn lora_status(status: &MeshStatus) -> TransportStatus {
                 budget_secs: a.duty_cycle_budget.map_or(0.0, |b| b.as_secs_f64()),
             })
             .collect(),
-        queue_depth: status.queue_depth as u64,
-        frames_sent: s.frames_sent,
-        frames_heard: s.frames_heard,
-        frames_rejected: s.frames_rejected,
-        ops_received: s.ops_received,
-        ops_sent: s.ops_sent,
+        queue_depth: view.queue_depth as u64,
+        frames_sent: c.frames_sent,
+        frames_heard: c.frames_heard,
+        frames_rejected: c.frames_rejected,
+        ops_received: c.ops_received,
+        ops_sent: c.ops_sent,
     }
 }

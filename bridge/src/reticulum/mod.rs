@@ -48,7 +48,7 @@ pub const MIN_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(10);
 pub enum ConfigError {
     #[error("reticulum: no rnsd servers configured")]
     NoServers,
-    #[error("reticulum: server {0:?} is not host:port")]
+    #[error("reticulum: server {0}")]
     BadServer(String),
     #[error("reticulum: announce interval {0:?} is shorter than {MIN_ANNOUNCE_INTERVAL:?}")]
     AnnounceInterval(Duration),
@@ -65,12 +65,7 @@ impl ReticulumConfig {
             return Err(ConfigError::NoServers);
         }
         for server in &self.servers {
-            let ok = server.rsplit_once(':').is_some_and(|(host, port)| {
-                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-            });
-            if !ok {
-                return Err(ConfigError::BadServer(server.clone()));
-            }
+            crate::config::check_host_port(server).map_err(ConfigError::BadServer)?;
         }
         if self.announce_interval < MIN_ANNOUNCE_INTERVAL {
             return Err(ConfigError::AnnounceInterval(self.announce_interval));
@@ -344,7 +339,10 @@ mod tests {
         for bad in ["localhost", ":4242", "host:0", "host:99999"] {
             let mut c = config();
             c.servers = vec![bad.into()];
-            assert!(matches!(c.validate(), Err(ConfigError::BadServer(s)) if s == bad));
+            let Err(ConfigError::BadServer(reason)) = c.validate() else {
+                panic!("{bad} accepted");
+            };
+            assert!(reason.contains(bad), "{reason} names {bad}");
         }
         let mut c = config();
         c.announce_interval = Duration::from_secs(1);
