@@ -19,14 +19,6 @@ const NETWORK: [u8; 32] = [0x1d; 32];
 const REGION: [u8; 32] = [0x7e; 32];
 const APP: &str = "chat";
 
-fn member(name: &str, iroh: bool, radio: bool) -> Member {
-    Member {
-        name: name.into(),
-        iroh,
-        radio,
-    }
-}
-
 /// Runs the demo; returns a non-zero exit status if a message did not reach every bridge.
 pub async fn run(wait: Duration) -> Result<bool, String> {
     let topic = crate::config::app_topic(&REGION, APP);
@@ -38,10 +30,10 @@ pub async fn run(wait: Duration) -> Result<bool, String> {
         reticulum: false,
     };
     let members = [
-        member("A", true, false),
-        member("B", true, true),
-        member("C", false, true),
-        member("D", false, true),
+        Member::new("A", true, false),
+        Member::new("B", true, true),
+        Member::new("C", false, true),
+        Member::new("D", false, true),
     ];
     println!(
         "Starting four bridges: A and B linked by iroh on loopback; B, C and D by a simulated LoRa channel"

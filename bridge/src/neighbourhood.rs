@@ -15,6 +15,7 @@ use p2panda_core::SigningKey;
 
 use crate::bridge::{Bridge, BridgeSpec, Carried, RadioSpec};
 use crate::node::NodeSpec;
+use crate::reticulum::ReticulumConfig;
 
 /// One bridge of the neighbourhood and how it is connected.
 #[derive(Clone, Debug)]
@@ -22,6 +23,25 @@ pub struct Member {
     pub name: String,
     pub iroh: bool,
     pub radio: bool,
+    /// An rnsd `TCPServerInterface` ("host:port") to join Reticulum through.
+    pub reticulum: Option<String>,
+}
+
+impl Member {
+    pub fn new(name: &str, iroh: bool, radio: bool) -> Self {
+        Self {
+            name: name.into(),
+            iroh,
+            radio,
+            reticulum: None,
+        }
+    }
+
+    /// Also connected to Reticulum through the rnsd at `rnsd`.
+    pub fn with_reticulum(mut self, rnsd: String) -> Self {
+        self.reticulum = Some(rnsd);
+        self
+    }
 }
 
 pub struct Neighbourhood {
@@ -139,10 +159,22 @@ impl Neighbourhood {
             }
             None => None,
         };
+        let name = &identity.member.name;
+        let reticulum = identity
+            .member
+            .reticulum
+            .as_ref()
+            .map(|rnsd| ReticulumConfig {
+                servers: vec![rnsd.clone()],
+                identity_path: self.dir.join(format!("{name}.reticulum")),
+                // Peers meet through the announce each sends on connecting.
+                announce_interval: Duration::from_secs(600),
+                prove: false,
+            });
         let spec = BridgeSpec {
             node: NodeSpec {
                 key: identity.key.clone(),
-                database: Some(self.dir.join(format!("{}.sqlite", identity.member.name))),
+                database: Some(self.dir.join(format!("{name}.sqlite"))),
                 network_id: self.network_id,
                 mdns: false,
                 bind: Some(identity.addr),
@@ -154,13 +186,14 @@ impl Neighbourhood {
                 .iter()
                 .map(|t| Carried {
                     lora: identity.member.radio,
+                    reticulum: reticulum.is_some(),
                     ..t.clone()
                 })
                 .collect(),
             grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             status: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             radio,
-            reticulum: None,
+            reticulum,
             region_key: None,
             trickle: Some(QUICK_TRICKLE),
         };
@@ -185,6 +218,7 @@ impl Neighbourhood {
             .expect("a member of this neighbourhood");
         let (_, bridge) = self.bridges.remove(i);
         bridge.stop().await;
+        wait_until_free(self.members[i].addr).await?;
         let bridge = self.start_member(i).await?;
         self.bridges.insert(i, (name.to_string(), bridge));
         Ok(())
@@ -197,6 +231,20 @@ impl Neighbourhood {
         drop(self.emulators);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// p2panda stops a dropped node's actors in the background, so its UDP socket closes a moment
+/// after `Bridge::stop` returns; a node started on the same port before then fails to start.
+async fn wait_until_free(addr: SocketAddr) -> Result<(), String> {
+    for _ in 0..100 {
+        if UdpSocket::bind(addr).is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "{addr} is still in use 10 s after the bridge stopped"
+    ))
 }
 
 fn free_udp_port() -> Result<u16, String> {

@@ -33,20 +33,12 @@ fn chat_topic() -> Carried {
     }
 }
 
-fn member(name: &str, iroh: bool, radio: bool) -> Member {
-    Member {
-        name: name.into(),
-        iroh,
-        radio,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_cross_iroh_and_radio_both_ways() {
     let members = [
-        member("A", true, false),
-        member("B", true, true),
-        member("C", false, true),
+        Member::new("A", true, false),
+        Member::new("B", true, true),
+        Member::new("C", false, true),
     ];
     let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
         .await
@@ -81,7 +73,7 @@ async fn operations_cross_iroh_and_radio_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_publish_once() {
-    let n = Neighbourhood::start(NETWORK, &[member("A", true, false)], &[chat_topic()])
+    let n = Neighbourhood::start(NETWORK, &[Member::new("A", true, false)], &[chat_topic()])
         .await
         .expect("starts");
     let mut at_a = subscribe(n.bridge("A").grpc_addr).await;
@@ -115,9 +107,9 @@ async fn lora(n: &Neighbourhood, name: &str) -> TransportStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
     let members = [
-        member("A", true, false),
-        member("B", true, true),
-        member("C", false, true),
+        Member::new("A", true, false),
+        Member::new("B", true, true),
+        Member::new("C", false, true),
     ];
     let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
         .await
@@ -179,9 +171,9 @@ async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_bridge_loses_nothing_and_resends_nothing() {
     let members = [
-        member("A", true, false),
-        member("B", true, true),
-        member("C", false, true),
+        Member::new("A", true, false),
+        Member::new("B", true, true),
+        Member::new("C", false, true),
     ];
     let mut n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
         .await

@@ -1,6 +1,7 @@
-//! Two whole bridges (p2panda nodes on SQLite, gRPC servers, the sync engine) with no iroh
-//! peers and no radio, both connected to one real `rnsd`: operations published through either
-//! bridge's gRPC API reach the other bridge's apps over Reticulum.
+//! Whole bridges (p2panda nodes on SQLite, gRPC servers, the sync engine) connected to one real
+//! `rnsd`: with no iroh peers and no radio, operations published through either bridge's gRPC
+//! API reach the other bridge's apps over Reticulum; and a bridge with both a radio and
+//! Reticulum carries operations from one medium to the other.
 
 mod common;
 #[path = "../reticulum/harness.rs"]
@@ -14,7 +15,7 @@ use common::{APP, LIMIT, arrival, publish, subscribe, transport};
 use harness::Rnsd;
 use lorabridge::bridge::{Bridge, BridgeSpec, Carried};
 use lorabridge::config::app_topic;
-use lorabridge::neighbourhood::QUICK_TRICKLE;
+use lorabridge::neighbourhood::{Member, Neighbourhood, QUICK_TRICKLE};
 use lorabridge::node::NodeSpec;
 use lorabridge::reticulum::ReticulumConfig;
 use lorabridge::topic::AppEvent;
@@ -147,4 +148,31 @@ async fn a_bridge_whose_rnsd_is_down_still_serves_its_apps() {
     arrival(&mut at_a, b"while rnsd is down").await;
     assert_eq!(reticulum_state(&a).await, "connecting");
     a.stop().await;
+}
+
+/// A has only a radio, C only Reticulum; B has both. Operations cross from one medium to the
+/// other through B's single engine, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_cross_between_radio_and_reticulum() {
+    let rnsd = Rnsd::start();
+    let members = [
+        Member::new("A", false, true),
+        Member::new("B", false, true).with_reticulum(rnsd.address()),
+        Member::new("C", false, false).with_reticulum(rnsd.address()),
+    ];
+    let n = Neighbourhood::start(NETWORK, &members, &[chat()])
+        .await
+        .expect("neighbourhood starts");
+    let (a, b, c) = (n.bridge("A"), n.bridge("B"), n.bridge("C"));
+    let mut b_events = b.watch(&chat().topic).expect("carried");
+
+    let mut at_c = subscribe(c.grpc_addr).await;
+    publish(a.grpc_addr, b"from the radio", b"").await;
+    assert_eq!(via(&mut b_events, b"from the radio").await, "lora");
+    arrival(&mut at_c, b"from the radio").await;
+
+    let mut at_a = subscribe(a.grpc_addr).await;
+    crosses(c, b, b"from Reticulum").await;
+    arrival(&mut at_a, b"from Reticulum").await;
+    n.stop().await;
 }
