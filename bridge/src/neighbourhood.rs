@@ -10,7 +10,7 @@ use std::time::Duration;
 use lorabridge_hardware::{Modulation, RegionPlan};
 use lorabridge_proto::engine::TrickleConfig;
 use lorabridge_radio::{DriverConfig, ModuleKind, SerialConnector, SerialRadio};
-use lorabridge_sim::modem::{Emulator, Hub, LinkQuality};
+use lorabridge_sim::modem::{Emulator, Hub, LinkQuality, Medium};
 use p2panda_core::SigningKey;
 
 use crate::bridge::{Bridge, BridgeSpec, Carried, RadioSpec};
@@ -46,7 +46,8 @@ impl Member {
 
 pub struct Neighbourhood {
     pub bridges: Vec<(String, Bridge)>,
-    pub hub: Hub,
+    /// The channel the members' emulated modules share.
+    pub medium: Arc<dyn Medium>,
     network_id: [u8; 32],
     topics: Vec<Carried>,
     members: Vec<Identity>,
@@ -80,8 +81,26 @@ pub const QUICK_TRICKLE: TrickleConfig = TrickleConfig {
 };
 
 impl Neighbourhood {
-    /// Starts every member; iroh members all know each other's loopback address.
+    /// Starts every member on one ideal channel where every radio hears every other (at
+    /// −97 dBm, SNR 4.5 dB); iroh members all know each other's loopback address.
     pub async fn start(
+        network_id: [u8; 32],
+        members: &[Member],
+        topics: &[Carried],
+    ) -> Result<Self, String> {
+        let hub = Hub::new();
+        hub.set_default_quality(LinkQuality {
+            rssi_dbm: -97,
+            snr_db: 4.5,
+        });
+        Self::start_on(Arc::new(hub), network_id, members, topics).await
+    }
+
+    /// Like [`Neighbourhood::start`], with the radios on `medium` (e.g. the simulator's
+    /// physics, `lorabridge_sim::air::PhysicalHub`, where radio members take the scenario's
+    /// positions in order). The radios use [`demo_modulation`].
+    pub async fn start_on(
+        medium: Arc<dyn Medium>,
         network_id: [u8; 32],
         members: &[Member],
         topics: &[Carried],
@@ -93,11 +112,6 @@ impl Neighbourhood {
         ));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let hub = Hub::new();
-        hub.set_default_quality(LinkQuality {
-            rssi_dbm: -97,
-            snr_db: 4.5,
-        });
         let keys: Vec<SigningKey> = members.iter().map(|_| SigningKey::generate()).collect();
         let addrs: Vec<SocketAddr> = members
             .iter()
@@ -105,7 +119,7 @@ impl Neighbourhood {
             .collect::<Result<_, _>>()?;
         let mut hood = Self {
             bridges: Vec::new(),
-            hub,
+            medium,
             network_id,
             topics: topics.to_vec(),
             members: Vec::new(),
@@ -120,7 +134,7 @@ impl Neighbourhood {
                 .map(|(j, _)| (keys[j].verifying_key(), addrs[j]))
                 .collect();
             let emulator = if member.radio {
-                let emulator = Emulator::rui3(Arc::new(hood.hub.clone()), &hood.dir, &member.name)
+                let emulator = Emulator::rui3(hood.medium.clone(), &hood.dir, &member.name)
                     .map_err(|e| format!("cannot start the emulated modem: {e}"))?;
                 hood.emulators.push(emulator);
                 Some(hood.emulators.len() - 1)

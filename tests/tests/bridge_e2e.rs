@@ -15,7 +15,8 @@ use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
 use lorabridge_proto::operation::{NewOp, lores_body, sign};
 use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
-use lorabridge_sim::modem::Medium;
+use lorabridge_sim::Scenario;
+use lorabridge_sim::air::PhysicalHub;
 use p2panda_core::SigningKey;
 
 const NETWORK: [u8; 32] = [0x5e; 32];
@@ -146,7 +147,7 @@ async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
             )
             .unwrap()
     };
-    let rogue_medium: Arc<dyn Medium> = Arc::new(n.hub.clone());
+    let rogue_medium = n.medium.clone();
     let (rogue, _rx) = rogue_medium.attach("rogue");
     let before = lora(&n, "C").await.frames_rejected;
     for bytes in [frame(&ours, &tampered), frame(&foreign, &honest)] {
@@ -207,5 +208,53 @@ async fn a_restarted_bridge_loses_nothing_and_resends_nothing() {
     let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
     publish(n.bridge("A").grpc_addr, b"after the restart", b"").await;
     arrival(&mut at_c, b"after the restart").await;
+    n.stop().await;
+}
+
+/// Whole bridges on the simulator's physics (path loss, sensitivity, collisions): A, B and C
+/// stand 100 m apart in a row at SF7, so A and C cannot hear each other (200 m: about −128 dBm,
+/// below SF7's sensitivity) and every operation between them must be relayed by B over the air.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_hop_across_the_simulated_air() {
+    let scenario = Scenario::parse(
+        "name = \"row\"\nduration = \"1h\"\n[radio]\nspreading_factor = 7\n\
+         [path_loss]\nsigma_db = 0.0\n[topology]\nkind = \"line\"\nn = 3\nspacing_m = 100\n",
+    )
+    .expect("scenario");
+    let air = PhysicalHub::new(&scenario, vec![[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]]);
+    let members = ["A", "B", "C"].map(|name| Member::new(name, false, true));
+    let n = Neighbourhood::start_on(Arc::new(air), NETWORK, &members, &[chat_topic()])
+        .await
+        .expect("neighbourhood starts");
+    let mut at_a = subscribe(n.bridge("A").grpc_addr).await;
+    let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
+    publish(n.bridge("A").grpc_addr, b"two hops east", b"").await;
+    arrival(&mut at_c, b"two hops east").await;
+    publish(n.bridge("C").grpc_addr, b"two hops west", b"").await;
+    arrival(&mut at_a, b"two hops west").await;
+
+    let tag = |name: &str| {
+        let id = n.bridge(name).node.id();
+        format!("{:02x}{:02x}", id.as_bytes()[0], id.as_bytes()[1])
+    };
+    for (name, expected) in [("A", vec![tag("B")]), ("C", vec![tag("B")])] {
+        let heard: Vec<String> = lora(&n, name)
+            .await
+            .neighbours
+            .into_iter()
+            .map(|nb| nb.tag)
+            .collect();
+        assert_eq!(heard, expected, "{name} hears only B");
+    }
+    let mut heard_by_b: Vec<String> = lora(&n, "B")
+        .await
+        .neighbours
+        .into_iter()
+        .map(|nb| nb.tag)
+        .collect();
+    heard_by_b.sort();
+    let mut a_and_c = vec![tag("A"), tag("C")];
+    a_and_c.sort();
+    assert_eq!(heard_by_b, a_and_c, "B hears both ends");
     n.stop().await;
 }
