@@ -13,4 +13,5 @@ pub mod reticulum;
 pub mod run;
 pub mod service;
 pub mod state;
+pub mod status_report;
 pub mod topic;

@@ -32,6 +32,17 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Show what a running bridge is doing: topics, transports, neighbours, airtime.
+    ///
+    /// Reads the status service of the bridge (`status_listen` in its config).
+    Status {
+        /// Take the status address from this config file.
+        #[arg(long, short, conflicts_with = "addr")]
+        config: Option<PathBuf>,
+        /// The status address.
+        #[arg(long, default_value = lorabridge::config::DEFAULT_STATUS_LISTEN)]
+        addr: std::net::SocketAddr,
+    },
     /// Run a small simulated neighbourhood of four bridges in one process (no hardware, no
     /// config) and show where each published message arrives, and by which transport.
     Demo {
@@ -69,6 +80,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { config } => lorabridge::run::run(&config).await.map(|()| true),
             Command::CheckConfig { config } => check_config(&config),
+            Command::Status { config, addr } => status(config.as_deref(), addr).await,
             Command::Demo { seconds } => lorabridge::demo::run(Duration::from_secs(seconds)).await,
             Command::Radio(_) => unreachable!("handled above"),
         }
@@ -95,6 +107,23 @@ fn check_config(path: &std::path::Path) -> Result<bool, String> {
             via.join(", ")
         );
     }
+    Ok(true)
+}
+
+async fn status(
+    config: Option<&std::path::Path>,
+    addr: std::net::SocketAddr,
+) -> Result<bool, String> {
+    let addr = match config {
+        Some(path) => {
+            lorabridge::config::Config::load(path)
+                .map_err(|e| e.to_string())?
+                .status_listen
+        }
+        None => addr,
+    };
+    let reply = lorabridge::status_report::fetch(addr).await?;
+    print!("{}", lorabridge::status_report::render(&reply));
     Ok(true)
 }
 

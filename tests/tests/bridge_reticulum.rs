@@ -18,6 +18,7 @@ use lorabridge::config::app_topic;
 use lorabridge::neighbourhood::{Member, Neighbourhood, QUICK_TRICKLE};
 use lorabridge::node::NodeSpec;
 use lorabridge::reticulum::ReticulumConfig;
+use lorabridge::status_report;
 use lorabridge::topic::AppEvent;
 use p2panda_core::SigningKey;
 
@@ -131,6 +132,13 @@ async fn two_bridges_sync_through_rnsd_both_ways() {
             "{name} sent its op and received the other's, once each"
         );
         assert_eq!(status.frames_rejected, 0, "{name}");
+        // What a steward sees with `lorabridge status`.
+        let reply = status_report::fetch(bridge.status_addr.unwrap())
+            .await
+            .unwrap();
+        let text = status_report::render(&reply);
+        assert!(text.contains("  reticulum  connected\n"), "{text}");
+        assert!(text.contains("operations 1 sent, 1 received"), "{text}");
     }
     a.stop().await;
     b.stop().await;
