@@ -19,6 +19,7 @@
 //! law, telling the caller when it may send instead.
 
 pub mod at;
+mod at_command;
 pub mod driver;
 pub mod duty;
 pub mod error;

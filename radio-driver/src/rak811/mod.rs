@@ -13,9 +13,12 @@ use lorabridge_hardware::Modulation;
 use tokio::time::Instant;
 
 use crate::at::hex;
+use crate::at_command::{
+    self, AtDecoder, AtEvent, AtLink, AtParser, BusyRetry, command, greet, rejected, send_line,
+};
 use crate::driver::DriverConfig;
 use crate::driver::dialect::Dialect;
-use crate::driver::link::{Classified, Decode, Link, StepError};
+use crate::driver::link::StepError;
 use crate::{ModuleInfo, ModuleKind, RadioError};
 pub use parse::{Rak811Error, Rak811Event, Rak811Parser};
 
@@ -26,21 +29,27 @@ pub const MTU: usize = 118;
 /// The firmware has no sync-word command; the SX1276 keeps its private default.
 pub const SYNC_WORD: u8 = 0x12;
 
-impl Decode for Rak811Parser {
+impl AtParser for Rak811Parser {
     type Event = Rak811Event;
+    const MAX_TEXT_LINES: usize = 32;
+
     fn push(&mut self, bytes: &[u8], out: &mut Vec<Rak811Event>) {
         Rak811Parser::push(self, bytes, out)
     }
-    fn classify(event: Rak811Event) -> Classified<Rak811Event> {
+
+    fn sort(event: Rak811Event) -> AtEvent<Rak811Event> {
         match event {
-            Rak811Event::Received { rssi, snr, payload } => Classified::Frame {
-                payload,
-                rssi: Some(rssi),
-                snr: Some(f32::from(snr)),
-            },
-            Rak811Event::Malformed(_) | Rak811Event::Overlong => Classified::Noise,
-            other => Classified::Event(other),
+            Rak811Event::Ok(info) => AtEvent::Ok(info),
+            Rak811Event::Error(code) => AtEvent::Refused(code.describe()),
+            Rak811Event::Text(t) => AtEvent::Text(t),
+            Rak811Event::Received { rssi, snr, payload } => AtEvent::Frame { rssi, snr, payload },
+            Rak811Event::Malformed(_) | Rak811Event::Overlong => AtEvent::Noise,
+            other @ Rak811Event::Initialized => AtEvent::Other(other),
         }
+    }
+
+    fn is_busy(reply: &str) -> bool {
+        reply == Rak811Error::Busy.describe()
     }
 }
 
@@ -48,59 +57,20 @@ impl Decode for Rak811Parser {
 #[derive(Debug, Default)]
 pub(crate) struct Rak811;
 
-/// Runs one command; returns the information after `OK`, plus any text lines before it.
-async fn command(
-    link: &mut Link<Rak811Parser>,
+/// Runs a command, asking again while the module answers `ERROR: 80` (busy).
+async fn command_retry_busy(
+    link: &mut AtLink<Rak811Parser>,
     line: &str,
     timeout: Duration,
-) -> Result<(String, Vec<String>), StepError> {
-    link.clear_events();
-    link.write(format!("{line}\r\n").as_bytes(), timeout)
-        .await
-        .map_err(|e| StepError::link_after(e, line, timeout))?;
-    let deadline = Instant::now() + timeout;
-    let mut texts = Vec::new();
-    loop {
-        match link
-            .next_event(deadline)
-            .await
-            .map_err(|e| StepError::link_after(e, line, timeout))?
-        {
-            Rak811Event::Ok(info) => return Ok((info, texts)),
-            Rak811Event::Error(code) => {
-                return Err(StepError::Radio(RadioError::Rejected {
-                    command: line.into(),
-                    reply: code.describe(),
-                }));
-            }
-            Rak811Event::Text(t) if texts.len() < 32 => texts.push(t),
-            _ => {}
-        }
-    }
-}
-
-/// Runs a command, retrying while the module answers `ERROR: 80` (busy).
-async fn command_retry_busy(
-    link: &mut Link<Rak811Parser>,
-    line: &str,
     cfg: &DriverConfig,
-) -> Result<String, StepError> {
-    let mut attempt = 0;
-    loop {
-        match command(link, line, cfg.command_timeout).await {
-            Ok((info, _)) => return Ok(info),
-            Err(StepError::Radio(RadioError::Rejected { reply, .. }))
-                if reply == Rak811Error::Busy.describe() && attempt < cfg.busy_retries =>
-            {
-                attempt += 1;
-                link.stats()
-                    .busy_retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+) -> Result<(), StepError> {
+    let retry = BusyRetry {
+        retries: cfg.busy_retries,
+        pause: Duration::from_millis(50),
+        clear: None,
+    };
+    at_command::command_retrying_busy(link, line, timeout, &retry).await?;
+    Ok(())
 }
 
 /// Bandwidth index for `lorap2p`.
@@ -127,31 +97,23 @@ pub fn lorap2p_params(m: &Modulation) -> String {
 }
 
 impl Rak811 {
+    /// The firmware version, which is also how the module is recognised.
     async fn version(
-        link: &mut Link<Rak811Parser>,
+        link: &mut AtLink<Rak811Parser>,
         cfg: &DriverConfig,
     ) -> Result<String, StepError> {
-        let mut last = None;
-        for _ in 0..3 {
-            match command(link, "at+version", cfg.command_timeout).await {
-                Ok((info, _)) => return Ok(info),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or(StepError::Radio(RadioError::Protocol(
-            "no answer to at+version".into(),
-        ))))
+        Ok(greet(link, "at+version", cfg.command_timeout).await?.info)
     }
 }
 
 impl Dialect for Rak811 {
-    type Decoder = Rak811Parser;
+    type Decoder = AtDecoder<Rak811Parser>;
     const KIND: ModuleKind = ModuleKind::Rak811;
     const MTU: usize = MTU;
 
     async fn detect(
         &mut self,
-        link: &mut Link<Rak811Parser>,
+        link: &mut AtLink<Rak811Parser>,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         let version = Self::version(link, cfg).await?;
@@ -165,63 +127,53 @@ impl Dialect for Rak811 {
 
     async fn configure(
         &mut self,
-        link: &mut Link<Rak811Parser>,
+        link: &mut AtLink<Rak811Parser>,
         m: &Modulation,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         let line = "at+set_config=lora:work_mode:1";
-        link.clear_events();
-        link.write(format!("{line}\r\n").as_bytes(), cfg.command_timeout)
+        send_line(link, line, cfg.command_timeout)
             .await
             .map_err(|e| StepError::link(e, line))?;
         // The module reboots and prints a banner ending in `Initialization OK`.
         let outcome = link
             .wait_for(Instant::now() + cfg.reset_timeout, |ev| match ev {
-                Rak811Event::Initialized | Rak811Event::Ok(_) => Some(Ok(())),
-                Rak811Event::Error(code) => Some(Err(code)),
+                AtEvent::Other(Rak811Event::Initialized) | AtEvent::Ok(_) => Some(Ok(())),
+                AtEvent::Refused(reply) => Some(Err(reply)),
                 _ => None,
             })
             .await
             .map_err(|e| StepError::link(e, line))?;
-        if let Err(code) = outcome {
-            return Err(StepError::Radio(RadioError::Rejected {
-                command: line.into(),
-                reply: code.describe(),
-            }));
-        }
+        outcome.map_err(|reply| rejected(line, reply))?;
         link.settle(Duration::from_millis(200))
             .await
             .map_err(|e| StepError::link(e, line))?;
-        command_retry_busy(
-            link,
-            &format!("at+set_config=lorap2p:{}", lorap2p_params(m)),
-            cfg,
-        )
-        .await?;
-        command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:1", cfg).await?;
+        let t = cfg.command_timeout;
+        let params = format!("at+set_config=lorap2p:{}", lorap2p_params(m));
+        command_retry_busy(link, &params, t, cfg).await?;
+        command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:1", t, cfg).await?;
         Ok(())
     }
 
     async fn transmit(
         &mut self,
-        link: &mut Link<Rak811Parser>,
+        link: &mut AtLink<Rak811Parser>,
         frame: &[u8],
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
-        command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:2", cfg).await?;
+        let t = cfg.command_timeout;
+        command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:2", t, cfg).await?;
         let line = format!("at+send=lorap2p:{}", hex::encode(frame));
-        let mut send_cfg = cfg.clone();
-        send_cfg.command_timeout = cfg.tx_timeout;
-        let sent = command_retry_busy(link, &line, &send_cfg).await;
+        let sent = command_retry_busy(link, &line, cfg.tx_timeout, cfg).await;
         if !matches!(sent, Err(StepError::Link(..))) {
-            command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:1", cfg).await?;
+            command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:1", t, cfg).await?;
         }
-        sent.map(|_| ())
+        sent
     }
 
     async fn close(
         &mut self,
-        _link: &mut Link<Rak811Parser>,
+        _link: &mut AtLink<Rak811Parser>,
         _cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         // Nothing to switch off: in receive mode the module only listens.
@@ -230,23 +182,23 @@ impl Dialect for Rak811 {
 
     async fn probe(
         &mut self,
-        link: &mut Link<Rak811Parser>,
+        link: &mut AtLink<Rak811Parser>,
         cfg: &DriverConfig,
     ) -> Result<ModuleInfo, StepError> {
         let mut info = ModuleInfo::new(ModuleKind::Rak811, MTU);
         info.firmware = Some(Self::version(link, cfg).await?);
-        let (first, mut lines) =
-            command(link, "at+get_config=lora:status", cfg.command_timeout).await?;
+        let status = command(link, "at+get_config=lora:status", cfg.command_timeout).await?;
+        let mut lines = status.texts;
         // The status listing continues after `OK`: collect what arrives in a short pause.
         let deadline = Instant::now() + Duration::from_millis(300);
         while let Ok(ev) = link.next_event(deadline).await {
-            if let Rak811Event::Text(t) = ev
-                && lines.len() < 32
+            if let AtEvent::Text(t) = ev
+                && lines.len() < Rak811Parser::MAX_TEXT_LINES
             {
                 lines.push(t);
             }
         }
-        lines.insert(0, first);
+        lines.insert(0, status.info);
         for l in lines.iter().filter(|l| !l.is_empty()) {
             if let Some((k, v)) = l.split_once(':') {
                 info.settings.insert(

@@ -14,10 +14,14 @@ use lorabridge_hardware::Modulation;
 use tokio::time::Instant;
 
 use crate::at::hex;
+use crate::at_command::{
+    AtDecoder, AtEvent, AtLink, AtParser, BusyRetry, RetryError, command, command_retrying_busy,
+    greet,
+};
 use crate::driver::DriverConfig;
 use crate::driver::dialect::Dialect;
-use crate::driver::link::{Classified, Decode, Link, StepError};
-use crate::{ModuleInfo, ModuleKind, RadioError};
+use crate::driver::link::StepError;
+use crate::{ModuleInfo, ModuleKind};
 pub use parse::{Rui3Event, Rui3Parser, Rui3Status};
 
 /// Largest payload: the documented 500 hex digits, i.e. 250 bytes.
@@ -27,21 +31,29 @@ pub const MTU: usize = 250;
 /// exists on RUI3 but its value format is not pinned down in our facts; not implemented.)
 pub const SYNC_WORD: u8 = 0x12;
 
-impl Decode for Rui3Parser {
+impl AtParser for Rui3Parser {
     type Event = Rui3Event;
+    const MAX_TEXT_LINES: usize = 16;
+
     fn push(&mut self, bytes: &[u8], out: &mut Vec<Rui3Event>) {
         Rui3Parser::push(self, bytes, out)
     }
-    fn classify(event: Rui3Event) -> Classified<Rui3Event> {
+
+    fn sort(event: Rui3Event) -> AtEvent<Rui3Event> {
         match event {
-            Rui3Event::Received { rssi, snr, payload } => Classified::Frame {
-                payload,
-                rssi: Some(rssi),
-                snr: Some(f32::from(snr)),
-            },
-            Rui3Event::Malformed(_) | Rui3Event::Overlong => Classified::Noise,
-            other => Classified::Event(other),
+            Rui3Event::Ok => AtEvent::Ok(String::new()),
+            Rui3Event::Status(s) => AtEvent::Refused(s.as_str().into()),
+            Rui3Event::Text(t) => AtEvent::Text(t),
+            Rui3Event::Received { rssi, snr, payload } => AtEvent::Frame { rssi, snr, payload },
+            Rui3Event::Malformed(_) | Rui3Event::Overlong => AtEvent::Noise,
+            other @ (Rui3Event::TxDone | Rui3Event::RxTimeout | Rui3Event::RxError) => {
+                AtEvent::Other(other)
+            }
         }
+    }
+
+    fn is_busy(reply: &str) -> bool {
+        reply == Rui3Status::Busy.as_str()
     }
 }
 
@@ -49,41 +61,6 @@ impl Decode for Rui3Parser {
 #[derive(Debug, Default)]
 pub(crate) struct Rui3 {
     rx_armed: bool,
-}
-
-/// Runs one command; returns the non-status lines before `OK` (query values).
-async fn command(
-    link: &mut Link<Rui3Parser>,
-    line: &str,
-    timeout: Duration,
-) -> Result<Vec<String>, StepError> {
-    link.clear_events();
-    link.write(format!("{line}\r\n").as_bytes(), timeout)
-        .await
-        .map_err(|e| StepError::link_after(e, line, timeout))?;
-    let deadline = Instant::now() + timeout;
-    let mut texts = Vec::new();
-    loop {
-        match link
-            .next_event(deadline)
-            .await
-            .map_err(|e| StepError::link_after(e, line, timeout))?
-        {
-            Rui3Event::Ok => return Ok(texts),
-            Rui3Event::Status(s) => {
-                return Err(StepError::Radio(RadioError::Rejected {
-                    command: line.into(),
-                    reply: s.as_str().into(),
-                }));
-            }
-            Rui3Event::Text(t) if texts.len() < 16 => texts.push(t),
-            _ => {}
-        }
-    }
-}
-
-fn is_busy(e: &StepError) -> bool {
-    matches!(e, StepError::Radio(RadioError::Rejected { reply, .. }) if reply == Rui3Status::Busy.as_str())
 }
 
 /// The value of a query (`AT+X=?`): the last line, without an `AT+X=` prefix if echoed.
@@ -107,29 +84,34 @@ pub fn p2p_params(m: &Modulation) -> String {
 }
 
 impl Rui3 {
-    async fn detect_once(link: &mut Link<Rui3Parser>, cfg: &DriverConfig) -> Result<(), StepError> {
-        // The first `AT` may meet garbage left in the module's input buffer: try a few times.
-        let mut last = None;
-        for _ in 0..3 {
-            match command(link, "AT", cfg.command_timeout).await {
-                Ok(_) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or(StepError::Radio(RadioError::Protocol(
-            "no answer to AT".into(),
-        ))))
+    /// Checks that the module answers at all.
+    async fn detect_once(
+        link: &mut AtLink<Rui3Parser>,
+        cfg: &DriverConfig,
+    ) -> Result<(), StepError> {
+        greet(link, "AT", cfg.command_timeout).await?;
+        Ok(())
     }
 }
 
+/// Asks for a setting (`AT+X=?`) and returns its value.
+async fn query(
+    link: &mut AtLink<Rui3Parser>,
+    key: &str,
+    timeout: Duration,
+) -> Result<Option<String>, StepError> {
+    let answer = command(link, &format!("{key}=?"), timeout).await?;
+    Ok(query_value(key, &answer.texts))
+}
+
 impl Dialect for Rui3 {
-    type Decoder = Rui3Parser;
+    type Decoder = AtDecoder<Rui3Parser>;
     const KIND: ModuleKind = ModuleKind::Rui3;
     const MTU: usize = MTU;
 
     async fn detect(
         &mut self,
-        link: &mut Link<Rui3Parser>,
+        link: &mut AtLink<Rui3Parser>,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         self.rx_armed = false;
@@ -138,13 +120,12 @@ impl Dialect for Rui3 {
 
     async fn configure(
         &mut self,
-        link: &mut Link<Rui3Parser>,
+        link: &mut AtLink<Rui3Parser>,
         m: &Modulation,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         let t = cfg.command_timeout;
-        let mode = command(link, "AT+NWM=?", t).await?;
-        if query_value("AT+NWM", &mode).as_deref() != Some("0") {
+        if query(link, "AT+NWM", t).await?.as_deref() != Some("0") {
             command(link, "AT+NWM=0", t).await?;
             // The module restarts into P2P mode: let the banner pass, then check it answers.
             link.settle(Duration::from_millis(300))
@@ -167,7 +148,7 @@ impl Dialect for Rui3 {
 
     async fn transmit(
         &mut self,
-        link: &mut Link<Rui3Parser>,
+        link: &mut AtLink<Rui3Parser>,
         frame: &[u8],
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
@@ -177,27 +158,22 @@ impl Dialect for Rui3 {
             self.rx_armed = false;
         }
         let line = format!("AT+PSEND={}", hex::encode(frame));
-        let mut attempt = 0;
-        let sent = loop {
-            match command(link, &line, t).await {
-                Err(e) if is_busy(&e) && attempt < cfg.busy_retries => {
-                    attempt += 1;
-                    link_stats_busy(link);
-                    // Busy usually means the receiver is armed after all: stop it and retry.
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                    command(link, "AT+PRECV=0", t).await?;
-                }
-                other => break other,
-            }
+        let retry = BusyRetry {
+            retries: cfg.busy_retries,
+            pause: Duration::from_millis(20),
+            // Busy usually means the receiver is armed after all: stop it and retry.
+            clear: Some("AT+PRECV=0"),
         };
-        let result = match sent {
+        let result = match command_retrying_busy(link, &line, t, &retry).await {
             Ok(_) => link
                 .wait_for(Instant::now() + cfg.tx_timeout, |ev| {
-                    matches!(ev, Rui3Event::TxDone).then_some(())
+                    matches!(ev, AtEvent::Other(Rui3Event::TxDone)).then_some(())
                 })
                 .await
                 .map_err(|e| StepError::link_after(e, "+EVT:TXP2P DONE", cfg.tx_timeout)),
-            Err(e) => Err(e),
+            Err(RetryError::Command(e)) => Err(e),
+            // The receiver would not stop: give up without re-arming it.
+            Err(RetryError::Clear(e)) => return Err(e),
         };
         // Re-arm the receiver whatever happened to the send (unless the port is gone).
         if !matches!(result, Err(StepError::Link(..))) {
@@ -209,7 +185,7 @@ impl Dialect for Rui3 {
 
     async fn close(
         &mut self,
-        link: &mut Link<Rui3Parser>,
+        link: &mut AtLink<Rui3Parser>,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         command(link, "AT+PRECV=0", cfg.command_timeout).await?;
@@ -219,14 +195,14 @@ impl Dialect for Rui3 {
 
     async fn probe(
         &mut self,
-        link: &mut Link<Rui3Parser>,
+        link: &mut AtLink<Rui3Parser>,
         cfg: &DriverConfig,
     ) -> Result<ModuleInfo, StepError> {
         let t = cfg.command_timeout;
         Self::detect_once(link, cfg).await?;
         let mut info = ModuleInfo::new(ModuleKind::Rui3, MTU);
-        info.firmware = query_value("AT+VER", &command(link, "AT+VER=?", t).await?);
-        if let Some(mode) = query_value("AT+NWM", &command(link, "AT+NWM=?", t).await?) {
+        info.firmware = query(link, "AT+VER", t).await?;
+        if let Some(mode) = query(link, "AT+NWM", t).await? {
             let name = match mode.as_str() {
                 "0" => "0 (LoRa P2P)",
                 "1" => "1 (LoRaWAN)",
@@ -236,19 +212,13 @@ impl Dialect for Rui3 {
             info.settings
                 .insert("network_mode".into(), name.to_string());
             if mode == "0"
-                && let Some(p2p) = query_value("AT+P2P", &command(link, "AT+P2P=?", t).await?)
+                && let Some(p2p) = query(link, "AT+P2P", t).await?
             {
                 describe_p2p(&p2p, &mut info);
             }
         }
         Ok(info)
     }
-}
-
-fn link_stats_busy(link: &Link<Rui3Parser>) {
-    link.stats()
-        .busy_retries
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Names the fields of an `AT+P2P` value for the probe report.

@@ -13,6 +13,7 @@
 //! bytes and transmissions out) and one shared async shell that owns the pty, the medium
 //! station and the timers. Emulators stop when dropped.
 
+mod at_firmware;
 pub mod medium;
 pub mod pty;
 mod rak811;

@@ -1,8 +1,9 @@
 //! A RAK811 with AT firmware v3.0.0.14, as its AT command manual describes it (P2P subset).
 
 use lorabridge_hardware::Modulation;
-use lorabridge_radio::at::{LineSplitter, Lines, hex};
+use lorabridge_radio::at::{LineSplitter, hex};
 
+use super::at_firmware::{AtFirmware, P2pSettings};
 use super::{Effects, Personality, Reception};
 #[cfg(test)]
 use std::sync::atomic::Ordering;
@@ -15,12 +16,8 @@ const MAX_PAYLOAD: usize = 118;
 pub(crate) struct Rak811Module {
     /// 0 LoRaWAN, 1 P2P (kept in flash).
     work_mode: u8,
-    frequency_hz: u32,
-    sf: u8,
-    bw_index: u8,
-    cr: u8,
-    preamble: u16,
-    power: i8,
+    /// Bandwidth as an index (0 125 kHz, 1 250 kHz, 2 500 kHz), coding rate 1–4 for 4/5–4/8.
+    p2p: P2pSettings,
     /// 1 receive, 2 send.
     transfer_mode: u8,
     transmitting: bool,
@@ -32,12 +29,14 @@ impl Default for Rak811Module {
         // The manual's defaults: 869525000:12:0:1:8:20, transfer mode 2 (send).
         Self {
             work_mode: 0,
-            frequency_hz: 869_525_000,
-            sf: 12,
-            bw_index: 0,
-            cr: 1,
-            preamble: 8,
-            power: 20,
+            p2p: P2pSettings {
+                frequency_hz: 869_525_000,
+                sf: 12,
+                bw: 0,
+                cr: 1,
+                preamble: 8,
+                power: 20,
+            },
             transfer_mode: 2,
             transmitting: false,
             lines: LineSplitter::new(),
@@ -47,52 +46,39 @@ impl Default for Rak811Module {
 
 impl Rak811Module {
     fn modulation(&self) -> Modulation {
-        Modulation {
-            frequency_hz: self.frequency_hz,
-            spreading_factor: self.sf,
-            bandwidth_hz: [125_000, 250_000, 500_000][usize::from(self.bw_index.min(2))],
-            coding_rate: self.cr + 4,
-            preamble_symbols: self.preamble,
-            tx_power_dbm: self.power,
-            sync_word: 0x12,
-        }
+        let p = &self.p2p;
+        let bandwidth_hz = [125_000, 250_000, 500_000][p.bw.min(2) as usize];
+        p.modulation(bandwidth_hz, p.cr + 4)
     }
 
+    /// Takes `lorap2p` settings if the firmware accepts them.
     fn set_lorap2p(&mut self, v: &str) -> bool {
-        let parts: Vec<&str> = v.split(':').collect();
-        let [f, sf, bw, cr, pre, pwr] = parts.as_slice() else {
+        let accepted = P2pSettings::parse(v).filter(|p| {
+            (7..=12).contains(&p.sf)
+                && p.bw <= 2
+                && (1..=4).contains(&p.cr)
+                && p.preamble >= 5
+                && (5..=20).contains(&p.power)
+        });
+        let Some(p) = accepted else {
             return false;
         };
-        let (Ok(f), Ok(sf), Ok(bw), Ok(cr), Ok(pre), Ok(pwr)) = (
-            f.parse::<u32>(),
-            sf.parse::<u8>(),
-            bw.parse::<u8>(),
-            cr.parse::<u8>(),
-            pre.parse::<u16>(),
-            pwr.parse::<i8>(),
-        ) else {
-            return false;
-        };
-        let ok = (7..=12).contains(&sf)
-            && bw <= 2
-            && (1..=4).contains(&cr)
-            && pre >= 5
-            && (5..=20).contains(&pwr);
-        if ok {
-            (
-                self.frequency_hz,
-                self.sf,
-                self.bw_index,
-                self.cr,
-                self.preamble,
-                self.power,
-            ) = (f, sf, bw, cr, pre, pwr);
-        }
-        ok
+        self.p2p = p;
+        true
     }
 
     fn error(fx: &mut Effects, code: u16) {
         fx.line(&format!("ERROR: {code}"));
+    }
+}
+
+impl AtFirmware for Rak811Module {
+    fn lines(&mut self) -> &mut LineSplitter {
+        &mut self.lines
+    }
+
+    fn overlong(&mut self, fx: &mut Effects) {
+        Self::error(fx, 87);
     }
 
     fn command(&mut self, line: &str, fx: &mut Effects) {
@@ -155,8 +141,8 @@ impl Rak811Module {
             });
             fx.line(&format!("Frequency: {}", m.frequency_hz));
             fx.line(&format!("Spreadfact: {}", m.spreading_factor));
-            fx.line(&format!("Bandwidth: {}", self.bw_index));
-            fx.line(&format!("Codingrate: {}", self.cr));
+            fx.line(&format!("Bandwidth: {}", self.p2p.bw));
+            fx.line(&format!("Codingrate: {}", self.p2p.cr));
             fx.line(&format!("Preamlen: {}", m.preamble_symbols));
             fx.line(&format!("Powerdbm: {}", m.tx_power_dbm));
             fx.line(&format!("Transfer mode: {}", self.transfer_mode));
@@ -168,14 +154,7 @@ impl Rak811Module {
 
 impl Personality for Rak811Module {
     fn host(&mut self, bytes: &[u8], fx: &mut Effects) {
-        let mut items = Vec::new();
-        self.lines.push(bytes, &mut items);
-        for item in items {
-            match item {
-                Lines::Line(line) => self.command(&line, fx),
-                Lines::Overlong => Self::error(fx, 87),
-            }
-        }
+        self.read_commands(bytes, fx);
     }
 
     fn air(&mut self, rx: &Reception, fx: &mut Effects) {
@@ -215,12 +194,9 @@ impl Personality for Rak811Module {
 #[cfg(test)]
 mod tests {
     use super::super::Faults;
+    use super::super::at_firmware::test_support::host;
     use super::super::test_support::{step, text};
     use super::*;
-
-    fn host(m: &mut Rak811Module, faults: &Faults, input: &str) -> String {
-        text(&step(faults, |fx| m.host(input.as_bytes(), fx)).0)
-    }
 
     #[test]
     fn error_codes_follow_the_manual() {

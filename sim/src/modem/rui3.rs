@@ -1,8 +1,9 @@
 //! A RAK3172 with RUI3 firmware, as its AT command manual describes it (P2P subset).
 
 use lorabridge_hardware::Modulation;
-use lorabridge_radio::at::{LineSplitter, Lines, hex};
+use lorabridge_radio::at::{LineSplitter, hex};
 
+use super::at_firmware::{AtFirmware, P2pSettings};
 use super::{Effects, Personality, Reception};
 
 /// Receive mode after `AT+PRECV`.
@@ -20,12 +21,8 @@ enum Rx {
 /// Settings kept in the module's flash (they survive a replug).
 struct Flash {
     nwm: u8,
-    frequency_hz: u32,
-    sf: u8,
-    bw_khz: u32,
-    cr: u8,
-    preamble: u16,
-    power: i8,
+    /// Bandwidth in kHz, coding rate 0–3 for 4/5–4/8.
+    p2p: P2pSettings,
 }
 
 pub(crate) struct Rui3Module {
@@ -41,12 +38,14 @@ impl Default for Rui3Module {
             // As shipped: LoRaWAN mode, P2P defaults from the manual's example.
             flash: Flash {
                 nwm: 1,
-                frequency_hz: 868_000_000,
-                sf: 7,
-                bw_khz: 125,
-                cr: 0,
-                preamble: 10,
-                power: 14,
+                p2p: P2pSettings {
+                    frequency_hz: 868_000_000,
+                    sf: 7,
+                    bw: 125,
+                    cr: 0,
+                    preamble: 10,
+                    power: 14,
+                },
             },
             rx: Rx::Off,
             transmitting: false,
@@ -57,59 +56,35 @@ impl Default for Rui3Module {
 
 impl Rui3Module {
     fn modulation(&self) -> Modulation {
-        let f = &self.flash;
-        Modulation {
-            frequency_hz: f.frequency_hz,
-            spreading_factor: f.sf,
-            bandwidth_hz: f.bw_khz * 1000,
-            coding_rate: f.cr + 5,
-            preamble_symbols: f.preamble,
-            tx_power_dbm: f.power,
-            sync_word: 0x12,
-        }
+        let p = &self.flash.p2p;
+        p.modulation(p.bw * 1000, p.cr + 5)
     }
 
-    fn p2p_value(&self) -> String {
-        let f = &self.flash;
-        format!(
-            "{}:{}:{}:{}:{}:{}",
-            f.frequency_hz, f.sf, f.bw_khz, f.cr, f.preamble, f.power
-        )
-    }
-
+    /// Takes `AT+P2P` settings if the firmware accepts them.
     fn set_p2p(&mut self, v: &str) -> bool {
-        let parts: Vec<&str> = v.split(':').collect();
-        let [f, sf, bw, cr, pre, pwr] = parts.as_slice() else {
+        let accepted = P2pSettings::parse(v).filter(|p| {
+            (150_000_000..=960_000_000).contains(&p.frequency_hz)
+                && (5..=12).contains(&p.sf)
+                && [125, 250, 500].contains(&p.bw)
+                && p.cr <= 3
+                && p.preamble >= 5
+                && (5..=22).contains(&p.power)
+        });
+        let Some(p) = accepted else {
             return false;
         };
-        let (Ok(f), Ok(sf), Ok(bw), Ok(cr), Ok(pre), Ok(pwr)) = (
-            f.parse::<u32>(),
-            sf.parse::<u8>(),
-            bw.parse::<u32>(),
-            cr.parse::<u8>(),
-            pre.parse::<u16>(),
-            pwr.parse::<i8>(),
-        ) else {
-            return false;
-        };
-        let ok = (150_000_000..=960_000_000).contains(&f)
-            && (5..=12).contains(&sf)
-            && [125, 250, 500].contains(&bw)
-            && cr <= 3
-            && pre >= 5
-            && (5..=22).contains(&pwr);
-        if ok {
-            self.flash = Flash {
-                nwm: self.flash.nwm,
-                frequency_hz: f,
-                sf,
-                bw_khz: bw,
-                cr,
-                preamble: pre,
-                power: pwr,
-            };
-        }
-        ok
+        self.flash.p2p = p;
+        true
+    }
+}
+
+impl AtFirmware for Rui3Module {
+    fn lines(&mut self) -> &mut LineSplitter {
+        &mut self.lines
+    }
+
+    fn overlong(&mut self, fx: &mut Effects) {
+        fx.line("AT_ERROR");
     }
 
     fn command(&mut self, line: &str, fx: &mut Effects) {
@@ -141,7 +116,7 @@ impl Rui3Module {
                 _ => fx.line("AT_PARAM_ERROR"),
             },
             ("AT+P2P", Some("?")) if p2p => {
-                fx.line(&format!("AT+P2P={}", self.p2p_value()));
+                fx.line(&format!("AT+P2P={}", self.flash.p2p.value()));
                 fx.line("OK");
             }
             ("AT+P2P", Some(v)) if p2p => {
@@ -197,14 +172,7 @@ impl Rui3Module {
 
 impl Personality for Rui3Module {
     fn host(&mut self, bytes: &[u8], fx: &mut Effects) {
-        let mut items = Vec::new();
-        self.lines.push(bytes, &mut items);
-        for item in items {
-            match item {
-                Lines::Line(line) => self.command(&line, fx),
-                Lines::Overlong => fx.line("AT_ERROR"),
-            }
-        }
+        self.read_commands(bytes, fx);
     }
 
     fn air(&mut self, rx: &Reception, fx: &mut Effects) {
@@ -259,12 +227,9 @@ impl Personality for Rui3Module {
 #[cfg(test)]
 mod tests {
     use super::super::Faults;
+    use super::super::at_firmware::test_support::host;
     use super::super::test_support::{step, text};
     use super::*;
-
-    fn host(m: &mut Rui3Module, faults: &Faults, input: &str) -> String {
-        text(&step(faults, |fx| m.host(input.as_bytes(), fx)).0)
-    }
 
     #[test]
     fn p2p_commands_need_p2p_mode_and_psend_is_busy_while_receiving() {
