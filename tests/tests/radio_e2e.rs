@@ -12,8 +12,21 @@ use lorabridge_radio::{
 };
 use lorabridge_sim::modem::{Emulator, Hub, LinkQuality, Medium};
 use tempfile::TempDir;
+use tokio::task::JoinHandle;
 
 const LIMIT: Duration = Duration::from_secs(20);
+
+/// Declares one test per module kind, each running the same scenario: `scenario(kind)`.
+macro_rules! each_kind {
+    ($scenario:ident { $($kind:ident => $test:ident),+ $(,)? }) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                $scenario(ModuleKind::$kind).await;
+            }
+        )+
+    };
+}
 
 fn eu868() -> Modulation {
     Modulation {
@@ -66,18 +79,40 @@ impl Bench {
         }
         .expect("emulator starts")
     }
+
+    /// An emulated module and, on its port, a driver with the usual settings configured for
+    /// [`eu868`]. The emulator is returned too: dropping it unplugs the module for good.
+    async fn radio(&self, kind: ModuleKind, name: &str) -> Module {
+        self.radio_with(kind, name, config()).await
+    }
+
+    /// Like [`Bench::radio`], with the driver settings `cfg`.
+    async fn radio_with(&self, kind: ModuleKind, name: &str, cfg: DriverConfig) -> Module {
+        let emu = self.emulator(kind, name);
+        let radio = open(kind, &emu, cfg).await;
+        within(radio.configure(&eu868())).await.expect("configure");
+        (emu, radio)
+    }
 }
 
-async fn driver(kind: ModuleKind, emu: &Emulator) -> SerialRadio {
-    let radio = within(SerialRadio::open(
-        kind,
-        SerialConnector::new(emu.link_path(), 115_200),
-        config(),
-    ))
-    .await
-    .expect("driver opens");
-    within(radio.configure(&eu868())).await.expect("configure");
-    radio
+/// An emulated module and the driver that talks to it.
+type Module = (Emulator, SerialRadio);
+
+/// A fresh bench with two modules on it, named "a" and "b", each driven and configured for
+/// [`eu868`]. The bench and emulators must be kept as long as the radios are used.
+async fn two(a: ModuleKind, b: ModuleKind) -> (Bench, Module, Module) {
+    let bench = Bench::new();
+    let a = bench.radio(a, "a").await;
+    let b = bench.radio(b, "b").await;
+    (bench, a, b)
+}
+
+/// Opens a driver with `cfg` on `emu`'s port; the module is not configured yet.
+async fn open(kind: ModuleKind, emu: &Emulator, cfg: DriverConfig) -> SerialRadio {
+    let port = SerialConnector::new(emu.link_path(), 115_200);
+    within(SerialRadio::open(kind, port, cfg))
+        .await
+        .expect("driver opens")
 }
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -86,86 +121,78 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("did not finish within the test's hang guard")
 }
 
-async fn recv(radio: &SerialRadio) -> RxFrame {
+/// Sends one frame, which the driver must accept.
+async fn send(radio: &impl Radio, frame: &[u8]) {
+    within(radio.send(frame)).await.expect("send");
+}
+
+async fn recv(radio: &impl Radio) -> RxFrame {
     within(radio.recv()).await.expect("driver still running")
 }
 
-async fn exchange(a: &SerialRadio, b: &SerialRadio, tag: &str) {
-    let ab = format!("{tag}: a to b").into_bytes();
-    within(a.send(&ab)).await.expect("a sends");
-    let got = recv(b).await;
-    assert_eq!(got.payload, ab);
-    assert_eq!(got.rssi_dbm, Some(-71));
-    assert_eq!(got.snr_db, Some(6.0));
-    let ba = format!("{tag}: b to a").into_bytes();
-    within(b.send(&ba)).await.expect("b sends");
-    assert_eq!(recv(a).await.payload, ba);
+/// Sends `frame` from one radio and checks that the other receives exactly it.
+async fn crosses(from: &impl Radio, to: &impl Radio, frame: &[u8]) -> RxFrame {
+    send(from, frame).await;
+    let got = recv(to).await;
+    assert_eq!(got.payload, frame);
+    got
+}
+
+/// One frame each way; the first arrives with the bench's link quality.
+async fn exchange(a: &impl Radio, b: &impl Radio, tag: &str) {
+    let got = crosses(a, b, format!("{tag}: a to b").as_bytes()).await;
+    assert_eq!((got.rssi_dbm, got.snr_db), (Some(-71), Some(6.0)));
+    crosses(b, a, format!("{tag}: b to a").as_bytes()).await;
+}
+
+/// Waits until the driver says it is in state `want`.
+async fn reaches(radio: &SerialRadio, want: RadioState) {
+    let mut state = radio.watch_state();
+    within(state.wait_for(|s| *s == want))
+        .await
+        .unwrap_or_else(|_| panic!("the driver stopped before it was {want:?}"));
+}
+
+/// Sends from a task of its own, so that the test can go on while the send waits.
+fn spawn_send(radio: &Arc<SerialRadio>, frame: Vec<u8>) -> JoinHandle<Result<(), RadioError>> {
+    let radio = radio.clone();
+    tokio::spawn(async move { radio.send(&frame).await })
 }
 
 async fn pair(kind: ModuleKind) {
-    let bench = Bench::new();
-    let (ea, eb) = (bench.emulator(kind, "a"), bench.emulator(kind, "b"));
-    let (a, b) = (driver(kind, &ea).await, driver(kind, &eb).await);
+    let (_bench, (_ea, a), (_eb, b)) = two(kind, kind).await;
     assert_eq!(a.state(), RadioState::Ready);
     for round in 0..3 {
         exchange(&a, &b, &format!("{kind} round {round}")).await;
     }
     // A full-MTU frame crosses too.
     let big: Vec<u8> = (0..a.mtu()).map(|i| i as u8).collect();
-    within(a.send(&big)).await.expect("full-MTU send");
-    assert_eq!(recv(&b).await.payload, big);
+    crosses(&a, &b, &big).await;
     within(a.shutdown()).await.expect("shutdown");
     assert_eq!(a.state(), RadioState::Closed);
     assert_eq!(within(a.send(b"late")).await, Err(RadioError::Closed));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rui3_pair_exchanges_frames() {
-    pair(ModuleKind::Rui3).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rak811_pair_exchanges_frames() {
-    pair(ModuleKind::Rak811).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rnode_pair_exchanges_frames_including_split_ones() {
+each_kind!(pair {
+    Rui3 => rui3_pair_exchanges_frames,
+    Rak811 => rak811_pair_exchanges_frames,
     // The RNode MTU (508) is above one LoRa packet: the emulated firmware splits it in two.
-    pair(ModuleKind::Rnode).await;
-}
+    Rnode => rnode_pair_exchanges_frames_including_split_ones,
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rui3_and_rak811_interoperate() {
-    let bench = Bench::new();
-    let (ea, eb) = (
-        bench.emulator(ModuleKind::Rui3, "rui3"),
-        bench.emulator(ModuleKind::Rak811, "rak811"),
-    );
-    let (a, b) = (
-        driver(ModuleKind::Rui3, &ea).await,
-        driver(ModuleKind::Rak811, &eb).await,
-    );
+    let (_bench, (_ea, a), (_eb, b)) = two(ModuleKind::Rui3, ModuleKind::Rak811).await;
     exchange(&a, &b, "rui3-rak811").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rui3_and_rnode_share_a_channel_but_rnode_adds_its_header_byte() {
-    let bench = Bench::new();
-    let (ea, eb) = (
-        bench.emulator(ModuleKind::Rui3, "rui3"),
-        bench.emulator(ModuleKind::Rnode, "rnode"),
-    );
-    let (rui3, rnode) = (
-        driver(ModuleKind::Rui3, &ea).await,
-        driver(ModuleKind::Rnode, &eb).await,
-    );
+    let (_bench, (_ea, rui3), (_eb, rnode)) = two(ModuleKind::Rui3, ModuleKind::Rnode).await;
 
     // RNode firmware puts one header byte (sequence nibble, split bit 0) before every packet;
     // a bare AT module delivers it as payload.
-    within(rnode.send(b"from rnode"))
-        .await
-        .expect("rnode sends");
+    send(&rnode, b"from rnode").await;
     let got = recv(&rui3).await;
     assert_eq!(got.payload.len(), b"from rnode".len() + 1);
     assert_eq!(got.payload[0] & 0x01, 0, "not a split packet");
@@ -175,45 +202,27 @@ async fn rui3_and_rnode_share_a_channel_but_rnode_adds_its_header_byte() {
     let rui3 = RnodeFraming::new(rui3);
     assert_eq!(rui3.mtu(), 249);
     for i in 0..3 {
-        let there = format!("rui3 to rnode {i}").into_bytes();
-        within(rui3.send(&there)).await.expect("rui3 sends");
-        let got = recv(&rnode).await;
-        assert_eq!(got.payload, there);
-        assert_eq!((got.rssi_dbm, got.snr_db), (Some(-71), Some(6.0)));
-
-        let back = format!("rnode to rui3 {i}").into_bytes();
-        within(rnode.send(&back)).await.expect("rnode sends");
-        let got = within(rui3.recv()).await.expect("open");
-        assert_eq!(got.payload, back);
+        exchange(&rui3, &rnode, &format!("framed {i}")).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mismatched_modulation_is_not_heard() {
-    let bench = Bench::new();
-    let (ea, eb) = (
-        bench.emulator(ModuleKind::Rui3, "a"),
-        bench.emulator(ModuleKind::Rui3, "b"),
-    );
-    let (a, b) = (
-        driver(ModuleKind::Rui3, &ea).await,
-        driver(ModuleKind::Rui3, &eb).await,
-    );
+    let (_bench, (_ea, a), (_eb, b)) = two(ModuleKind::Rui3, ModuleKind::Rui3).await;
     within(b.configure(&Modulation {
         spreading_factor: 9,
         ..eu868()
     }))
     .await
     .expect("reconfigure");
-    within(a.send(b"lost")).await.expect("send");
+    send(&a, b"lost").await;
     assert!(
         tokio::time::timeout(Duration::from_millis(500), b.recv())
             .await
             .is_err()
     );
     within(b.configure(&eu868())).await.expect("back");
-    within(a.send(b"heard")).await.expect("send");
-    assert_eq!(recv(&b).await.payload, b"heard");
+    crosses(&a, &b, b"heard").await;
 }
 
 /// Receives until `want` arrives; garbage may decode as extra frames (KISS cannot tell a
@@ -228,14 +237,12 @@ async fn recv_skipping(radio: &SerialRadio, want: &[u8]) -> usize {
 }
 
 async fn send_and_expect(a: &SerialRadio, b: &SerialRadio, text: &str) {
-    within(a.send(text.as_bytes())).await.expect("send");
+    send(a, text.as_bytes()).await;
     recv_skipping(b, text.as_bytes()).await;
 }
 
 async fn garbage_and_busy(kind: ModuleKind) {
-    let bench = Bench::new();
-    let (ea, eb) = (bench.emulator(kind, "a"), bench.emulator(kind, "b"));
-    let (a, b) = (driver(kind, &ea).await, driver(kind, &eb).await);
+    let (_bench, (ea, a), (eb, b)) = two(kind, kind).await;
     exchange(&a, &b, "before").await;
 
     // Reply-shaped garbage, while the drivers are idle between frames. Each dialect counts
@@ -265,7 +272,7 @@ async fn garbage_and_busy(kind: ModuleKind) {
         ea.inject_busy(2);
         eb.inject_busy(1);
     }
-    let send = async {
+    let traffic = async {
         for i in 0..3 {
             send_and_expect(&a, &b, &format!("mid-stream {i}")).await;
             send_and_expect(&b, &a, &format!("mid-stream back {i}")).await;
@@ -278,7 +285,7 @@ async fn garbage_and_busy(kind: ModuleKind) {
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
     };
-    tokio::join!(send, inject);
+    tokio::join!(traffic, inject);
     assert!(a.stats().noise > 0, "garbage was counted: {:?}", a.stats());
     if kind != ModuleKind::Rnode {
         assert!(
@@ -289,60 +296,31 @@ async fn garbage_and_busy(kind: ModuleKind) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rui3_survives_garbage_and_busy() {
-    garbage_and_busy(ModuleKind::Rui3).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rak811_survives_garbage_and_busy() {
-    garbage_and_busy(ModuleKind::Rak811).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rnode_survives_garbage() {
-    garbage_and_busy(ModuleKind::Rnode).await;
-}
+each_kind!(garbage_and_busy {
+    Rui3 => rui3_survives_garbage_and_busy,
+    Rak811 => rak811_survives_garbage_and_busy,
+    Rnode => rnode_survives_garbage,
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rui3_early_two_line_receive_format() {
-    let bench = Bench::new();
-    let (ea, eb) = (
-        bench.emulator(ModuleKind::Rui3, "a"),
-        bench.emulator(ModuleKind::Rui3, "b"),
-    );
-    let (a, b) = (
-        driver(ModuleKind::Rui3, &ea).await,
-        driver(ModuleKind::Rui3, &eb).await,
-    );
+    let (_bench, (_ea, a), (eb, b)) = two(ModuleKind::Rui3, ModuleKind::Rui3).await;
     eb.set_two_line_rx(true);
-    within(a.send(b"two lines")).await.expect("send");
-    let got = recv(&b).await;
-    assert_eq!(
-        (got.payload.as_slice(), got.rssi_dbm),
-        (&b"two lines"[..], Some(-71))
-    );
+    let got = crosses(&a, &b, b"two lines").await;
+    assert_eq!(got.rssi_dbm, Some(-71));
 }
 
 async fn unplug_replug(kind: ModuleKind) {
-    let bench = Bench::new();
-    let (ea, eb) = (bench.emulator(kind, "a"), bench.emulator(kind, "b"));
-    let (a, b) = (driver(kind, &ea).await, driver(kind, &eb).await);
+    let (_bench, (ea, a), (_eb, b)) = two(kind, kind).await;
     exchange(&a, &b, "before unplug").await;
     assert!(ea.tty_path().is_some());
 
     ea.unplug().await;
-    let mut state = a.watch_state();
-    within(state.wait_for(|s| *s == RadioState::Reconnecting))
-        .await
-        .expect("driver notices");
+    reaches(&a, RadioState::Reconnecting).await;
 
     // Queued while the module is away; must go out after the replug, not vanish.
     let a = Arc::new(a);
-    let sender = {
-        let a = a.clone();
-        tokio::spawn(async move { a.send(b"queued during unplug").await })
-    };
+    let sender = spawn_send(&a, b"queued during unplug".to_vec());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!sender.is_finished(), "the send waits for the module");
     ea.replug().await.expect("replug");
@@ -356,23 +334,14 @@ async fn unplug_replug(kind: ModuleKind) {
     assert_eq!(recv(&b).await.payload, b"queued during unplug");
     assert!(a.stats().reconnects >= 1);
     // Re-configured after the module rebooted: traffic flows both ways again.
-    exchange(&a, &b, "after replug").await;
+    exchange(&*a, &b, "after replug").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rui3_unplug_replug_keeps_queued_frame() {
-    unplug_replug(ModuleKind::Rui3).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rak811_unplug_replug_keeps_queued_frame() {
-    unplug_replug(ModuleKind::Rak811).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rnode_unplug_replug_keeps_queued_frame() {
-    unplug_replug(ModuleKind::Rnode).await;
-}
+each_kind!(unplug_replug {
+    Rui3 => rui3_unplug_replug_keeps_queued_frame,
+    Rak811 => rak811_unplug_replug_keeps_queued_frame,
+    Rnode => rnode_unplug_replug_keeps_queued_frame,
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_frames_are_refused_with_size_and_mtu() {
@@ -382,8 +351,7 @@ async fn oversize_frames_are_refused_with_size_and_mtu() {
         (ModuleKind::Rak811, 118),
         (ModuleKind::Rnode, 508),
     ] {
-        let emu = bench.emulator(kind, kind.name());
-        let radio = driver(kind, &emu).await;
+        let (_emu, radio) = bench.radio(kind, kind.name()).await;
         assert_eq!(radio.mtu(), mtu);
         let err = within(radio.send(&vec![0u8; mtu + 1]))
             .await
@@ -405,23 +373,12 @@ async fn oversize_frames_are_refused_with_size_and_mtu() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_module_times_out_then_recovers() {
     let bench = Bench::new();
-    let (ea, eb) = (
-        bench.emulator(ModuleKind::Rui3, "a"),
-        bench.emulator(ModuleKind::Rui3, "b"),
-    );
-    let cfg = DriverConfig {
+    let quick = DriverConfig {
         command_timeout: Duration::from_millis(300),
         ..config()
     };
-    let a = SerialRadio::open(
-        ModuleKind::Rui3,
-        SerialConnector::new(ea.link_path(), 115_200),
-        cfg,
-    )
-    .await
-    .expect("open");
-    within(a.configure(&eu868())).await.expect("configure");
-    let b = driver(ModuleKind::Rui3, &eb).await;
+    let (ea, a) = bench.radio_with(ModuleKind::Rui3, "a", quick).await;
+    let (_eb, b) = bench.radio(ModuleKind::Rui3, "b").await;
 
     ea.set_silent(true);
     let err = within(a.send(b"into the void"))
@@ -445,8 +402,7 @@ async fn silent_module_times_out_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_modulation_is_refused_before_the_port() {
     let bench = Bench::new();
-    let emu = bench.emulator(ModuleKind::Rak811, "rak811");
-    let radio = driver(ModuleKind::Rak811, &emu).await;
+    let (_emu, radio) = bench.radio(ModuleKind::Rak811, "rak811").await;
     let err = within(radio.configure(&Modulation {
         sync_word: 0x34,
         ..eu868()
@@ -465,13 +421,7 @@ async fn unsupported_modulation_is_refused_before_the_port() {
     );
     let not_configured = {
         let emu2 = bench.emulator(ModuleKind::Rui3, "fresh");
-        let fresh = SerialRadio::open(
-            ModuleKind::Rui3,
-            SerialConnector::new(emu2.link_path(), 115_200),
-            config(),
-        )
-        .await
-        .expect("open");
+        let fresh = open(ModuleKind::Rui3, &emu2, config()).await;
         within(fresh.send(b"x")).await
     };
     assert_eq!(not_configured, Err(RadioError::NotConfigured));
@@ -480,25 +430,14 @@ async fn unsupported_modulation_is_refused_before_the_port() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_frame_is_failed_not_dropped_when_the_module_stays_away() {
     let bench = Bench::new();
-    let emu = bench.emulator(ModuleKind::Rui3, "a");
-    let cfg = DriverConfig {
+    let impatient = DriverConfig {
         queue_timeout: Duration::from_millis(500),
         max_reconnect_attempts: Some(8),
         ..config()
     };
-    let radio = SerialRadio::open(
-        ModuleKind::Rui3,
-        SerialConnector::new(emu.link_path(), 115_200),
-        cfg,
-    )
-    .await
-    .expect("open");
-    within(radio.configure(&eu868())).await.expect("configure");
+    let (emu, radio) = bench.radio_with(ModuleKind::Rui3, "a", impatient).await;
     emu.unplug().await;
-    let mut state = radio.watch_state();
-    within(state.wait_for(|s| *s == RadioState::Reconnecting))
-        .await
-        .expect("driver notices");
+    reaches(&radio, RadioState::Reconnecting).await;
 
     let err = within(radio.send(b"nobody home"))
         .await
@@ -506,9 +445,7 @@ async fn queued_frame_is_failed_not_dropped_when_the_module_stays_away() {
     assert!(matches!(err, RadioError::Unavailable { .. }), "{err}");
 
     // After the configured number of attempts the driver gives up, and says so.
-    within(state.wait_for(|s| *s == RadioState::Failed))
-        .await
-        .expect("gives up");
+    reaches(&radio, RadioState::Failed).await;
     let err = within(radio.send(b"still nobody"))
         .await
         .expect_err("failed driver");
@@ -518,40 +455,20 @@ async fn queued_frame_is_failed_not_dropped_when_the_module_stays_away() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_is_bounded_and_shutdown_answers_every_waiting_send() {
     let bench = Bench::new();
-    let emu = bench.emulator(ModuleKind::Rui3, "a");
-    let cfg = DriverConfig {
+    let small_queue = DriverConfig {
         queue_capacity: 2,
         command_timeout: Duration::from_secs(3),
         ..config()
     };
-    let radio = Arc::new(
-        SerialRadio::open(
-            ModuleKind::Rui3,
-            SerialConnector::new(emu.link_path(), 115_200),
-            cfg,
-        )
-        .await
-        .expect("open"),
-    );
-    within(radio.configure(&eu868())).await.expect("configure");
+    let (emu, radio) = bench.radio_with(ModuleKind::Rui3, "a", small_queue).await;
+    let radio = Arc::new(radio);
     emu.set_silent(true);
 
     // One send in flight (the module is silent, so it waits for its command timeout) ...
-    let first = {
-        let r = radio.clone();
-        tokio::spawn(async move { r.send(&[0]).await })
-    };
-    let mut state = radio.watch_state();
-    within(state.wait_for(|s| *s == RadioState::Busy))
-        .await
-        .expect("in flight");
+    let first = spawn_send(&radio, vec![0]);
+    reaches(&radio, RadioState::Busy).await;
     // ... then three more while the driver is stuck: two fit, one is refused at once.
-    let more: Vec<_> = (1..=3u8)
-        .map(|i| {
-            let r = radio.clone();
-            tokio::spawn(async move { r.send(&[i]).await })
-        })
-        .collect();
+    let more: Vec<_> = (1..=3u8).map(|i| spawn_send(&radio, vec![i])).collect();
     // Let the three reach the driver (or be refused) before shutting down.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

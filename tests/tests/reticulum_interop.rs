@@ -13,10 +13,42 @@ use harness::{PythonPeer, Rnsd, hex};
 use lorabridge_proto::reticulum::{Event, Hash16};
 use lorabridge_proto::{NetworkTag, TopicTag};
 use reticulum::{Reticulum, ReticulumConfig, ReticulumEvent};
+use tempfile::TempDir;
 use tokio::sync::mpsc::Receiver;
 
 const NETWORK: NetworkTag = NetworkTag([0xab, 0xcd]);
 const LONG: Duration = Duration::from_secs(60);
+
+/// Our transport's settings: one server, the identity kept in `dir`, announces only on connect
+/// (and when a test asks: the interval is longer than any test), proofs on.
+fn our_config(server: String, dir: &TempDir) -> ReticulumConfig {
+    ReticulumConfig {
+        servers: vec![server],
+        identity_path: dir.path().join("id"),
+        announce_interval: Duration::from_secs(600),
+        prove: true,
+    }
+}
+
+/// Starts our transport on topic 0102.
+fn start(config: ReticulumConfig) -> (Reticulum, Receiver<ReticulumEvent>) {
+    Reticulum::start(config, NETWORK, vec![TopicTag([1, 2])]).unwrap()
+}
+
+/// Whether the event says that we learned `peer`'s announce.
+fn announced_by(peer: Hash16) -> impl Fn(&ReticulumEvent) -> bool {
+    move |e| matches!(e, ReticulumEvent::Endpoint(Event::PeerAnnounced { peer: p, .. }) if *p == peer)
+}
+
+/// Whether a peer proved that one of our frames reached it.
+fn is_delivered(e: &ReticulumEvent) -> bool {
+    matches!(e, ReticulumEvent::Endpoint(Event::Delivered { .. }))
+}
+
+/// Whether we lost the connection to the server.
+fn is_disconnected(e: &ReticulumEvent) -> bool {
+    matches!(e, ReticulumEvent::Disconnected { .. })
+}
 
 async fn next_matching(
     events: &mut Receiver<ReticulumEvent>,
@@ -47,14 +79,8 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
     tokio::time::sleep(Duration::from_secs(8)).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = ReticulumConfig {
-        servers: vec![rnsd.address()],
-        identity_path: dir.path().join("reticulum.identity"),
-        announce_interval: Duration::from_secs(600),
-        prove: true,
-    };
-    let topics = vec![TopicTag([1, 2])];
-    let (rns, mut events) = Reticulum::start(config.clone(), NETWORK, topics).unwrap();
+    let config = our_config(rnsd.address(), &dir);
+    let (rns, mut events) = start(config.clone());
     let ours = rns.destination().to_hex();
 
     // 1. The Python peer hears and validates our announce (we announce on connect; again
@@ -76,10 +102,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
     //    rnsd for the sender's path and learn its announce, with its topics.
     let theirs = Hash16::from_hex(&peer.dest).unwrap();
     peer.command(&format!("send {ours} {}", hex(b"too early")));
-    let announced = next_matching(&mut events, LONG, |e| {
-        matches!(e, ReticulumEvent::Endpoint(Event::PeerAnnounced { peer, .. }) if *peer == theirs)
-    })
-    .await;
+    let announced = next_matching(&mut events, LONG, announced_by(theirs)).await;
     let Some(ReticulumEvent::Endpoint(Event::PeerAnnounced { topics, hops, .. })) = announced
     else {
         panic!("never learned the Python peer: {announced:?}")
@@ -112,10 +135,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
     let data = peer.wait_for(LONG, |e| e["event"] == "data");
     assert_eq!(data["frame"], hex(&frame));
     assert_eq!(data["sender"], ours.as_str());
-    let delivered = next_matching(&mut events, LONG, |e| {
-        matches!(e, ReticulumEvent::Endpoint(Event::Delivered { .. }))
-    })
-    .await;
+    let delivered = next_matching(&mut events, LONG, is_delivered).await;
     assert!(
         matches!(delivered, Some(ReticulumEvent::Endpoint(Event::Delivered { to, .. })) if to == theirs),
         "Python's proof came back: {delivered:?}"
@@ -128,7 +148,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
     drop(rns);
 
     // 5. The identity persisted: a restart keeps the destination.
-    let (again, _events) = Reticulum::start(config, NETWORK, vec![TopicTag([1, 2])]).unwrap();
+    let (again, _events) = start(config);
     assert_eq!(again.destination().to_hex(), ours);
 }
 
@@ -139,20 +159,12 @@ async fn sends_to_a_ratcheted_peer_use_its_ratchet_key() {
     let rnsd = Rnsd::start();
     let mut peer = PythonPeer::start_with(rnsd.port, "abcd", &["0102"], &["--ratchets"]);
     let dir = tempfile::tempdir().unwrap();
-    let config = ReticulumConfig {
-        servers: vec![rnsd.address()],
-        identity_path: dir.path().join("id"),
-        announce_interval: Duration::from_secs(600),
-        prove: true,
-    };
-    let (rns, mut events) = Reticulum::start(config, NETWORK, vec![TopicTag([1, 2])]).unwrap();
+    let (rns, mut events) = start(our_config(rnsd.address(), &dir));
     let theirs = Hash16::from_hex(&peer.dest).unwrap();
     loop {
         peer.command("announce");
-        let learned = next_matching(&mut events, Duration::from_secs(3), |e| {
-            matches!(e, ReticulumEvent::Endpoint(Event::PeerAnnounced { peer, .. }) if *peer == theirs)
-        })
-        .await;
+        let learned =
+            next_matching(&mut events, Duration::from_secs(3), announced_by(theirs)).await;
         if learned.is_some() {
             break;
         }
@@ -160,10 +172,7 @@ async fn sends_to_a_ratcheted_peer_use_its_ratchet_key() {
     assert!(rns.send(theirs, b"for the ratchet".to_vec()));
     let data = peer.wait_for(LONG, |e| e["event"] == "data");
     assert_eq!(data["frame"], hex(b"for the ratchet"));
-    let delivered = next_matching(&mut events, LONG, |e| {
-        matches!(e, ReticulumEvent::Endpoint(Event::Delivered { .. }))
-    })
-    .await;
+    let delivered = next_matching(&mut events, LONG, is_delivered).await;
     assert!(delivered.is_some());
 }
 
@@ -172,21 +181,12 @@ async fn reconnects_and_reannounces_after_rnsd_restarts() {
     let rnsd = Rnsd::start();
     let port = rnsd.port;
     let dir = tempfile::tempdir().unwrap();
-    let config = ReticulumConfig {
-        servers: vec![rnsd.address()],
-        identity_path: dir.path().join("id"),
-        announce_interval: Duration::from_secs(600),
-        prove: true,
-    };
-    let (rns, mut events) = Reticulum::start(config, NETWORK, vec![TopicTag([1, 2])]).unwrap();
+    let (rns, mut events) = start(our_config(rnsd.address(), &dir));
     let connected = |e: &ReticulumEvent| matches!(e, ReticulumEvent::Connected { .. });
     assert!(next_matching(&mut events, LONG, connected).await.is_some());
     let before = rns.stats().await.unwrap().endpoint.announces_sent;
     drop(rnsd);
-    let down = next_matching(&mut events, LONG, |e| {
-        matches!(e, ReticulumEvent::Disconnected { .. })
-    })
-    .await;
+    let down = next_matching(&mut events, LONG, is_disconnected).await;
     assert!(down.is_some(), "the loss of rnsd is reported");
     let _rnsd = Rnsd::start_on(port);
     assert!(
@@ -209,13 +209,8 @@ async fn garbage_from_the_server_is_counted_not_fatal() {
     use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = ReticulumConfig {
-        servers: vec![listener.local_addr().unwrap().to_string()],
-        identity_path: dir.path().join("id"),
-        announce_interval: Duration::from_secs(600),
-        prove: true,
-    };
-    let (rns, mut events) = Reticulum::start(config, NETWORK, vec![TopicTag([1, 2])]).unwrap();
+    let server = listener.local_addr().unwrap().to_string();
+    let (rns, mut events) = start(our_config(server, &dir));
     let (mut conn, _) = listener.accept().unwrap();
     let mut junk = Vec::new();
     for len in [1usize, 5, 19, 40, 300, 499, 2000] {
@@ -242,11 +237,9 @@ async fn garbage_from_the_server_is_counted_not_fatal() {
     assert_eq!(stats.endpoint.malformed, 7);
     assert_eq!(stats.connected, 1);
     assert!(
-        next_matching(&mut events, Duration::from_millis(200), |e| {
-            matches!(e, ReticulumEvent::Disconnected { .. })
-        })
-        .await
-        .is_none()
+        next_matching(&mut events, Duration::from_millis(200), is_disconnected)
+            .await
+            .is_none()
     );
 }
 
