@@ -42,6 +42,20 @@ pub struct Carried {
     pub reticulum: bool,
 }
 
+impl Carried {
+    /// An app's topic in a region (as LoRes derives it), on iroh only; set `lora` and
+    /// `reticulum` for the mesh.
+    pub fn app(region: [u8; 32], app_id: &str) -> Self {
+        Self {
+            topic: crate::config::app_topic(&region, app_id),
+            region,
+            app_id: Some(app_id.into()),
+            lora: false,
+            reticulum: false,
+        }
+    }
+}
+
 /// The radio and the rules it transmits under.
 pub struct RadioSpec {
     pub radio: Arc<dyn Radio>,

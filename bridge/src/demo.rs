@@ -21,14 +21,11 @@ const APP: &str = "chat";
 
 /// Runs the demo; returns a non-zero exit status if a message did not reach every bridge.
 pub async fn run(wait: Duration) -> Result<bool, String> {
-    let topic = crate::config::app_topic(&REGION, APP);
     let carried = Carried {
-        topic,
-        region: REGION,
-        app_id: Some(APP.into()),
         lora: true,
-        reticulum: false,
+        ..Carried::app(REGION, APP)
     };
+    let topic = carried.topic;
     let members = [
         Member::new("A", true, false),
         Member::new("B", true, true),

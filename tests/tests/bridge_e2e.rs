@@ -23,14 +23,9 @@ const NETWORK: [u8; 32] = [0x5e; 32];
 const REGION: [u8; 32] = [0x2a; 32];
 
 fn chat_topic() -> Carried {
-    let mut input = REGION.to_vec();
-    input.extend_from_slice(APP.as_bytes());
     Carried {
-        topic: *blake3::hash(&input).as_bytes(),
-        region: REGION,
-        app_id: Some(APP.into()),
         lora: true,
-        reticulum: false,
+        ..Carried::app(REGION, APP)
     }
 }
 

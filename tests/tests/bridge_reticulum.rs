@@ -14,7 +14,6 @@ use std::time::Duration;
 use common::{APP, LIMIT, arrival, publish, subscribe, transport};
 use harness::Rnsd;
 use lorabridge::bridge::{Bridge, BridgeSpec, Carried};
-use lorabridge::config::app_topic;
 use lorabridge::neighbourhood::{Member, Neighbourhood, QUICK_TRICKLE};
 use lorabridge::node::NodeSpec;
 use lorabridge::reticulum::ReticulumConfig;
@@ -31,11 +30,8 @@ fn loopback() -> SocketAddr {
 
 fn chat() -> Carried {
     Carried {
-        topic: app_topic(&REGION, APP),
-        region: REGION,
-        app_id: Some(APP.into()),
-        lora: false,
         reticulum: true,
+        ..Carried::app(REGION, APP)
     }
 }
 
