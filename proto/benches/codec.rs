@@ -85,6 +85,7 @@ fn benches(c: &mut Criterion) {
                 digest: [i; 4],
             })
             .collect(),
+        recent: Default::default(),
     });
     let op_message = Message::Op(compact_op.iter().copied().collect());
     for (name, codec) in [

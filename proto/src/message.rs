@@ -6,10 +6,13 @@
 use heapless::Vec as BoundedVec;
 use serde::{Deserialize, Serialize};
 
-use crate::tags::{AuthorTag, OpTag, TopicTag};
+use crate::tags::{AuthorTag, NodeTag, OpTag, TopicTag};
 
 /// Topics in one Summary: 20 × at most 11 bytes, plus framing, fits one 255-byte LoRa frame.
 pub const MAX_SUMMARY_TOPICS: usize = 20;
+/// Recently grown logs named in one Summary: 8 × at most 14 bytes, sent only as far as the
+/// frame has room after the topics.
+pub const MAX_SUMMARY_RECENT: usize = 8;
 /// Author heights in one Vector page.
 pub const MAX_VECTOR_HEIGHTS: usize = 24;
 /// Ranges in one Want.
@@ -39,6 +42,12 @@ pub enum Message {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub topics: BoundedVec<TopicSummary, MAX_SUMMARY_TOPICS>,
+    /// The logs that grew at the sender lately, newest first, with its heights: a neighbour
+    /// whose state differs only in these (or in one log it grew lately itself) sees exactly
+    /// which operations are missing on which side, and fixes that without a Vector round.
+    /// Empty once the sender has been quiet for a while, so idle summaries stay small; the
+    /// sender leaves out what does not fit the link's frames.
+    pub recent: BoundedVec<RecentHeight, MAX_SUMMARY_RECENT>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +57,14 @@ pub struct TopicSummary {
     pub ops: u32,
     /// `state_digest` of the topic's heights.
     pub digest: [u8; 4],
+}
+
+/// The height of one recently grown log (see `Summary::recent`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentHeight {
+    pub topic: TopicTag,
+    pub author: AuthorTag,
+    pub ops: u64,
 }
 
 /// One page of a topic's heights, sent when summaries disagree. A page covers the author
@@ -71,6 +88,10 @@ pub struct Height {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Want {
     pub topic: TopicTag,
+    /// The neighbour known to hold the ranges, and the only one that answers: the others in
+    /// range of the asker may not hear each other, so they could not cancel each other's
+    /// copies of the answer.
+    pub responder: NodeTag,
     pub ranges: BoundedVec<WantRange, MAX_WANT_RANGES>,
 }
 

@@ -368,3 +368,137 @@ fn a_bridge_forwards_between_links_but_never_echoes() {
     );
     assert_eq!(b.stats(b_to_c).ops_sent, 1);
 }
+
+#[test]
+fn a_missed_fresh_op_is_repaired_without_a_vector_round() {
+    // Node 1 misses node 0's push of a fresh op. Each summary names the log that grew, so
+    // whichever of the two hears the other's summary first knows exactly what is missing:
+    // node 1 wants it from node 0, or node 0 pushes it. Neither needs to send its heights.
+    let mut medium = Medium::line(2, &[TOPIC]);
+    let clock = std::rc::Rc::new(std::cell::Cell::new(Duration::ZERO));
+    let now = clock.clone();
+    let deaf_until = Duration::from_secs(20);
+    medium.fate = Box::new(move |_, to, _| {
+        if to == 1 && now.get() < deaf_until {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    medium.publish(0, &TOPIC, chat(1, 1).remove(0));
+    for _ in 0..60 {
+        medium.run_for(Duration::from_secs(5));
+        clock.set(medium.now);
+    }
+    assert_converged(&medium, 1);
+    for node in &medium.nodes {
+        assert_eq!(node.engine.stats(LINK).vectors_sent, 0);
+    }
+}
+
+#[test]
+fn only_the_neighbour_a_want_names_answers_it() {
+    use lorabridge_proto::message::{Message, Want, WantRange};
+    use lorabridge_proto::{AuthorTag, FrameCodec, NetworkTag, NodeTag, TopicTag};
+    // Nodes 0 and 1 both hold the op; node 2 asks node 0 for it.
+    let ops = chat(1, 1);
+    let author = *key(1).verifying_key().as_bytes();
+    let mut store = MemoryStore::default();
+    store.insert(&TOPIC, &author, 0, ops[0].clone());
+    let mut holders = [0, 1].map(|i| engine(i, &[TOPIC], store.clone(), modulation(false)));
+    let want = Message::Want(Want {
+        topic: TopicTag::from_topic(&TOPIC),
+        responder: NodeTag::from_key(&common::medium::node_key(0)),
+        ranges: [WantRange {
+            author: AuthorTag::from_key(&author),
+            from_seq: 0,
+            to_seq: 0,
+        }]
+        .into_iter()
+        .collect(),
+    });
+    let codec = FrameCodec::new(NetworkTag::from_network_id(&common::medium::NETWORK), None);
+    let frame = codec
+        .encode(
+            NodeTag::from_key(&common::medium::node_key(2)),
+            &want,
+            [0; 12],
+            255,
+        )
+        .unwrap();
+    let now = Duration::from_secs(1);
+    let later = now + MINUTE;
+    for holder in &mut holders {
+        holder.handle_frame(now, LINK, &frame, None);
+        holder.handle_timeout(later);
+        while holder.poll_transmit(later, LINK).is_some() {}
+    }
+    assert_eq!(
+        holders[0].stats(LINK).ops_sent,
+        1,
+        "the named neighbour answers"
+    );
+    assert_eq!(holders[1].stats(LINK).ops_sent, 0, "the other stays silent");
+}
+
+#[test]
+fn a_summary_naming_odd_recent_logs_is_harmless() {
+    use lorabridge_proto::message::{Message, RecentHeight, Summary, TopicSummary};
+    use lorabridge_proto::{AuthorTag, FrameCodec, NetworkTag, NodeTag, TopicTag};
+    let ops = chat(1, 2);
+    let author = *key(1).verifying_key().as_bytes();
+    let mut store = MemoryStore::default();
+    for (seq, op) in ops.iter().enumerate() {
+        store.insert(&TOPIC, &author, seq as u64, op.clone());
+    }
+    let mut node = engine(0, &[TOPIC], store, modulation(false));
+    let topic = TopicTag::from_topic(&TOPIC);
+    // A digest that matches nothing, and named logs that are empty, unknown, or claim fewer
+    // ops than the whole summary: nothing of it may panic or make us want an empty range.
+    let recent = [
+        RecentHeight {
+            topic,
+            author: AuthorTag([0xee, 0xee]),
+            ops: 0,
+        },
+        RecentHeight {
+            topic,
+            author: AuthorTag::from_key(&author),
+            ops: 0,
+        },
+        RecentHeight {
+            topic,
+            author: AuthorTag([0xdd, 0xdd]),
+            ops: u64::MAX,
+        },
+        RecentHeight {
+            topic,
+            author: AuthorTag([0xcc, 0xcc]),
+            ops: u64::MAX,
+        },
+    ];
+    let summary = Message::Summary(Summary {
+        topics: [TopicSummary {
+            topic,
+            ops: 1,
+            digest: [1, 2, 3, 4],
+        }]
+        .into_iter()
+        .collect(),
+        recent: recent.into_iter().collect(),
+    });
+    let codec = FrameCodec::new(NetworkTag::from_network_id(&common::medium::NETWORK), None);
+    let frame = codec
+        .encode(
+            NodeTag::from_key(&common::medium::node_key(2)),
+            &summary,
+            [0; 12],
+            255,
+        )
+        .unwrap();
+    let now = Duration::from_secs(1);
+    node.handle_frame(now, LINK, &frame, None);
+    node.handle_timeout(now + MINUTE);
+    while node.poll_transmit(now + MINUTE, LINK).is_some() {}
+    assert_eq!(node.stats(LINK).frames_rejected, 0);
+}

@@ -3,6 +3,7 @@
 //! Everything here is computed from virtual-time data only (no wall clock), and written from
 //! `Vec`s and `BTreeMap`s, so the same seed and scenario give byte-identical JSON.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -70,6 +71,9 @@ pub struct ProtocolReport {
     pub bytes_on_air: Totals<u64>,
     pub duty_cycle: DutyCycle,
     pub duplicates: Totals<u64>,
+    /// Frames sent by kind of message (only for protocols that tell them apart).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub frames_by_kind: BTreeMap<String, u64>,
     pub idle: Option<Idle>,
     pub idle_last_hour: Option<Idle>,
     pub medium: MediumReport,
@@ -265,6 +269,7 @@ pub fn summarise(data: &RunData, budget: Duration) -> ProtocolReport {
             total: data.duplicates.iter().sum(),
             per_node: data.duplicates.clone(),
         },
+        frames_by_kind: data.frames_by_kind.clone(),
         idle: idle_first,
         idle_last_hour,
         medium: MediumReport {

@@ -43,6 +43,8 @@ pub struct RunData {
     /// (time, pairs delivered so far), one entry per first delivery to a non-origin node.
     pub timeline: Vec<(Duration, u64)>,
     pub duplicates: Vec<u64>,
+    /// Frames sent by kind of message, all nodes together (see `Protocol::frames_by_kind`).
+    pub frames_by_kind: BTreeMap<String, u64>,
     pub medium: MediumStats,
     /// Receptions dropped by the extra loss, loss bursts or a powered-off receiver.
     pub dropped: u64,
@@ -175,6 +177,7 @@ impl<'a> World<'a> {
                 up: vec![true; n],
                 timeline: Vec::new(),
                 duplicates: vec![0; n],
+                frames_by_kind: BTreeMap::new(),
                 medium: MediumStats::default(),
                 dropped: 0,
                 published: vec![None; ops],
@@ -271,6 +274,7 @@ impl<'a> World<'a> {
                 let node = &mut self.nodes[i];
                 node.restarts += 1;
                 node.dup_base += node.station.duplicates();
+                add_kinds(&mut self.data.frames_by_kind, node.station.as_ref());
                 let mut setup = self.setups[i].clone();
                 setup.seed = rng::stream_seed(
                     self.s.seed,
@@ -449,6 +453,7 @@ impl<'a> World<'a> {
         for (i, node) in self.nodes.iter().enumerate() {
             self.data.up[i] = node.up;
             self.data.duplicates[i] = node.dup_base + node.station.duplicates();
+            add_kinds(&mut self.data.frames_by_kind, node.station.as_ref());
             let store = node.station.store();
             for (k, p) in self.traffic.planned.iter().enumerate() {
                 self.data.held[k * n + i] = store.contains(&p.id);
@@ -456,5 +461,13 @@ impl<'a> World<'a> {
         }
         self.data.medium = self.medium.stats;
         self.data
+    }
+}
+
+/// Adds a station's frame counts by kind to a run's totals (before a restart replaces it,
+/// and at the end).
+fn add_kinds(totals: &mut BTreeMap<String, u64>, station: &dyn Protocol) {
+    for (kind, count) in station.frames_by_kind() {
+        *totals.entry(kind.to_string()).or_default() += count;
     }
 }

@@ -1,4 +1,5 @@
-//! Bounded memories of the engine: author keys, operations heard, operations waiting.
+//! Bounded memories of the engine: author keys, operations heard, logs grown, operations
+//! waiting.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -65,6 +66,35 @@ impl RecentIds {
 
     pub(crate) fn contains(&self, id: &[u8; 32]) -> bool {
         self.set.contains(id)
+    }
+}
+
+/// Logs that grew here lately, newest first: what our summaries name as recent. Bound:
+/// `MAX_GROWN` logs; the one that grew longest ago is forgotten first.
+#[derive(Debug, Default)]
+pub(crate) struct GrownLogs {
+    logs: VecDeque<Grown>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grown {
+    pub topic: [u8; 32],
+    pub author: [u8; 32],
+    pub at: Duration,
+}
+
+const MAX_GROWN: usize = 64;
+
+impl GrownLogs {
+    pub(crate) fn grew(&mut self, topic: [u8; 32], author: [u8; 32], at: Duration) {
+        self.logs.retain(|g| (g.topic, g.author) != (topic, author));
+        self.logs.push_front(Grown { topic, author, at });
+        self.logs.truncate(MAX_GROWN);
+    }
+
+    /// The logs that grew at or after `since`, newest first.
+    pub(crate) fn since(&self, since: Duration) -> impl Iterator<Item = &Grown> {
+        self.logs.iter().take_while(move |g| g.at >= since)
     }
 }
 

@@ -49,8 +49,8 @@ impl<S: OpStore> Engine<S> {
         self.links[link.0].stats.frames_heard += 1;
         self.note_neighbour(now, link, frame.sender, signal);
         match frame.message {
-            Message::Summary(summary) => self.on_summary(now, link, &summary),
-            Message::Vector(vector) => self.on_vector(now, link, &vector),
+            Message::Summary(summary) => self.on_summary(now, link, frame.sender, &summary),
+            Message::Vector(vector) => self.on_vector(now, link, frame.sender, &vector),
             Message::Want(want) => self.on_want(now, link, &want),
             Message::Op(bytes) => self.on_op(now, link, frame.sender, bytes.to_vec()),
             Message::Fragment(fragment) => self.on_fragment(now, link, frame.sender, &fragment),
@@ -110,22 +110,37 @@ impl<S: OpStore> Engine<S> {
         }
     }
 
-    fn on_summary(&mut self, now: Duration, link: LinkId, summary: &Summary) {
+    fn on_summary(&mut self, now: Duration, link: LinkId, sender: NodeTag, summary: &Summary) {
         let (mut agree, mut disagree) = (false, false);
         for entry in &summary.topics {
             for topic in self.link_topics(link, entry.topic) {
                 let (ops, digest) = self.topic_state(&topic);
                 if (ops, digest) == (entry.ops, entry.digest) {
                     agree = true;
-                } else {
-                    disagree = true;
-                    // Only the side that may lack something describes itself: a sender
-                    // holding fewer ops than we do will hear our summary (our Trickle resets
-                    // below) and send its Vector, which tells us both what to push and what
-                    // to want. Halves the Vectors of a repair.
-                    if entry.ops >= ops {
-                        self.queue_vector(now, link, &topic);
-                    }
+                    continue;
+                }
+                let comparison = self.compare(&topic, entry, &summary.recent);
+                if !comparison.wants.is_empty() {
+                    let want = Want {
+                        topic: entry.topic,
+                        responder: sender,
+                        ranges: comparison.wants,
+                    };
+                    self.queue_want(now, link, want);
+                }
+                self.push_lacking(now, link, &topic, &comparison.lacking);
+                if comparison.explained {
+                    // Both sides now know what to send: neither a Vector nor a sooner
+                    // summary of ours would add anything.
+                    continue;
+                }
+                disagree = true;
+                // Only the side that may lack something describes itself: a sender holding
+                // fewer ops than we do will hear our summary (our Trickle resets below) and
+                // send its Vector, which tells us both what to push and what to want. Halves
+                // the Vectors of a repair.
+                if entry.ops >= ops {
+                    self.queue_vector(now, link, &topic);
                 }
             }
         }
@@ -136,6 +151,31 @@ impl<S: OpStore> Engine<S> {
         } else if agree {
             trickle.heard_consistent();
         }
+    }
+
+    /// Pushes the ends of logs a neighbour lacks: (author, first seq it lacks) in `topic`.
+    fn push_lacking(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        topic: &[u8; 32],
+        lacking: &[([u8; 32], u64)],
+    ) {
+        let mut budget = self.config.max_ops_per_answer;
+        for (author, from) in lacking {
+            let height = self.height(topic, author);
+            for seq in (*from..height).take(budget) {
+                budget -= 1;
+                self.queue_answer(now, link, topic, *author, seq);
+            }
+        }
+    }
+
+    fn queue_want(&mut self, now: Duration, link: LinkId, want: Want) {
+        let at = now + self.holdoff(link);
+        self.links[link.0]
+            .queue
+            .push(Priority::Control, at, Item::Want(want));
     }
 
     /// Queues every page of our heights for `topic`, at most once per half `imin`.
@@ -157,7 +197,7 @@ impl<S: OpStore> Engine<S> {
         }
     }
 
-    fn on_vector(&mut self, now: Duration, link: LinkId, vector: &Vector) {
+    fn on_vector(&mut self, now: Duration, link: LinkId, sender: NodeTag, vector: &Vector) {
         // A neighbour said what we were about to say.
         let cancelled = self.links[link.0]
             .queue
@@ -213,12 +253,10 @@ impl<S: OpStore> Engine<S> {
             if !ranges.is_empty() {
                 let want = Want {
                     topic: vector.topic,
+                    responder: sender,
                     ranges,
                 };
-                let at = now + self.holdoff(link);
-                self.links[link.0]
-                    .queue
-                    .push(Priority::Control, at, Item::Want(want));
+                self.queue_want(now, link, want);
             }
         }
     }
@@ -228,6 +266,9 @@ impl<S: OpStore> Engine<S> {
             .queue
             .cancel(|item| *item == Item::Want(want.clone()));
         self.links[link.0].stats.cancelled += cancelled as u64;
+        if want.responder != self.me {
+            return;
+        }
         let mut budget = self.config.max_ops_per_answer;
         for topic in self.link_topics(link, want.topic) {
             for range in &want.ranges {
@@ -305,15 +346,12 @@ impl<S: OpStore> Engine<S> {
                         bytes,
                         Waiting::Backlink { topic, author, seq },
                     );
-                    let from = self.height(&topic, &author);
-                    self.want_gap(
-                        now,
-                        link,
-                        &topic,
-                        AuthorTag::from_key(&author),
-                        from,
-                        seq - 1,
-                    );
+                    let range = WantRange {
+                        author: AuthorTag::from_key(&author),
+                        from_seq: self.height(&topic, &author),
+                        to_seq: seq - 1,
+                    };
+                    self.want_gap(now, link, sender, &topic, range);
                     continue;
                 }
                 Err(CompactError::UnknownAuthor(tag)) => {
@@ -348,9 +386,7 @@ impl<S: OpStore> Engine<S> {
                 );
                 continue;
             }
-            self.keys.add(op.author);
-            self.store
-                .insert(&op.topic, &op.author, op.seq, op.op.clone());
+            self.store_op(now, &op.topic, op.author, op.seq, op.op.clone());
             self.links[link.0].stats.ops_received += 1;
             self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some((link, sender)));
             self.emit(Event::Received {
@@ -400,28 +436,23 @@ impl<S: OpStore> Engine<S> {
         });
     }
 
+    /// Wants `range`, the operations missing before one heard out of order from `sender`,
+    /// which holds them: an engine stores (and so relays) only operations whose predecessors
+    /// it holds.
     fn want_gap(
         &mut self,
         now: Duration,
         link: LinkId,
+        sender: NodeTag,
         topic: &[u8; 32],
-        author: AuthorTag,
-        from_seq: u64,
-        to_seq: u64,
+        range: WantRange,
     ) {
-        let range = WantRange {
-            author,
-            from_seq,
-            to_seq,
-        };
         let want = Want {
             topic: TopicTag::from_topic(topic),
+            responder: sender,
             ranges: [range].into_iter().collect(),
         };
-        let at = now + self.holdoff(link);
-        self.links[link.0]
-            .queue
-            .push(Priority::Control, at, Item::Want(want));
+        self.queue_want(now, link, want);
     }
 
     fn on_hello(&mut self, now: Duration, link: LinkId, hello: &Hello) {

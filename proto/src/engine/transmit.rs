@@ -9,7 +9,10 @@ use super::queue::{Item, Priority};
 use super::{Engine, LinkId, OpStore};
 use crate::compact;
 use crate::fragment::split;
-use crate::message::{Height, MAX_VECTOR_HEIGHTS, Message, Summary, TopicSummary, Vector};
+use crate::message::{
+    Height, MAX_SUMMARY_RECENT, MAX_VECTOR_HEIGHTS, MAX_WANT_RANGES, Message, RecentHeight,
+    Summary, TopicSummary, Vector, Want, WantRange,
+};
 use crate::tags::{AuthorTag, OpTag, TopicTag};
 
 /// Vector pages sent for one topic in one round; authors beyond are offered in later rounds.
@@ -69,7 +72,7 @@ impl<S: OpStore> Engine<S> {
         match item {
             Item::Summary => single(Message::Summary(self.summary(link))),
             Item::Vector(vector) => single(Message::Vector(vector.clone())),
-            Item::Want(want) => single(Message::Want(want.clone())),
+            Item::Want(want) => single(Message::Want(self.still_wanted(link, want)?)),
             Item::KeyWant(tags) => single(Message::KeyWant(tags.iter().copied().collect())),
             Item::Hello(keys) => single(Message::Hello(crate::message::Hello {
                 keys: keys.iter().copied().collect(),
@@ -99,8 +102,11 @@ impl<S: OpStore> Engine<S> {
         }
     }
 
+    /// Our summary for `link`: every topic's state, and the logs that grew within the
+    /// recent window, newest first, as many as fit the link's frames.
     fn summary(&self, link: LinkId) -> Summary {
-        let topics = self.links[link.0].config.topics.iter().map(|topic| {
+        let config = &self.links[link.0].config;
+        let topics = config.topics.iter().map(|topic| {
             let (ops, digest) = self.topic_state(topic);
             TopicSummary {
                 topic: TopicTag::from_topic(topic),
@@ -108,9 +114,57 @@ impl<S: OpStore> Engine<S> {
                 digest,
             }
         });
-        Summary {
+        let since = self.now.saturating_sub(self.recent_window());
+        let recent = self
+            .grown
+            .since(since)
+            .filter(|g| config.topics.contains(&g.topic))
+            .take(MAX_SUMMARY_RECENT)
+            .map(|g| RecentHeight {
+                topic: TopicTag::from_topic(&g.topic),
+                author: AuthorTag::from_key(&g.author),
+                ops: self.height(&g.topic, &g.author),
+            });
+        let mut summary = Summary {
             topics: topics.collect(),
+            recent: recent.collect(),
+        };
+        // The topics always fit (see `MAX_SUMMARY_TOPICS`); the oldest named logs give way.
+        let room = config.mtu - self.codec.overhead();
+        while encoded_len(&Message::Summary(summary.clone())) > room {
+            if summary.recent.pop().is_none() {
+                break;
+            }
         }
+        summary
+    }
+
+    /// `want` less what arrived since it was queued; `None` if nothing is left to ask.
+    fn still_wanted(&self, link: LinkId, want: &Want) -> Option<Want> {
+        let held: Vec<([u8; 32], u64)> = self
+            .link_topics(link, want.topic)
+            .iter()
+            .flat_map(|topic| self.store.heights(topic))
+            .collect();
+        let ranges: BoundedVec<WantRange, MAX_WANT_RANGES> = want
+            .ranges
+            .iter()
+            .filter_map(|range| {
+                // With colliding tags, assume the lower height.
+                let height = held
+                    .iter()
+                    .filter(|(a, _)| AuthorTag::from_key(a) == range.author)
+                    .map(|(_, h)| *h)
+                    .min()
+                    .unwrap_or(0);
+                let from_seq = range.from_seq.max(height);
+                (from_seq <= range.to_seq).then_some(WantRange { from_seq, ..*range })
+            })
+            .collect();
+        (!ranges.is_empty()).then(|| Want {
+            ranges,
+            ..want.clone()
+        })
     }
 
     /// Our heights for `topic` as Vector pages over the whole author-tag range. Authors with
@@ -239,6 +293,11 @@ impl<S: OpStore> Engine<S> {
             state.keys_shared.entry(*author).or_insert(now);
         }
     }
+}
+
+/// Bytes `message` takes in a frame, before the framing.
+fn encoded_len(message: &Message) -> usize {
+    postcard::to_allocvec(message).map_or(usize::MAX, |bytes| bytes.len())
 }
 
 enum Charge {

@@ -99,4 +99,21 @@ impl Protocol for Lorabridge {
     fn duplicates(&self) -> u64 {
         self.engine.stats(self.link).duplicates
     }
+
+    fn frames_by_kind(&self) -> Vec<(&'static str, u64)> {
+        let s = self.engine.stats(self.link);
+        let control = [
+            ("summary", s.summaries_sent),
+            ("vector", s.vectors_sent),
+            ("want", s.wants_sent),
+            ("hello", s.hellos_sent),
+            ("key_want", s.key_wants_sent),
+            ("fragment", s.fragments_sent),
+        ];
+        // Every other frame carries one whole operation.
+        let whole_ops = s.frames_sent - control.iter().map(|(_, n)| n).sum::<u64>();
+        let mut kinds = control.to_vec();
+        kinds.push(("op", whole_ops));
+        kinds
+    }
 }

@@ -34,6 +34,10 @@ pub trait Protocol {
     fn store(&self) -> &MemoryStore;
     /// Operations (or op fragments) heard again although already held.
     fn duplicates(&self) -> u64;
+    /// Frames sent so far by kind of message, for protocols that tell them apart.
+    fn frames_by_kind(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// Everything a protocol instance needs to start on one node.
