@@ -396,10 +396,18 @@ fn a_missed_fresh_op_is_repaired_without_a_vector_round() {
     }
 }
 
+/// A frame carrying `message` as node `node` of the test network sends it.
+fn frame_from(node: usize, message: &lorabridge_proto::message::Message) -> Vec<u8> {
+    use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag};
+    let codec = FrameCodec::new(NetworkTag::from_network_id(&common::medium::NETWORK), None);
+    let sender = NodeTag::from_key(&common::medium::node_key(node));
+    codec.encode(sender, message, [0; 12], 255).unwrap()
+}
+
 #[test]
 fn only_the_neighbour_a_want_names_answers_it() {
     use lorabridge_proto::message::{Message, Want, WantRange};
-    use lorabridge_proto::{AuthorTag, FrameCodec, NetworkTag, NodeTag, TopicTag};
+    use lorabridge_proto::{AuthorTag, NodeTag, TopicTag};
     // Nodes 0 and 1 both hold the op; node 2 asks node 0 for it.
     let ops = chat(1, 1);
     let author = *key(1).verifying_key().as_bytes();
@@ -417,15 +425,7 @@ fn only_the_neighbour_a_want_names_answers_it() {
         .into_iter()
         .collect(),
     });
-    let codec = FrameCodec::new(NetworkTag::from_network_id(&common::medium::NETWORK), None);
-    let frame = codec
-        .encode(
-            NodeTag::from_key(&common::medium::node_key(2)),
-            &want,
-            [0; 12],
-            255,
-        )
-        .unwrap();
+    let frame = frame_from(2, &want);
     let now = Duration::from_secs(1);
     let later = now + MINUTE;
     for holder in &mut holders {
@@ -444,7 +444,7 @@ fn only_the_neighbour_a_want_names_answers_it() {
 #[test]
 fn a_summary_naming_odd_recent_logs_is_harmless() {
     use lorabridge_proto::message::{Message, RecentHeight, Summary, TopicSummary};
-    use lorabridge_proto::{AuthorTag, FrameCodec, NetworkTag, NodeTag, TopicTag};
+    use lorabridge_proto::{AuthorTag, TopicTag};
     let ops = chat(1, 2);
     let author = *key(1).verifying_key().as_bytes();
     let mut store = MemoryStore::default();
@@ -487,15 +487,7 @@ fn a_summary_naming_odd_recent_logs_is_harmless() {
         .collect(),
         recent: recent.into_iter().collect(),
     });
-    let codec = FrameCodec::new(NetworkTag::from_network_id(&common::medium::NETWORK), None);
-    let frame = codec
-        .encode(
-            NodeTag::from_key(&common::medium::node_key(2)),
-            &summary,
-            [0; 12],
-            255,
-        )
-        .unwrap();
+    let frame = frame_from(2, &summary);
     let now = Duration::from_secs(1);
     node.handle_frame(now, LINK, &frame, None);
     node.handle_timeout(now + MINUTE);
