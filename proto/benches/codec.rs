@@ -2,40 +2,17 @@
 //!
 //! `cargo bench --ignore-rust-version -p lorabridge-proto --bench codec`
 
-use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lorabridge_proto::message::{Summary, TopicSummary};
 use lorabridge_proto::operation::{NewOp, lores_body, sign};
-use lorabridge_proto::{
-    AuthorTag, FrameCodec, Message, NetworkTag, NodeTag, OpContext, RegionKey, TopicTag, compact,
-};
+use lorabridge_proto::{FrameCodec, Message, NetworkTag, NodeTag, RegionKey, TopicTag, compact};
 use p2panda_core::SigningKey;
 
-struct Ctx {
-    topic: [u8; 32],
-    author: [u8; 32],
-    ids: HashMap<u64, [u8; 32]>,
-}
-
-impl OpContext for Ctx {
-    fn topics(&self, tag: TopicTag) -> Vec<[u8; 32]> {
-        (TopicTag::from_topic(&self.topic) == tag)
-            .then_some(self.topic)
-            .into_iter()
-            .collect()
-    }
-    fn authors(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
-        (AuthorTag::from_key(&self.author) == tag)
-            .then_some(self.author)
-            .into_iter()
-            .collect()
-    }
-    fn op_id(&self, _: &[u8; 32], _: &[u8; 32], seq: u64) -> Option<[u8; 32]> {
-        self.ids.get(&seq).copied()
-    }
-}
+#[path = "../tests/common/ctx.rs"]
+mod ctx;
+use ctx::Ctx;
 
 fn benches(c: &mut Criterion) {
     let key = SigningKey::from_bytes(&[7; 32]);
@@ -63,11 +40,13 @@ fn benches(c: &mut Criterion) {
             body: Some(&body),
         },
     );
-    let ctx = Ctx {
-        topic,
-        author: *key.verifying_key().as_bytes(),
-        ids: HashMap::from([(0, first.id())]),
+    let author = *key.verifying_key().as_bytes();
+    let mut ctx = Ctx {
+        topics: vec![topic],
+        authors: vec![author],
+        ..Ctx::default()
     };
+    ctx.hold(topic, author, 0, &first);
     let compact_op = compact::encode(&op, &topic, true).unwrap();
 
     c.bench_function("compact_encode_chat_op", |b| {

@@ -3,37 +3,15 @@
 //! p2panda decodes into its own types with the same id, and `proto::operation::sign` writes
 //! exactly the bytes p2panda writes.
 
-use std::collections::HashMap;
-
+use lorabridge_proto::compact;
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};
-use lorabridge_proto::{AuthorTag, OpContext, TopicTag, compact};
 use p2panda::operation::{Extensions, Header, Operation};
 use p2panda_core::cbor::encode_cbor;
 use p2panda_core::{Body, SigningKey, Topic};
 
-struct Receiver {
-    topic: [u8; 32],
-    author: [u8; 32],
-    ids: HashMap<u64, [u8; 32]>,
-}
-
-impl OpContext for Receiver {
-    fn topics(&self, tag: TopicTag) -> Vec<[u8; 32]> {
-        (TopicTag::from_topic(&self.topic) == tag)
-            .then_some(self.topic)
-            .into_iter()
-            .collect()
-    }
-    fn authors(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
-        (AuthorTag::from_key(&self.author) == tag)
-            .then_some(self.author)
-            .into_iter()
-            .collect()
-    }
-    fn op_id(&self, _: &[u8; 32], _: &[u8; 32], seq: u64) -> Option<[u8; 32]> {
-        self.ids.get(&seq).copied()
-    }
-}
+#[path = "../../proto/tests/common/ctx.rs"]
+mod ctx;
+use ctx::Ctx;
 
 /// Signs a log the way p2panda's Node API does (its forge: builder + `Extensions::from_topic`).
 fn p2panda_log(
@@ -71,10 +49,11 @@ fn p2panda_operations_survive_the_compact_codec() {
     let key = SigningKey::generate();
     let topic = Topic::random();
     let ops = p2panda_log(&key, topic, &[b"hello", &[0u8; 40], b""], true);
-    let mut receiver = Receiver {
-        topic: *topic.as_bytes(),
-        author: *key.verifying_key().as_bytes(),
-        ids: HashMap::new(),
+    let author = *key.verifying_key().as_bytes();
+    let mut receiver = Ctx {
+        topics: vec![*topic.as_bytes()],
+        authors: vec![author],
+        ..Ctx::default()
     };
     for (seq, op) in ops.iter().enumerate() {
         for elide_author in [false, true] {
@@ -92,7 +71,7 @@ fn p2panda_operations_survive_the_compact_codec() {
             let rebuilt = Operation::from_parts(header, decoded.op.body.map(Body::from));
             p2panda_core::validate_operation(&rebuilt).unwrap();
         }
-        receiver.ids.insert(seq as u64, *op.hash.as_bytes());
+        receiver.hold(*topic.as_bytes(), author, seq as u64, &raw(op));
     }
 }
 
