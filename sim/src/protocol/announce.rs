@@ -28,6 +28,7 @@ use lorabridge_proto::operation::RawOp;
 use rand_chacha::ChaCha12Rng;
 use rand_chacha::rand_core::SeedableRng;
 
+use super::chunks::Chunks;
 use super::{NodeSetup, Protocol, canonical_bytes, charge, from_canonical, verify};
 use crate::rng;
 use crate::scenario::AnnounceConfig;
@@ -39,8 +40,6 @@ const ENTRY: usize = 40;
 const ANNOUNCE_HEADER: usize = 35;
 const JITTER: Duration = Duration::from_secs(2);
 const MAX_QUEUE: usize = 512;
-const MAX_PARTIAL: usize = 64;
-const PARTIAL_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Clone, Debug)]
 struct Queued {
@@ -48,11 +47,6 @@ struct Queued {
     bytes: Vec<u8>,
     /// The op id for op frames, so an op is not queued twice.
     op: Option<[u8; 32]>,
-}
-
-struct Partial {
-    since: Duration,
-    chunks: Vec<Option<Vec<u8>>>,
 }
 
 pub struct AnnounceRepeat {
@@ -63,7 +57,7 @@ pub struct AnnounceRepeat {
     store: MemoryStore,
     queue: Vec<Queued>,
     queued_ops: BTreeSet<[u8; 32]>,
-    partial: std::collections::BTreeMap<[u8; 32], Partial>,
+    partial: Chunks<[u8; 32]>,
     next_announce: Duration,
     wake: Option<Duration>,
     delivered: Vec<[u8; 32]>,
@@ -88,7 +82,7 @@ impl AnnounceRepeat {
             store,
             queue: Vec::new(),
             queued_ops: BTreeSet::new(),
-            partial: Default::default(),
+            partial: Chunks::new(),
             next_announce: first,
             wake: None,
             delivered: Vec::new(),
@@ -167,36 +161,13 @@ impl AnnounceRepeat {
         }
         let id: [u8; 32] = frame[1..33].try_into().expect("length checked");
         let (index, count) = (usize::from(frame[33]), usize::from(frame[34]));
-        if count == 0 || index >= count {
-            return;
-        }
         if self.store.contains(&id) {
             self.duplicates += 1;
             return;
         }
-        if !self.partial.contains_key(&id) && self.partial.len() >= MAX_PARTIAL {
-            let oldest = self
-                .partial
-                .iter()
-                .min_by_key(|(_, p)| p.since)
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                self.partial.remove(&oldest);
-            }
-        }
-        let partial = self.partial.entry(id).or_insert_with(|| Partial {
-            since: now,
-            chunks: vec![None; count],
-        });
-        if partial.chunks.len() != count {
+        let Some(bytes) = self.partial.add(now, id, index, count, &frame[OP_HEADER..]) else {
             return;
-        }
-        partial.chunks[index] = Some(frame[OP_HEADER..].to_vec());
-        if !partial.chunks.iter().all(Option::is_some) {
-            return;
-        }
-        let partial = self.partial.remove(&id).expect("present");
-        let bytes: Vec<u8> = partial.chunks.into_iter().flatten().flatten().collect();
+        };
         let Some(op) = from_canonical(&bytes) else {
             return;
         };
@@ -288,8 +259,7 @@ impl Protocol for AnnounceRepeat {
             let jitter = 0.9 + 0.2 * rng::unit(&mut self.rng);
             self.next_announce = now + self.config.interval.0.mul_f64(jitter);
         }
-        self.partial
-            .retain(|_, p| now.saturating_sub(p.since) < PARTIAL_TIMEOUT);
+        self.partial.expire(now);
     }
 
     fn transmit(&mut self, now: Duration) -> Option<Vec<u8>> {
@@ -312,9 +282,8 @@ impl Protocol for AnnounceRepeat {
     fn next_timeout(&self) -> Option<Duration> {
         // Frames already due wait for the world to offer the radio; not a reason to wake.
         let queue = self.queue.iter().map(|q| q.at).filter(|t| *t > self.now);
-        let partial = self.partial.values().map(|p| p.since + PARTIAL_TIMEOUT);
         queue
-            .chain(partial)
+            .chain(self.partial.next_timeout())
             .chain([self.next_announce])
             .chain(self.wake)
             .min()

@@ -22,7 +22,7 @@
 //! * Every send is charged to a duty-cycle ledger like the engine's; a refused send waits.
 //! * Listen before talk comes from the world (the same rule for every protocol).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use lorabridge_hardware::AirtimeLedger;
@@ -31,6 +31,7 @@ use lorabridge_proto::operation::RawOp;
 use rand_chacha::ChaCha12Rng;
 use rand_chacha::rand_core::SeedableRng;
 
+use super::chunks::Chunks;
 use super::{NodeSetup, Protocol, canonical_bytes, charge, from_canonical, verify};
 use crate::rng;
 
@@ -41,9 +42,6 @@ const CW_MAX: u32 = 8;
 const SNR_MIN: f32 = -20.0;
 const SNR_MAX: f32 = 10.0;
 const MAX_SEEN: usize = 4096;
-/// Partial messages held; the oldest is dropped past this.
-const MAX_PARTIAL: usize = 64;
-const PARTIAL_TIMEOUT: Duration = Duration::from_secs(600);
 /// Packets waiting to be sent; new ones are dropped past this (a full radio queue).
 const MAX_QUEUE: usize = 256;
 
@@ -64,11 +62,6 @@ struct Waiting {
     tries_left: u8,
 }
 
-struct Partial {
-    since: Duration,
-    chunks: Vec<Option<Vec<u8>>>,
-}
-
 pub struct ManagedFlood {
     me: u32,
     config: crate::scenario::FloodConfig,
@@ -82,7 +75,7 @@ pub struct ManagedFlood {
     queue: Vec<Queued>,
     /// Own packets sent, waiting for an implicit ACK.
     unacked: Vec<Waiting>,
-    partial: BTreeMap<(u32, u32), Partial>,
+    partial: Chunks<(u32, u32)>,
     wake: Option<Duration>,
     delivered: Vec<[u8; 32]>,
     duplicates: u64,
@@ -113,7 +106,7 @@ impl ManagedFlood {
             seen_order: VecDeque::new(),
             queue: Vec::new(),
             unacked: Vec::new(),
-            partial: BTreeMap::new(),
+            partial: Chunks::new(),
             wake: None,
             delivered: Vec::new(),
             duplicates: 0,
@@ -154,34 +147,11 @@ impl ManagedFlood {
         }
         let message = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
         let (index, count) = (usize::from(payload[4]), usize::from(payload[5]));
-        if count == 0 || index >= count {
-            return;
-        }
-        let key = (from, message);
-        if !self.partial.contains_key(&key) && self.partial.len() >= MAX_PARTIAL {
-            let oldest = self
-                .partial
-                .iter()
-                .min_by_key(|(_, p)| p.since)
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                self.partial.remove(&oldest);
-            }
-        }
-        let partial = self.partial.entry(key).or_insert_with(|| Partial {
-            since: now,
-            chunks: vec![None; count],
-        });
-        if partial.chunks.len() != count {
-            return;
-        }
-        partial.chunks[index] = Some(payload[FRAGMENT_HEADER..].to_vec());
-        if partial.chunks.iter().all(Option::is_some) {
-            let partial = self.partial.remove(&key).expect("present");
-            let bytes: Vec<u8> = partial.chunks.into_iter().flatten().flatten().collect();
-            if let Some(op) = from_canonical(&bytes) {
-                self.store_op(op);
-            }
+        let chunk = &payload[FRAGMENT_HEADER..];
+        if let Some(bytes) = self.partial.add(now, (from, message), index, count, chunk)
+            && let Some(op) = from_canonical(&bytes)
+        {
+            self.store_op(op);
         }
     }
 
@@ -302,8 +272,7 @@ impl Protocol for ManagedFlood {
                 });
             }
         }
-        self.partial
-            .retain(|_, p| now.saturating_sub(p.since) < PARTIAL_TIMEOUT);
+        self.partial.expire(now);
     }
 
     fn transmit(&mut self, now: Duration) -> Option<Vec<u8>> {
@@ -347,8 +316,11 @@ impl Protocol for ManagedFlood {
             .iter()
             .map(|w| w.deadline)
             .filter(|d| *d != Duration::MAX);
-        let partial = self.partial.values().map(|p| p.since + PARTIAL_TIMEOUT);
-        queue.chain(acks).chain(partial).chain(self.wake).min()
+        queue
+            .chain(acks)
+            .chain(self.partial.next_timeout())
+            .chain(self.wake)
+            .min()
     }
 
     fn take_delivered(&mut self, into: &mut Vec<[u8; 32]>) {

@@ -6,6 +6,7 @@
 //! * [`announce`]: announce-and-repeat flooding as in p2panda's broadcast-sync example.
 
 pub mod announce;
+mod chunks;
 pub mod flood;
 pub mod lorabridge;
 
