@@ -280,11 +280,7 @@ impl<S: OpStore> Engine<S> {
                 overhead: self.codec.overhead(),
             });
         }
-        for topic in &config.topics {
-            for (author, _) in self.store.heights(topic) {
-                self.keys.add(author);
-            }
-        }
+        self.learn_keys(&config.topics);
         let random = self.random();
         self.links.push(Link {
             ledger: config.budget.as_ref().map(|b| AirtimeLedger::new(&b.plan)),
@@ -300,6 +296,36 @@ impl<S: OpStore> Engine<S> {
             stats: Stats::default(),
         });
         Ok(LinkId(self.links.len() - 1))
+    }
+
+    /// Changes the topics `link` carries (a Reticulum peer re-announced with other topics).
+    /// Trickle restarts at its shortest interval, so the neighbour soon learns our state of
+    /// the new ones.
+    pub fn set_link_topics(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        topics: Vec<[u8; 32]>,
+    ) -> Result<(), LinkError> {
+        if topics.len() > MAX_SUMMARY_TOPICS {
+            return Err(LinkError::TooManyTopics(topics.len()));
+        }
+        self.learn_keys(&topics);
+        let random = self.random();
+        let state = &mut self.links[link.0];
+        state.config.topics = topics;
+        state.trickle.reset(now, random);
+        Ok(())
+    }
+
+    /// Authors of the operations held in `topics`, so compact operations naming them by tag
+    /// decode.
+    fn learn_keys(&mut self, topics: &[[u8; 32]]) {
+        for topic in topics {
+            for (author, _) in self.store.heights(topic) {
+                self.keys.add(author);
+            }
+        }
     }
 
     /// An operation produced here (an app's publish) or received from an iroh peer: if new,

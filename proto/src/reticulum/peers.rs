@@ -17,7 +17,8 @@ use crate::tags::TopicTag;
 /// peer keeps its link for the life of the engine (and gets it back when it re-announces).
 #[derive(Debug)]
 pub struct PeerLinks {
-    by_peer: HashMap<Hash16, LinkId>,
+    /// Each peer's link and the topics it carries.
+    by_peer: HashMap<Hash16, (LinkId, Vec<[u8; 32]>)>,
     by_link: HashMap<LinkId, Hash16>,
     max_links: usize,
 }
@@ -42,7 +43,8 @@ impl PeerLinks {
     }
 
     /// The link for a peer that announced `peer_topics`, added to the engine on first sight
-    /// with the topics we carry (`our_topics`) that the peer announced too.
+    /// with the topics we carry (`our_topics`) that the peer announced too. When a known peer
+    /// announces other topics (its steward changed its regions), its link follows.
     pub fn on_peer<S: OpStore>(
         &mut self,
         engine: &mut Engine<S>,
@@ -51,17 +53,21 @@ impl PeerLinks {
         peer_topics: &[TopicTag],
         our_topics: &[[u8; 32]],
     ) -> Result<LinkId, PeerLinkError> {
-        if let Some(link) = self.by_peer.get(&peer) {
-            return Ok(*link);
-        }
-        if self.by_peer.len() >= self.max_links {
-            return Err(PeerLinkError::Full(self.max_links));
-        }
         let topics: Vec<[u8; 32]> = our_topics
             .iter()
             .filter(|t| peer_topics.contains(&TopicTag::from_topic(t)))
             .copied()
             .collect();
+        if let Some((link, carried)) = self.by_peer.get_mut(&peer) {
+            if *carried != topics {
+                engine.set_link_topics(now, *link, topics.clone())?;
+                *carried = topics;
+            }
+            return Ok(*link);
+        }
+        if self.by_peer.len() >= self.max_links {
+            return Err(PeerLinkError::Full(self.max_links));
+        }
         if topics.is_empty() {
             return Err(PeerLinkError::NoCommonTopic);
         }
@@ -70,16 +76,16 @@ impl PeerLinks {
             LinkConfig {
                 mtu: MAX_FRAME,
                 budget: None,
-                topics,
+                topics: topics.clone(),
             },
         )?;
-        self.by_peer.insert(peer, link);
+        self.by_peer.insert(peer, (link, topics));
         self.by_link.insert(link, peer);
         Ok(link)
     }
 
     pub fn link(&self, peer: &Hash16) -> Option<LinkId> {
-        self.by_peer.get(peer).copied()
+        self.by_peer.get(peer).map(|(link, _)| *link)
     }
 
     pub fn peer(&self, link: LinkId) -> Option<Hash16> {
@@ -88,7 +94,7 @@ impl PeerLinks {
 
     /// Every (peer, link) pair.
     pub fn iter(&self) -> impl Iterator<Item = (Hash16, LinkId)> + '_ {
-        self.by_peer.iter().map(|(p, l)| (*p, *l))
+        self.by_peer.iter().map(|(p, (l, _))| (*p, *l))
     }
 
     pub fn len(&self) -> usize {
@@ -105,6 +111,23 @@ mod tests {
     use super::*;
     use crate::engine::{EngineConfig, MemoryStore};
 
+    /// The topics of the next summary the engine sends on `link`.
+    fn summarised(engine: &mut Engine<MemoryStore>, link: LinkId) -> Vec<TopicTag> {
+        use crate::{FrameCodec, Message, NetworkTag};
+        let codec = FrameCodec::new(NetworkTag::from_network_id(&[1; 32]), None);
+        let mut now = Duration::ZERO;
+        for _ in 0..1000 {
+            engine.handle_timeout(now);
+            while let Some(frame) = engine.poll_transmit(now, link) {
+                if let Message::Summary(s) = codec.decode(&frame).unwrap().message {
+                    return s.topics.iter().map(|t| t.topic).collect();
+                }
+            }
+            now += Duration::from_secs(1);
+        }
+        panic!("no summary within 1000 s");
+    }
+
     #[test]
     fn one_link_per_peer_with_the_common_topics_and_a_bound() {
         let mut engine = Engine::new(
@@ -118,10 +141,13 @@ mod tests {
         let a = links
             .on_peer(&mut engine, now, Hash16([1; 16]), &[tag], &ours)
             .unwrap();
+        // Re-announced with another topic: same link, now carrying that one.
+        let other = TopicTag::from_topic(&ours[1]);
         assert_eq!(
-            links.on_peer(&mut engine, now, Hash16([1; 16]), &[], &ours),
+            links.on_peer(&mut engine, now, Hash16([1; 16]), &[other], &ours),
             Ok(a)
         );
+        assert_eq!(summarised(&mut engine, a), vec![other]);
         assert_eq!(links.peer(a), Some(Hash16([1; 16])));
         assert_eq!(
             links.on_peer(
