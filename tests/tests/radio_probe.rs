@@ -102,15 +102,7 @@ async fn probe_reads_back_what_the_driver_configured() {
     let radio = SerialRadio::open(ModuleKind::Rui3, connector.clone(), DriverConfig::default())
         .await
         .expect("open");
-    let m = Modulation {
-        frequency_hz: 869_525_000,
-        spreading_factor: 9,
-        bandwidth_hz: 125_000,
-        coding_rate: 5,
-        preamble_symbols: 8,
-        tx_power_dbm: 14,
-        sync_word: 0x12,
-    };
+    let m = Modulation::eu868_default();
     radio.configure(&m).await.expect("configure");
     radio.shutdown().await.expect("shutdown");
     drop(radio);

@@ -47,14 +47,15 @@ pub const LINK: LinkId = LinkId(0);
 
 /// SF7/BW125 in EU868's 10 % band, or its 1 % band with `tight`.
 pub fn modulation(tight: bool) -> Modulation {
+    let eu868 = Modulation::eu868_default();
     Modulation {
-        frequency_hz: if tight { 868_100_000 } else { 869_525_000 },
+        frequency_hz: if tight {
+            868_100_000
+        } else {
+            eu868.frequency_hz
+        },
         spreading_factor: 7,
-        bandwidth_hz: 125_000,
-        coding_rate: 5,
-        preamble_symbols: 8,
-        tx_power_dbm: 14,
-        sync_word: 0x12,
+        ..eu868
     }
 }
 

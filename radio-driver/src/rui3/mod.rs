@@ -243,13 +243,8 @@ mod tests {
 
     fn eu() -> Modulation {
         Modulation {
-            frequency_hz: 869_525_000,
             spreading_factor: 7,
-            bandwidth_hz: 125_000,
-            coding_rate: 5,
-            preamble_symbols: 8,
-            tx_power_dbm: 14,
-            sync_word: 0x12,
+            ..Modulation::eu868_default()
         }
     }
 
