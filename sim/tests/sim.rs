@@ -67,9 +67,16 @@ fn a_short_scenario_meets_its_delivery_target_within_the_duty_cycle() {
 }
 
 fn two_nodes(distance_m: f64) -> (Scenario, Geometry) {
+    placed(&format!(
+        "[[0.0, 0.0], [{distance_m}, 0.0], [{distance_m}, 10.0]]"
+    ))
+}
+
+/// A scenario without shadowing whose nodes stand at `nodes` (a TOML array of [x, y] metres).
+fn placed(nodes: &str) -> (Scenario, Geometry) {
     let s = Scenario::parse(&format!(
-        "name = \"pair\"\nduration = \"1m\"\n[path_loss]\nsigma_db = 0.0\n\
-         [topology]\nkind = \"positions\"\nnodes = [[0.0, 0.0], [{distance_m}, 0.0], [{distance_m}, 10.0]]\n"
+        "name = \"x\"\nduration = \"1m\"\n[path_loss]\nsigma_db = 0.0\n\
+         [topology]\nkind = \"positions\"\nnodes = {nodes}\n"
     ))
     .unwrap();
     let g = Geometry::build(&s);
@@ -121,12 +128,7 @@ fn a_lone_frame_arrives_after_exactly_its_airtime() {
 #[test]
 fn overlapping_frames_of_equal_strength_collide() {
     // Nodes 0 and 2 both 100 m from node 1, 200 m apart: equal power at 1.
-    let s = Scenario::parse(
-        "name = \"x\"\nduration = \"1m\"\n[path_loss]\nsigma_db = 0.0\n[topology]\n\
-         kind = \"positions\"\nnodes = [[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]]\n",
-    )
-    .unwrap();
-    let g = Geometry::build(&s);
+    let (s, g) = placed("[[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]]");
     let m = s.radio.modulation();
     let airtime = m.time_on_air(100);
     let mut medium = Medium::new(3, m, 6.0, 6.0);
@@ -145,12 +147,7 @@ fn overlapping_frames_of_equal_strength_collide() {
 #[test]
 fn a_much_stronger_frame_that_locked_first_is_captured() {
     // Node 0 is 30 m from receiver 1, node 2 is 200 m away: > 6 dB apart.
-    let s = Scenario::parse(
-        "name = \"x\"\nduration = \"1m\"\n[path_loss]\nsigma_db = 0.0\n[topology]\n\
-         kind = \"positions\"\nnodes = [[0.0, 0.0], [30.0, 0.0], [230.0, 0.0]]\n",
-    )
-    .unwrap();
-    let g = Geometry::build(&s);
+    let (s, g) = placed("[[0.0, 0.0], [30.0, 0.0], [230.0, 0.0]]");
     let m = s.radio.modulation();
     assert!(g.rssi(0, 1).unwrap() - g.rssi(2, 1).unwrap() > 6.0);
     let airtime = m.time_on_air(100);

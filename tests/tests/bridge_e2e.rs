@@ -29,16 +29,21 @@ fn chat_topic() -> Carried {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operations_cross_iroh_and_radio_both_ways() {
+/// A and B share iroh on loopback; B and C share only the radio.
+async fn iroh_a_b_radio_b_c() -> Neighbourhood {
     let members = [
         Member::new("A", true, false),
         Member::new("B", true, true),
         Member::new("C", false, true),
     ];
-    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
+    Neighbourhood::start(NETWORK, &members, &[chat_topic()])
         .await
-        .expect("neighbourhood starts");
+        .expect("neighbourhood starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_cross_iroh_and_radio_both_ways() {
+    let n = iroh_a_b_radio_b_c().await;
     let mut at_a = subscribe(n.bridge("A").grpc_addr).await;
     let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
 
@@ -102,14 +107,7 @@ async fn lora(n: &Neighbourhood, name: &str) -> TransportStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
-    let members = [
-        Member::new("A", true, false),
-        Member::new("B", true, true),
-        Member::new("C", false, true),
-    ];
-    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
-        .await
-        .expect("starts");
+    let n = iroh_a_b_radio_b_c().await;
     let mut at_a = subscribe(n.bridge("A").grpc_addr).await;
     let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
 
@@ -166,14 +164,7 @@ async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_bridge_loses_nothing_and_resends_nothing() {
-    let members = [
-        Member::new("A", true, false),
-        Member::new("B", true, true),
-        Member::new("C", false, true),
-    ];
-    let mut n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
-        .await
-        .expect("starts");
+    let mut n = iroh_a_b_radio_b_c().await;
     let mut at_a = subscribe(n.bridge("A").grpc_addr).await;
     publish(n.bridge("C").grpc_addr, b"before the restart", b"").await;
     arrival(&mut at_a, b"before the restart").await;
