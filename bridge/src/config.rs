@@ -28,6 +28,8 @@ use lorabridge_proto::message::MAX_SUMMARY_TOPICS;
 use lorabridge_radio::ModuleKind;
 use toml::Value;
 
+use crate::reticulum::ReticulumConfig;
+
 /// Default file of the node's signing key (created by the daemon on first run).
 pub const DEFAULT_NODE_KEY: &str = "lorabridge.key";
 /// Default SQLite database of the p2panda node.
@@ -122,17 +124,6 @@ pub struct RadioConfig {
     pub plan: RegionPlan,
     /// Channel and modulation, legal in `plan` for frames of `mtu` bytes.
     pub modulation: Modulation,
-}
-
-/// The Reticulum transport (table `[reticulum]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReticulumConfig {
-    /// `rnsd` shared-instance addresses, "host:port", at least one.
-    pub rnsd: Vec<String>,
-    /// The bridge's Reticulum identity file (key `identity`), created by the daemon.
-    pub identity_path: PathBuf,
-    /// How often the bridge announces itself (key `announce_interval_secs`).
-    pub announce_interval: Duration,
 }
 
 /// One p2panda topic the bridge subscribes to, and where it carries it.
@@ -779,9 +770,12 @@ fn parse_reticulum(s: &Section<'_>, base_dir: &Path) -> Result<ReticulumConfig> 
         )?
         .unwrap_or(DEFAULT_ANNOUNCE_INTERVAL_SECS);
     Ok(ReticulumConfig {
-        rnsd,
+        servers: rnsd,
         identity_path,
         announce_interval: Duration::from_secs(u64::from(secs)),
+        // Proofs cost 83 bytes per packet per hop; the engine's summaries already repair what
+        // is lost, so the daemon does not ask for them.
+        prove: false,
     })
 }
 
@@ -1111,7 +1105,10 @@ mod tests {
             .replace("# rnsd = ", "rnsd = ");
         let config = Config::from_toml_str(&uncommented, Path::new("/etc/lorabridge"))
             .expect("with reticulum");
-        assert_eq!(config.reticulum.as_ref().expect("reticulum").rnsd.len(), 1);
+        assert_eq!(
+            config.reticulum.as_ref().expect("reticulum").servers.len(),
+            1
+        );
     }
 
     #[test]
@@ -1250,7 +1247,7 @@ announce_interval_secs = 3600
             }
         );
         let r = c.reticulum.expect("reticulum");
-        assert_eq!(r.rnsd, vec!["rns.local:4242", "[::1]:37428"]);
+        assert_eq!(r.servers, vec!["rns.local:4242", "[::1]:37428"]);
         assert_eq!(r.identity_path, Path::new("/var/lib/lorabridge/rns.id"));
         assert_eq!(r.announce_interval, Duration::from_secs(3600));
     }

@@ -9,7 +9,6 @@ use lorabridge_radio::{DriverConfig, SerialConnector, SerialRadio};
 use crate::bridge::{Bridge, BridgeSpec, Carried, RadioSpec};
 use crate::config::Config;
 use crate::node::NodeSpec;
-use crate::reticulum::ReticulumConfig;
 
 pub async fn run(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
@@ -76,14 +75,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
         grpc: config.grpc_listen,
         status: Some(config.status_listen),
         radio,
-        reticulum: config.reticulum.map(|r| ReticulumConfig {
-            servers: r.rnsd,
-            identity_path: r.identity_path,
-            announce_interval: r.announce_interval,
-            // Proofs cost 83 bytes per packet per hop; the engine's summaries already repair
-            // what is lost, so the daemon does not ask for them.
-            prove: false,
-        }),
+        reticulum: config.reticulum,
         region_key: config.region_key,
         trickle: None,
     };

@@ -28,8 +28,9 @@ use connection::ConnEvent;
 pub use identity_file::{IdentityFileError, load_or_create};
 pub use lorabridge_proto::reticulum::{MAX_FRAME, PeerLinks};
 
-/// The `[reticulum]` settings.
-#[derive(Clone, Debug)]
+/// The `[reticulum]` settings (the config file's keys: `rnsd`, `identity`,
+/// `announce_interval_secs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReticulumConfig {
     /// rnsd `TCPServerInterface` addresses, `host:port`.
     pub servers: Vec<String>,
