@@ -218,8 +218,10 @@ impl Bridge {
     }
 
     /// Stops serving, lets the radio finish the frame in flight, and closes the node. Returns
-    /// once the topic tasks have let go of the node, so a bridge can start again at once on the
-    /// same address and database.
+    /// once the topic tasks have let go of the node, so the database is free. The node's UDP
+    /// socket closes a few seconds later (p2panda stops its actors in the background, and it
+    /// has no call to wait for that): a bridge restarted in-process on the same port must wait
+    /// for it, as `Neighbourhood::restart` does. Waiting here would slow every shutdown.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
