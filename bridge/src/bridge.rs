@@ -326,7 +326,7 @@ async fn preload(store: &SqliteStore, topics: &[[u8; 32]]) -> Result<MemoryStore
                     .map_err(|e| e.to_string())?;
                 for (operation, _) in entries.unwrap_or_default() {
                     let op = RawOp {
-                        header: operation.header.encode(),
+                        header: operation.header.to_bytes(),
                         body: operation.body.as_ref().map(|b| b.to_bytes()),
                     };
                     memory.insert(

@@ -113,7 +113,7 @@ pub async fn spawn(
                             Source::ExternalStream { .. } => imported_via.remove(&id).unwrap_or("mesh"),
                         };
                         let event = operation.processed();
-                        let raw = RawOp { header: event.header().encode(), body: event.body().map(|b| b.to_bytes()) };
+                        let raw = RawOp { header: event.header().to_bytes(), body: event.body().map(|b| b.to_bytes()) };
                         let _ = events.send(AppEvent {
                             topic,
                             author: *operation.author().as_bytes(),
@@ -150,11 +150,17 @@ pub async fn spawn(
 /// Checks an operation from the mesh before it goes near the node: canonical header,
 /// signature, the topic's log, body matching the header.
 fn checked(op: &RawOp, topic: Topic) -> Result<Operation, String> {
-    let header = Header::decode(&op.header).map_err(|e| format!("bad header: {e}"))?;
+    lorabridge_proto::header::check(&op.header).map_err(|e| format!("bad header: {e}"))?;
+    let header: Header = p2panda_core::cbor::decode_cbor(&op.header[..])
+        .map_err(|e| format!("not a p2panda Node API header: {e}"))?;
     if header.extensions.log_id() != LogId::from_topic(topic) {
         return Err("operation belongs to another topic".into());
     }
-    let operation = Operation::from_parts(header, op.body.as_ref().map(Body::from_bytes));
+    let operation = Operation {
+        hash: p2panda_core::Hash::digest(&op.header),
+        header,
+        body: op.body.as_deref().map(Body::new),
+    };
     p2panda_core::validate_operation(&operation).map_err(|e| format!("invalid operation: {e}"))?;
     Ok(operation)
 }

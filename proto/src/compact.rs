@@ -3,7 +3,7 @@
 //! A Node-API header (see `node_header`) is rebuilt from the signature, timestamp, seq, the
 //! body, the topic (from a 2-byte tag), the author (a 2-byte tag once its key is known) and the
 //! backlink (the id of the previous operation, which the receiver holds). The rebuilt bytes are
-//! then checked by p2panda's own `AnyHeader::decode` (strict CBOR, Ed25519 signature), so a
+//! then checked by `header::check` (canonical CBOR, p2panda's Ed25519 signature check), so a
 //! decoded operation is byte-identical to the original and has the same id, or it is an error.
 //!
 //! Layout of the compact form (all multi-byte integers LEB128):
@@ -17,11 +17,11 @@
 //! Anything that is not a Node-API header travels in the full form:
 //! `flags (FLAG_FULL) | topic tag [2] | header length | header | body (the rest)`.
 
-use p2panda_core::AnyHeader;
 use thiserror::Error;
 
 use crate::bytes::{Reader, put_varint};
 use crate::cbor;
+use crate::header;
 use crate::node_header::{HASH_LEN, NodeHeader};
 use crate::operation::RawOp;
 use crate::tags::{AuthorTag, TopicTag, log_id};
@@ -336,7 +336,7 @@ fn rebuild(
         prune: f.prune,
     }
     .encode();
-    AnyHeader::decode(&header).ok()?;
+    header::check(&header).ok()?;
     Some(RawOp {
         header,
         body: f.body.clone(),
@@ -349,14 +349,14 @@ fn decode_full(flags: u8, mut r: Reader, topics: &[[u8; 32]]) -> Result<DecodedO
         .ok()
         .and_then(|n| r.take(n))
         .ok_or(CompactError::Malformed)?;
-    let header = AnyHeader::decode(header_bytes).map_err(|_| CompactError::BadSignature)?;
+    let header = header::check(header_bytes).map_err(|_| CompactError::BadSignature)?;
     let body = match BodyForm::from_flags(flags) {
         BodyForm::Raw => Some(r.rest().to_vec()),
         BodyForm::None if r.is_empty() => None,
         _ => return Err(CompactError::Malformed),
     };
     if let Some(body) = &body {
-        let hash = (!body.is_empty()).then(|| p2panda_core::Hash::digest(body));
+        let hash = (!body.is_empty()).then(|| *blake3::hash(body).as_bytes());
         if body.len() as u64 != u64::from(header.payload_size) || hash != header.payload_hash {
             return Err(CompactError::BodyMismatch);
         }
@@ -372,8 +372,8 @@ fn decode_full(flags: u8, mut r: Reader, topics: &[[u8; 32]]) -> Result<DecodedO
     };
     Ok(DecodedOp {
         topic,
-        author: *header.verifying_key.as_bytes(),
-        seq: u64::from(header.seq_num),
+        author: header.author,
+        seq: header.seq,
         op: RawOp {
             header: header_bytes.to_vec(),
             body,

@@ -9,6 +9,7 @@ pub mod compact;
 pub mod engine;
 pub mod fragment;
 pub mod frame;
+pub mod header;
 pub mod message;
 mod node_header;
 pub mod operation;

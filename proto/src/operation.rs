@@ -1,10 +1,10 @@
 //! Signed p2panda operations as the bridge carries them: canonical header bytes plus body.
 //!
 //! `sign` writes the same header the `p2panda` Node API writes (basic extensions: log id,
-//! timestamp, prune flag), using p2panda-core's own builder, so the simulator and tests hold
+//! timestamp, prune flag), signed by p2panda-core itself, so the simulator and tests hold
 //! real, verifiable operations without running a node.
 
-use p2panda_core::{Hash, Header, PruneFlag, SigningKey, Timestamp};
+use p2panda_core::{Body, Hash, Header, PruneFlag, SigningKey, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::cbor;
@@ -55,14 +55,22 @@ pub fn sign(key: &SigningKey, op: &NewOp) -> RawOp {
         Timestamp::new(op.timestamp),
         PruneFlag::new(op.prune),
     );
-    let mut builder = Header::<BasicExtensions>::builder()
-        .seq_num(op.seq)
-        .backlink(op.backlink.map(Hash::from));
-    if let Some(body) = op.body {
-        builder = builder.body(body);
-    }
+    let body = op.body.map(Body::new);
+    let size = body.as_ref().map_or(0, Body::size);
+    let mut header = Header {
+        version: 1,
+        verifying_key: key.verifying_key(),
+        signature: None,
+        payload_size: size,
+        // p2panda writes a payload hash only for a non-empty body.
+        payload_hash: body.as_ref().filter(|_| size > 0).map(Body::hash),
+        seq_num: op.seq,
+        backlink: op.backlink.map(Hash::from),
+        extensions,
+    };
+    header.sign(key);
     RawOp {
-        header: builder.build(key, extensions).encode(),
+        header: header.to_bytes(),
         body: op.body.map(<[u8]>::to_vec),
     }
 }

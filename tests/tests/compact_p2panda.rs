@@ -6,7 +6,7 @@
 use lorabridge_proto::compact;
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};
 use p2panda::operation::{Extensions, Header, Operation};
-use p2panda_core::cbor::encode_cbor;
+use p2panda_core::cbor::{decode_cbor, encode_cbor};
 use p2panda_core::{Body, SigningKey, Topic};
 
 #[path = "../../proto/tests/common/ctx.rs"]
@@ -27,19 +27,29 @@ fn p2panda_log(
         if prune_last && seq + 1 == payloads.len() {
             extensions = extensions.set_prune_flag(true);
         }
-        let header = Header::builder()
-            .seq_num(seq as u32)
-            .backlink(ops.last().map(|op| op.hash))
-            .body(&body)
-            .build(key, extensions);
-        ops.push(Operation::from_parts(header, Some(body)));
+        let mut header = Header {
+            version: 1,
+            verifying_key: key.verifying_key(),
+            signature: None,
+            payload_size: body.size(),
+            payload_hash: Some(body.hash()),
+            seq_num: seq as u32,
+            backlink: ops.last().map(|op| op.hash),
+            extensions,
+        };
+        header.sign(key);
+        ops.push(Operation {
+            hash: header.hash(),
+            header,
+            body: Some(body),
+        });
     }
     ops
 }
 
 fn raw(op: &Operation) -> RawOp {
     RawOp {
-        header: op.header.encode(),
+        header: op.header.to_bytes(),
         body: op.body.as_ref().map(Body::to_bytes),
     }
 }
@@ -61,14 +71,18 @@ fn p2panda_operations_survive_the_compact_codec() {
             let decoded = compact::decode(&bytes, &receiver).unwrap();
             assert_eq!(decoded.op, raw(op));
             // p2panda decodes the rebuilt header into its own Node-API types, same id.
-            let header = Header::decode(&decoded.op.header).unwrap();
+            let header: Header = decode_cbor(&decoded.op.header[..]).unwrap();
             assert_eq!(header.hash(), op.hash);
             assert_eq!(header.extensions.log_id(), op.header.extensions.log_id());
             assert_eq!(
                 header.extensions.prune_flag(),
                 op.header.extensions.prune_flag()
             );
-            let rebuilt = Operation::from_parts(header, decoded.op.body.map(Body::from));
+            let rebuilt = Operation {
+                hash: header.hash(),
+                header,
+                body: decoded.op.body.map(Body::from),
+            };
             p2panda_core::validate_operation(&rebuilt).unwrap();
         }
         receiver.hold(*topic.as_bytes(), author, seq as u64, &raw(op));

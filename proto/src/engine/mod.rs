@@ -338,9 +338,8 @@ impl<S: OpStore> Engine<S> {
     ) -> Result<(), CompactError> {
         self.advance(now);
         let header =
-            p2panda_core::AnyHeader::decode(&op.header).map_err(|_| CompactError::BadSignature)?;
-        let author = *header.verifying_key.as_bytes();
-        let seq = u64::from(header.seq_num);
+            crate::header::check(&op.header).map_err(|_| CompactError::BadSignature)?;
+        let (author, seq) = (header.author, header.seq);
         let id = op.id();
         // Already held: it came from one of our links (and was offered on the others then),
         // or it is an echo of our own op, e.g. an iroh peer handing back a radio import.

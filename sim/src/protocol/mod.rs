@@ -83,8 +83,8 @@ pub fn charge(
 
 /// The operation's author and seq, from its canonical header (what a p2panda node decodes).
 pub fn author_seq(op: &RawOp) -> Option<([u8; 32], u64)> {
-    let header = p2panda_core::AnyHeader::decode(&op.header).ok()?;
-    Some((*header.verifying_key.as_bytes(), u64::from(header.seq_num)))
+    let header = lorabridge_proto::header::check(&op.header).ok()?;
+    Some((header.author, header.seq))
 }
 
 /// The canonical bytes p2panda's own sync sends for an op: header length, header, body.
@@ -112,13 +112,12 @@ pub fn from_canonical(bytes: &[u8]) -> Option<RawOp> {
 /// Checks an op heard from the air as a p2panda node would (header decodes, body hash and
 /// signature verify) before storing it.
 pub fn verify(op: &RawOp) -> Option<([u8; 32], u64)> {
-    let header = p2panda_core::AnyHeader::decode(&op.header).ok()?;
-    if let Some(body) = &op.body {
-        let hash = p2panda_core::Hash::digest(body);
-        if header.payload_hash != Some(hash) {
-            return None;
-        }
+    let header = lorabridge_proto::header::check(&op.header).ok()?;
+    if let Some(body) = &op.body
+        && header.payload_hash != Some(*blake3::hash(body).as_bytes())
+    {
+        return None;
     }
-    // `decode` has checked the signature.
-    Some((*header.verifying_key.as_bytes(), u64::from(header.seq_num)))
+    // `check` has checked the signature.
+    Some((header.author, header.seq))
 }
