@@ -343,6 +343,7 @@ fn a_bridge_forwards_between_links_but_never_echoes() {
     let now = Duration::from_secs(1);
     a.handle_local_op(now, &TOPIC, op.clone()).unwrap();
     let frame = a.poll_transmit(now, LINK).expect("A pushes its fresh op");
+    a.handle_transmitted(now, LINK, true);
     b.handle_frame(now, LINK, &frame, None);
     assert!(matches!(
         b.poll_event(),
@@ -354,13 +355,16 @@ fn a_bridge_forwards_between_links_but_never_echoes() {
     b.handle_timeout(later);
     let mut to_c = Vec::new();
     while let Some(frame) = b.poll_transmit(later, b_to_c) {
+        b.handle_transmitted(later, b_to_c, true);
         to_c.push(frame);
     }
     for frame in &to_c {
         c.handle_frame(later, c_to_b, frame, None);
     }
     assert_eq!(c.store().len(), 1, "the op crossed to the other link");
-    while b.poll_transmit(later, LINK).is_some() {}
+    while b.poll_transmit(later, LINK).is_some() {
+        b.handle_transmitted(later, LINK, true);
+    }
     assert_eq!(
         b.stats(LINK).ops_sent,
         0,
@@ -431,7 +435,9 @@ fn only_the_neighbour_a_want_names_answers_it() {
     for holder in &mut holders {
         holder.handle_frame(now, LINK, &frame, None);
         holder.handle_timeout(later);
-        while holder.poll_transmit(later, LINK).is_some() {}
+        while holder.poll_transmit(later, LINK).is_some() {
+            holder.handle_transmitted(later, LINK, true);
+        }
     }
     assert_eq!(
         holders[0].stats(LINK).ops_sent,
@@ -491,6 +497,8 @@ fn a_summary_naming_odd_recent_logs_is_harmless() {
     let now = Duration::from_secs(1);
     node.handle_frame(now, LINK, &frame, None);
     node.handle_timeout(now + MINUTE);
-    while node.poll_transmit(now + MINUTE, LINK).is_some() {}
+    while node.poll_transmit(now + MINUTE, LINK).is_some() {
+        node.handle_transmitted(now + MINUTE, LINK, true);
+    }
     assert_eq!(node.stats(LINK).frames_rejected, 0);
 }

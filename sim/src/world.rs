@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
 
 use lorabridge_hardware::AirtimeLedger;
-use lorabridge_proto::engine::OpStore;
 use rand_chacha::ChaCha12Rng;
 
 use crate::protocol::{Factory, NodeSetup, Protocol};

@@ -104,6 +104,7 @@ impl Bridge {
         for (peer, link) in links {
             while let Some(frame) = self.engine.poll_transmit(now, link) {
                 assert!(self.rns.send(peer, frame), "send queue full");
+                self.engine.handle_transmitted(now, link, true);
             }
         }
         while let Some(event) = self.engine.poll_event() {

@@ -45,7 +45,7 @@ use crate::tags::{NetworkTag, NodeTag};
 use pending::{GrownLogs, KeyBook, Pending, RecentIds};
 pub use queue::Priority;
 use queue::{Item, SendQueue};
-pub use store::{MemoryStore, OpStore};
+pub use store::{Lookup, MemoryStore, OpStore};
 pub use trickle::{Trickle, TrickleConfig};
 
 /// A link the engine sends and hears on: a LoRa channel, or one Reticulum peer.
@@ -186,6 +186,8 @@ pub struct Stats {
     pub duplicates: u64,
     pub cancelled: u64,
     pub budget_refusals: u64,
+    /// Frames the transport failed to send (they were queued again).
+    pub send_failures: u64,
 }
 
 /// Answer and relay hold-offs span at least this many full frames of airtime.
@@ -222,6 +224,8 @@ struct Link {
     last_vector: HashMap<[u8; 32], Duration>,
     /// When a refused send may go.
     wake: Option<Duration>,
+    /// The frame handed out by `poll_transmit` and not yet reported by `handle_transmitted`.
+    in_flight: Option<transmit::InFlight>,
     stats: Stats,
 }
 
@@ -293,6 +297,7 @@ impl<S: OpStore> Engine<S> {
             keys_shared: HashMap::new(),
             last_vector: HashMap::new(),
             wake: None,
+            in_flight: None,
             stats: Stats::default(),
         });
         Ok(LinkId(self.links.len() - 1))
@@ -337,13 +342,12 @@ impl<S: OpStore> Engine<S> {
         op: RawOp,
     ) -> Result<(), CompactError> {
         self.advance(now);
-        let header =
-            crate::header::check(&op.header).map_err(|_| CompactError::BadSignature)?;
+        let header = crate::header::check(&op.header).map_err(|_| CompactError::BadSignature)?;
         let (author, seq) = (header.author, header.seq);
         let id = op.id();
         // Already held: it came from one of our links (and was offered on the others then),
         // or it is an echo of our own op, e.g. an iroh peer handing back a radio import.
-        if self.store.contains(&id) {
+        if seq < self.height(topic, &author) {
             return Ok(());
         }
         self.store_op(now, topic, author, seq, op);
@@ -397,6 +401,11 @@ impl<S: OpStore> Engine<S> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The store, for its owner to hand in what it fetched from disk.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 
     pub fn stats(&self, link: LinkId) -> Stats {
@@ -515,7 +524,6 @@ impl<S: OpStore> Engine<S> {
                 topic: *topic,
                 author,
                 seq,
-                id,
             };
             if heard_on == Some(LinkId(index)) {
                 // A radio link is a broadcast medium: neighbours of ours that did not hear

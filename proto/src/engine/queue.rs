@@ -42,11 +42,11 @@ pub(crate) enum Item {
     Want(Want),
     KeyWant(Vec<AuthorTag>),
     Hello(Vec<[u8; 32]>),
+    /// An operation, by its place in its log: its id (and body) may be on disk until sent.
     Op {
         topic: [u8; 32],
         author: [u8; 32],
         seq: u64,
-        id: [u8; 32],
     },
     /// A fragment of an operation whose first fragment has been sent.
     Continuation {

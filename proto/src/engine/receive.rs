@@ -299,24 +299,26 @@ impl<S: OpStore> Engine<S> {
         author: [u8; 32],
         seq: u64,
     ) {
-        if let Some(id) = self.store.op_id(topic, &author, seq) {
-            let at = now + self.holdoff(link);
-            self.links[link.0].queue.push(
-                Priority::Wanted,
-                at,
-                Item::Op {
-                    topic: *topic,
-                    author,
-                    seq,
-                    id,
-                },
-            );
-        }
+        let at = now + self.holdoff(link);
+        let item = Item::Op {
+            topic: *topic,
+            author,
+            seq,
+        };
+        self.links[link.0].queue.push(Priority::Wanted, at, item);
     }
 
     fn on_fragment(&mut self, now: Duration, link: LinkId, sender: NodeTag, fragment: &Fragment) {
-        // Someone is sending this operation: our copy is not needed on this link.
-        self.cancel_op(link, |id| OpTag::from_id(id) == fragment.op);
+        // Someone is sending this operation: our copy is not needed on this link. (Only copies
+        // whose id the store knows without waiting can be matched by the fragment's tag.)
+        let store = &self.store;
+        let cancelled = self.links[link.0].queue.cancel(|item| match item {
+            Item::Op { topic, author, seq } => store
+                .op_id(topic, author, *seq)
+                .is_some_and(|id| OpTag::from_id(&id) == fragment.op),
+            _ => false,
+        });
+        self.links[link.0].stats.cancelled += cancelled as u64;
         match self.reassembler.push(now, sender, fragment) {
             Ok(Some(bytes)) => self.on_op(now, link, sender, bytes),
             Ok(None) => {}
@@ -324,10 +326,14 @@ impl<S: OpStore> Engine<S> {
         }
     }
 
-    fn cancel_op(&mut self, link: LinkId, matches: impl Fn(&[u8; 32]) -> bool) {
-        let cancelled = self.links[link.0]
-            .queue
-            .cancel(|item| matches!(item, Item::Op { id, .. } if matches(id)));
+    /// Cancels our queued copy of operation `seq` of `author` in `topic` on `link`.
+    fn cancel_op(&mut self, link: LinkId, topic: &[u8; 32], author: &[u8; 32], seq: u64) {
+        let op = Item::Op {
+            topic: *topic,
+            author: *author,
+            seq,
+        };
+        let cancelled = self.links[link.0].queue.cancel(|item| *item == op);
         self.links[link.0].stats.cancelled += cancelled as u64;
     }
 
@@ -338,6 +344,15 @@ impl<S: OpStore> Engine<S> {
             let decoded = compact::decode(&bytes, &Context { engine: self, link });
             let op = match decoded {
                 Ok(op) => op,
+                // Its predecessor is held but not known without waiting, so the op is: a
+                // neighbour answered what another neighbour already sent us.
+                Err(CompactError::MissingBacklink { topic, author, seq })
+                    if seq < self.height(&topic, &author) =>
+                {
+                    self.links[link.0].stats.duplicates += 1;
+                    self.cancel_op(link, &topic, &author, seq);
+                    continue;
+                }
                 Err(CompactError::MissingBacklink { topic, author, seq }) => {
                     self.hold(
                         now,
@@ -371,19 +386,18 @@ impl<S: OpStore> Engine<S> {
             };
             let id = op.op.id();
             self.links[link.0].heard.insert(id);
-            self.cancel_op(link, |queued| *queued == id);
-            if self.store.contains(&id) {
-                self.links[link.0].stats.duplicates += 1;
-                continue;
-            }
+            self.cancel_op(link, &op.topic, &op.author, op.seq);
             if op.seq < self.height(&op.topic, &op.author) {
-                self.reject(
-                    link,
-                    Rejection::Fork {
-                        author: op.author,
-                        seq: op.seq,
-                    },
-                );
+                match self.store.op_id(&op.topic, &op.author, op.seq) {
+                    Some(held) if held != id => self.reject(
+                        link,
+                        Rejection::Fork {
+                            author: op.author,
+                            seq: op.seq,
+                        },
+                    ),
+                    _ => self.links[link.0].stats.duplicates += 1,
+                }
                 continue;
             }
             self.store_op(now, &op.topic, op.author, op.seq, op.op.clone());

@@ -4,19 +4,32 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::operation::RawOp;
 
+/// What a store can say about one operation right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Held(RawOp),
+    /// Held, but on disk: the store's owner is fetching it. The engine keeps the send that
+    /// needs it queued and finds it on a later `poll_transmit`.
+    Loading,
+    /// Not held (never, or pruned since).
+    Absent,
+}
+
 /// The operations a node holds, per topic and author log.
 ///
-/// The daemon backs this with its p2panda node; the simulator and tests with `MemoryStore`.
-/// The engine only inserts operations that decoded, verified and arrived in order.
+/// The daemon answers this from its p2panda node's database, with only the heights and the
+/// latest id of each log in memory, fetching bodies when a send needs them; the simulator
+/// and tests use `MemoryStore`. The engine only inserts operations that decoded, verified and
+/// arrived in order, so a log's seqs below its height are held.
 pub trait OpStore {
     /// The height (highest seq held + 1) of every author's log in `topic`.
     fn heights(&self, topic: &[u8; 32]) -> Vec<([u8; 32], u64)>;
-    /// Operation `seq` of `author` in `topic`.
-    fn get(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<RawOp>;
-    /// The id of operation `seq` of `author` in `topic`.
+    /// Operation `seq` of `author` in `topic`; asking for one on disk starts fetching it.
+    fn get(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Lookup;
+    /// The id of operation `seq` of `author` in `topic`, if the store knows it without
+    /// waiting. A store on disk must know at least the last operation of each log: it is the
+    /// backlink of the next one, which compact operations leave out.
     fn op_id(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<[u8; 32]>;
-    /// Whether the operation with this id is held.
-    fn contains(&self, id: &[u8; 32]) -> bool;
     /// Stores an operation that was checked by the engine.
     fn insert(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64, op: RawOp);
 }
@@ -37,6 +50,16 @@ impl MemoryStore {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+
+    /// Whether the operation with this id is held.
+    pub fn contains(&self, id: &[u8; 32]) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Operation `seq` of `author` in `topic`, if held.
+    pub fn op(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<&RawOp> {
+        self.logs.get(&(*topic, *author))?.get(&seq)
+    }
 }
 
 impl OpStore for MemoryStore {
@@ -53,16 +76,15 @@ impl OpStore for MemoryStore {
         heights
     }
 
-    fn get(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<RawOp> {
-        self.logs.get(&(*topic, *author))?.get(&seq).cloned()
+    fn get(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Lookup {
+        match self.op(topic, author, seq) {
+            Some(op) => Lookup::Held(op.clone()),
+            None => Lookup::Absent,
+        }
     }
 
     fn op_id(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<[u8; 32]> {
-        self.logs.get(&(*topic, *author))?.get(&seq).map(RawOp::id)
-    }
-
-    fn contains(&self, id: &[u8; 32]) -> bool {
-        self.ids.contains(id)
+        self.op(topic, author, seq).map(RawOp::id)
     }
 
     fn insert(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64, op: RawOp) {

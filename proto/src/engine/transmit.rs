@@ -5,8 +5,8 @@ use std::time::Duration;
 use heapless::Vec as BoundedVec;
 use rand_chacha::rand_core::Rng;
 
-use super::queue::{Item, Priority};
-use super::{Engine, LinkId, OpStore};
+use super::queue::{Entry, Item, Priority};
+use super::{Engine, LinkId, Lookup, OpStore};
 use crate::compact;
 use crate::fragment::split;
 use crate::message::{
@@ -21,20 +21,38 @@ const MAX_VECTOR_PAGES: usize = 8;
 impl<S: OpStore> Engine<S> {
     /// The next frame to send on `link` now, if any may go: the best queued entry that the
     /// link's budget allows (keeping a reserve for operations: summaries back off first).
-    /// The owner transmits it at once; the engine has charged its airtime to the ledger.
+    /// The engine has charged its airtime to the ledger; the owner transmits it and reports the
+    /// outcome with [`Engine::handle_transmitted`]. Until then the link sends nothing else:
+    /// a radio is half-duplex and sends one frame at a time.
     pub fn poll_transmit(&mut self, now: Duration, link: LinkId) -> Option<Vec<u8>> {
         self.advance(now);
-        for index in self.links[link.0].queue.ready(now) {
+        if self.links[link.0].in_flight.is_some() {
+            return None;
+        }
+        let mut skipped = 0;
+        loop {
+            // Entries taken out below shift the indices, so the ready list is taken afresh;
+            // entries waiting for the store stay in it, and are skipped by position.
+            let Some(&index) = self.links[link.0].queue.ready(now).get(skipped) else {
+                return None;
+            };
             let entry = self.links[link.0].queue.get(index).clone();
-            let Some(mut messages) = self.messages_for(link, &entry.item) else {
-                self.links[link.0].queue.take(index);
-                return self.poll_transmit(now, link);
+            let (mut messages, id) = match self.messages_for(link, &entry.item) {
+                Built::Ready(messages, id) => (messages, id),
+                Built::Loading => {
+                    skipped += 1;
+                    continue;
+                }
+                Built::Moot => {
+                    self.links[link.0].queue.take(index);
+                    continue;
+                }
             };
             let nonce = self.nonce();
             let mtu = self.links[link.0].config.mtu;
             let Ok(frame) = self.codec.encode(self.me, &messages[0], nonce, mtu) else {
                 self.links[link.0].queue.take(index);
-                return self.poll_transmit(now, link);
+                continue;
             };
             match self.charge(now, link, frame.len(), entry.priority) {
                 Charge::Sent => {}
@@ -43,61 +61,102 @@ impl<S: OpStore> Engine<S> {
                     if entry.priority == Priority::Summary {
                         // Trickle offers the summary again next interval.
                         self.links[link.0].queue.take(index);
+                    } else {
+                        skipped += 1;
                     }
                     continue;
                 }
             }
-            self.links[link.0].queue.take(index);
+            let entry = self.links[link.0].queue.take(index);
             let first = messages.remove(0);
-            self.note_sent(now, link, &entry.item, &first, frame.len());
-            if let Item::Op { id, .. } = entry.item {
-                for message in messages {
-                    let continuation = Item::Continuation {
-                        op: OpTag::from_id(&id),
-                        message,
-                    };
-                    self.links[link.0]
-                        .queue
-                        .push(Priority::Continuation, now, continuation);
-                }
-            }
+            self.links[link.0].in_flight = Some(InFlight {
+                entry,
+                first,
+                rest: messages,
+                id,
+                len: frame.len(),
+            });
             return Some(frame);
         }
-        None
     }
 
-    /// The message(s) for a queue entry, built from the current state; `None` if moot.
-    fn messages_for(&self, link: LinkId, item: &Item) -> Option<Vec<Message>> {
-        let single = |m: Message| Some(vec![m]);
+    /// The frame from the last `poll_transmit` on `link` went out (`sent`), or the transport
+    /// failed to send it. A sent frame is counted and its operation marked as heard on the
+    /// link, and the rest of its fragments are queued; a frame that failed is not, and its
+    /// entry goes back in the queue. (Its airtime stays charged: the module may have sent it
+    /// before it failed, and the duty cycle must hold either way.)
+    pub fn handle_transmitted(&mut self, now: Duration, link: LinkId, sent: bool) {
+        self.advance(now);
+        let Some(flight) = self.links[link.0].in_flight.take() else {
+            return;
+        };
+        let InFlight {
+            entry,
+            first,
+            rest,
+            id,
+            len,
+        } = flight;
+        if !sent {
+            let state = &mut self.links[link.0];
+            state.stats.send_failures += 1;
+            state.queue.push(entry.priority, now, entry.item);
+            return;
+        }
+        self.note_sent(now, link, &entry.item, &first, id, len);
+        if let Some(id) = id {
+            for message in rest {
+                let continuation = Item::Continuation {
+                    op: OpTag::from_id(&id),
+                    message,
+                };
+                self.links[link.0]
+                    .queue
+                    .push(Priority::Continuation, now, continuation);
+            }
+        }
+    }
+
+    /// The message(s) for a queue entry, built from the current state, and the id of the
+    /// operation they carry.
+    fn messages_for(&mut self, link: LinkId, item: &Item) -> Built {
+        let single = |m: Message| Built::Ready(vec![m], None);
         match item {
             Item::Summary => single(Message::Summary(self.summary(link))),
             Item::Vector(vector) => single(Message::Vector(vector.clone())),
-            Item::Want(want) => single(Message::Want(self.still_wanted(link, want)?)),
+            Item::Want(want) => match self.still_wanted(link, want) {
+                Some(want) => single(Message::Want(want)),
+                None => Built::Moot,
+            },
             Item::KeyWant(tags) => single(Message::KeyWant(tags.iter().copied().collect())),
             Item::Hello(keys) => single(Message::Hello(crate::message::Hello {
                 keys: keys.iter().copied().collect(),
             })),
             Item::Continuation { message, .. } => single(message.clone()),
-            Item::Op {
-                topic,
-                author,
-                seq,
-                id,
-            } => {
-                let op = self.store.get(topic, author, *seq)?;
+            Item::Op { topic, author, seq } => {
+                let op = match self.store.get(topic, author, *seq) {
+                    Lookup::Held(op) => op,
+                    Lookup::Loading => return Built::Loading,
+                    Lookup::Absent => return Built::Moot,
+                };
+                let id = op.id();
                 let state = &self.links[link.0];
-                let elide = !state.relays.contains(id)
+                let elide = !state.relays.contains(&id)
                     && state
                         .keys_shared
                         .get(author)
                         .is_some_and(|t| self.now < *t + self.config.key_memory);
-                let bytes = compact::encode(&op, topic, elide).ok()?;
-                split(
+                let Ok(bytes) = compact::encode(&op, topic, elide) else {
+                    return Built::Moot;
+                };
+                match split(
                     &bytes,
-                    OpTag::from_id(id),
+                    OpTag::from_id(&id),
                     state.config.mtu - self.codec.overhead(),
-                )
-                .ok()
+                ) {
+                    Ok(messages) => Built::Ready(messages, Some(id)),
+                    Err(_) => Built::Moot,
+                }
             }
         }
     }
@@ -265,6 +324,7 @@ impl<S: OpStore> Engine<S> {
         link: LinkId,
         item: &Item,
         message: &Message,
+        id: Option<[u8; 32]>,
         len: usize,
     ) {
         let state = &mut self.links[link.0];
@@ -288,8 +348,8 @@ impl<S: OpStore> Engine<S> {
         if matches!(message, Message::Fragment(_)) {
             state.stats.fragments_sent += 1;
         }
-        if let Item::Op { author, id, .. } = item {
-            state.heard.insert(*id);
+        if let (Item::Op { author, .. }, Some(id)) = (item, id) {
+            state.heard.insert(id);
             state.keys_shared.entry(*author).or_insert(now);
         }
     }
@@ -298,6 +358,28 @@ impl<S: OpStore> Engine<S> {
 /// Bytes `message` takes in a frame, before the framing.
 fn encoded_len(message: &Message) -> usize {
     postcard::to_allocvec(message).map_or(usize::MAX, |bytes| bytes.len())
+}
+
+/// What a queue entry turns into when its turn comes.
+enum Built {
+    /// The messages to send (fragments of one operation, or one message), and the id of the
+    /// operation they carry.
+    Ready(Vec<Message>, Option<[u8; 32]>),
+    /// The operation is being fetched from disk: try the next entry.
+    Loading,
+    /// Nothing left to send (answered meanwhile, no longer held, too large).
+    Moot,
+}
+
+/// A frame handed to the owner and not yet reported sent or failed.
+#[derive(Clone, Debug)]
+pub(super) struct InFlight {
+    entry: Entry,
+    first: Message,
+    /// The operation's other fragments, queued once the first is sent.
+    rest: Vec<Message>,
+    id: Option<[u8; 32]>,
+    len: usize,
 }
 
 enum Charge {

@@ -119,6 +119,7 @@ mod tests {
         for _ in 0..1000 {
             engine.handle_timeout(now);
             while let Some(frame) = engine.poll_transmit(now, link) {
+                engine.handle_transmitted(now, link, true);
                 if let Message::Summary(s) = codec.decode(&frame).unwrap().message {
                     return s.topics.iter().map(|t| t.topic).collect();
                 }

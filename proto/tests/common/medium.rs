@@ -166,6 +166,9 @@ impl Medium {
     fn pump(&mut self) {
         for i in 0..self.nodes.len() {
             while let Some(frame) = self.nodes[i].engine.poll_transmit(self.now, LINK) {
+                self.nodes[i]
+                    .engine
+                    .handle_transmitted(self.now, LINK, true);
                 let airtime = self.modulation.time_on_air(frame.len());
                 self.nodes[i].sends.push((self.now, airtime));
                 for j in 0..self.nodes.len() {

@@ -200,7 +200,7 @@ impl AnnounceRepeat {
                 if budget == 0 {
                     return;
                 }
-                if let Some(op) = self.store.get(&topic, &author, seq) {
+                if let Some(op) = self.store.op(&topic, &author, seq).cloned() {
                     budget -= 1;
                     self.queue_op(now, &op);
                 }
@@ -221,7 +221,7 @@ impl AnnounceRepeat {
                     if budget == 0 {
                         return;
                     }
-                    if let Some(op) = self.store.get(&topic, &author, seq) {
+                    if let Some(op) = self.store.op(&topic, &author, seq).cloned() {
                         budget -= 1;
                         self.queue_op(now, &op);
                     }

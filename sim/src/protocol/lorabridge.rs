@@ -81,7 +81,10 @@ impl Protocol for Lorabridge {
     }
 
     fn transmit(&mut self, now: Duration) -> Option<Vec<u8>> {
-        self.engine.poll_transmit(now, self.link)
+        let frame = self.engine.poll_transmit(now, self.link)?;
+        // The frame goes on air at once, and the simulated radio never fails to send it.
+        self.engine.handle_transmitted(now, self.link, true);
+        Some(frame)
     }
 
     fn next_timeout(&self) -> Option<Duration> {
