@@ -18,11 +18,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use lorabridge::actor::topics::AppEvent;
 use lorabridge::bridge::Carried;
 use lorabridge::grpc::panda::PublishRequest;
 use lorabridge::grpc::panda::panda_client::PandaClient;
 use lorabridge::neighbourhood::{Member, Neighbourhood};
-use lorabridge::topic::AppEvent;
 use tokio::sync::broadcast::Receiver;
 
 const NETWORK: [u8; 32] = [0x4c; 32];

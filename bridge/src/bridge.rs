@@ -1,35 +1,35 @@
-//! A running bridge: the p2panda node, one task per topic, the radio mesh and the gRPC
-//! servers, started together and stopped gracefully.
+//! A running bridge: the p2panda node, the actor that owns its topic streams, the sync
+//! engine and the mesh transports, and the gRPC servers, started together and stopped
+//! gracefully.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use lorabridge_hardware::{Modulation, RegionPlan};
 use lorabridge_proto::engine::{
-    Budget, Engine, EngineConfig, LinkConfig, LinkId, MemoryStore, OpStore, TrickleConfig,
+    Budget, Engine, EngineConfig, LinkConfig, LinkId, MAX_RECENT_IDS, TrickleConfig,
 };
-use lorabridge_proto::{NetworkTag, RawOp, TopicTag};
+use lorabridge_proto::{NetworkTag, TopicTag};
 use lorabridge_radio::Radio;
-use p2panda::operation::{LogId, Operation};
-use p2panda::{Node, Topic};
-use p2panda_core::{Hash, SeqNum, VerifyingKey};
-use p2panda_store::SqliteStore;
-use p2panda_store::logs::LogStore;
-use p2panda_store::topics::TopicStore;
+use p2panda::Node;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::actor::radio::RadioPort;
+use crate::actor::reticulum::ReticulumPort;
+use crate::actor::status::Transports;
+use crate::actor::store::NodeStore;
+use crate::actor::topics::{AppEvent, Topics};
+use crate::actor::{Actor, LORA};
 use crate::grpc::panda::panda_server::PandaServer;
 use crate::grpc::status::status_server::StatusServer;
-use crate::mesh::{LORA, Mesh, MeshStatus, RadioPort, ReticulumPort};
 use crate::node::NodeSpec;
 use crate::reticulum::{Reticulum, ReticulumConfig};
 use crate::service::{AppTopic, PandaService, StatusService};
-use crate::state::State;
-use crate::topic::{self, AppEvent};
+use crate::state::{KeyLocks, State};
 
 /// A topic the bridge carries.
 #[derive(Clone, Debug)]
@@ -82,94 +82,97 @@ pub struct Bridge {
     pub node: Arc<Node>,
     pub grpc_addr: SocketAddr,
     pub status_addr: Option<SocketAddr>,
-    topics: HashMap<[u8; 32], topic::TopicHandle>,
+    events: HashMap<[u8; 32], broadcast::Sender<AppEvent>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    topic_tasks: Vec<topic::TopicTask>,
 }
+
+/// Commands from the gRPC API waiting for the actor; a Publish waits for room (within its
+/// deadline) rather than failing.
+const COMMAND_QUEUE: usize = 256;
 
 impl Bridge {
     pub async fn start(spec: BridgeSpec) -> Result<Bridge, String> {
-        let state = State::open(spec.node.database.as_deref()).await?;
-        let (node, store) = crate::node::spawn(&spec.node).await?;
+        let state = State::open(spec.node.database.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let iroh = spec.node.finds_peers();
+        let (node, db) = crate::node::spawn(&spec.node).await?;
         let node = Arc::new(node);
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let (to_mesh, from_topics) = mpsc::channel(256);
+        let all: Vec<[u8; 32]> = spec.topics.iter().map(|t| t.topic).collect();
+        let topics = Topics::open(node.clone(), &all, iroh).await?;
+        let events = topics.event_senders();
         let lora_topics = carried_over(&spec.topics, spec.radio.is_some(), |t| t.lora);
         let rns_topics = carried_over(&spec.topics, spec.reticulum.is_some(), |t| t.reticulum);
-        let mut handles = HashMap::new();
-        let mut topic_tasks = Vec::new();
-        let mut app_topics = Vec::new();
-        for carried in &spec.topics {
-            let on_mesh =
-                lora_topics.contains(&carried.topic) || rns_topics.contains(&carried.topic);
-            let mesh = on_mesh.then(|| to_mesh.clone());
-            let (handle, task) = topic::spawn(node.clone(), carried.topic, mesh).await?;
-            topic_tasks.push(task);
-            app_topics.push(AppTopic {
+        let mesh_topics: HashSet<[u8; 32]> =
+            lora_topics.iter().chain(&rns_topics).copied().collect();
+        let mesh_list: Vec<[u8; 32]> = mesh_topics.iter().copied().collect();
+        let mut engine = Engine::new(
+            EngineConfig {
+                region_key: spec.region_key,
+                trickle: spec
+                    .trickle
+                    .unwrap_or(EngineConfig::new([0; 32], [0; 32], [0; 32]).trickle),
+                ..EngineConfig::new(spec.node.network_id, *node.id().as_bytes(), fresh_seed())
+            },
+            NodeStore::load(&db, &mesh_list).await?,
+        );
+        let radio = match spec.radio {
+            Some(radio) => {
+                let link = add_radio(&mut engine, &radio, lora_topics).await?;
+                let heard = state
+                    .heard(LORA, MAX_RECENT_IDS)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for id in heard {
+                    engine.mark_heard(link, id);
+                }
+                Some(RadioPort::new(link, radio.radio))
+            }
+            None => None,
+        };
+        let reticulum = match spec.reticulum {
+            Some(config) => {
+                let tags = rns_topics.iter().map(TopicTag::from_topic).collect();
+                let network = NetworkTag::from_network_id(&spec.node.network_id);
+                let (rns, events) =
+                    Reticulum::start(config, network, tags).map_err(|e| e.to_string())?;
+                Some(ReticulumPort::new(rns, events, rns_topics))
+            }
+            None => None,
+        };
+        let (status_tx, status_rx) = watch::channel(Transports::default());
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let actor = Actor {
+            node: node.clone(),
+            db: db.clone(),
+            engine,
+            mesh_topics,
+            topics,
+            radio,
+            reticulum,
+            heard: state.heard_writer(),
+            iroh,
+        };
+        tasks.push(tokio::spawn(actor.run(
+            command_rx,
+            status_tx,
+            shutdown.subscribe(),
+        )));
+
+        let app_topics: Vec<AppTopic> = spec
+            .topics
+            .iter()
+            .map(|carried| AppTopic {
                 topic: carried.topic,
                 region: carried.region,
                 app_id: carried.app_id.clone(),
-                handle: handle.clone(),
-            });
-            handles.insert(carried.topic, handle);
-        }
-
-        let mut mesh_status = None;
-        if spec.radio.is_some() || spec.reticulum.is_some() {
-            let mut mesh_topics = lora_topics.clone();
-            mesh_topics.extend(rns_topics.iter().filter(|t| !lora_topics.contains(t)));
-            let mut engine = Engine::new(
-                EngineConfig {
-                    region_key: spec.region_key,
-                    trickle: spec
-                        .trickle
-                        .unwrap_or(EngineConfig::new([0; 32], [0; 32], [0; 32]).trickle),
-                    ..EngineConfig::new(spec.node.network_id, *node.id().as_bytes(), fresh_seed())
-                },
-                preload(&store, &mesh_topics).await?,
-            );
-            let radio = match spec.radio {
-                Some(radio) => {
-                    let link = add_radio(&mut engine, &radio, lora_topics).await?;
-                    for id in state.heard(LORA).await? {
-                        engine.mark_heard(link, id);
-                    }
-                    Some(RadioPort {
-                        link,
-                        radio: radio.radio,
-                    })
-                }
-                None => None,
-            };
-            let reticulum = match spec.reticulum {
-                Some(config) => {
-                    let tags = rns_topics.iter().map(TopicTag::from_topic).collect();
-                    let network = NetworkTag::from_network_id(&spec.node.network_id);
-                    let (rns, events) =
-                        Reticulum::start(config, network, tags).map_err(|e| e.to_string())?;
-                    Some(ReticulumPort::new(rns, events, rns_topics))
-                }
-                None => None,
-            };
-            let (status_tx, status_rx) = watch::channel(MeshStatus::default());
-            mesh_status = Some(status_rx);
-            let mesh = Mesh {
-                engine,
-                radio,
-                reticulum,
-                topics: handles.clone(),
-                state: state.clone(),
-            };
-            tasks.push(tokio::spawn(mesh.run(
-                from_topics,
-                status_tx,
-                shutdown.subscribe(),
-            )));
-        }
-
+                events: events[&carried.topic].clone(),
+            })
+            .collect();
         let mut apps = HashMap::new();
         for app in &app_topics {
             if let Some(id) = &app.app_id {
@@ -178,7 +181,9 @@ impl Bridge {
         }
         let panda = PandaServer::new(PandaService {
             apps: Arc::new(apps),
+            actor: commands,
             state,
+            keys: KeyLocks::default(),
             shutdown: shutdown.subscribe(),
         });
         let (grpc_addr, task) = serve(spec.grpc, shutdown.subscribe(), move |router| {
@@ -192,7 +197,8 @@ impl Bridge {
                 node_id: *node.id().as_bytes(),
                 network_id: spec.node.network_id,
                 topics: app_topics,
-                mesh: mesh_status,
+                db,
+                transports: status_rx,
             });
             let (addr, task) = serve(addr, shutdown.subscribe(), move |router| {
                 router.add_service(service);
@@ -205,37 +211,26 @@ impl Bridge {
             node,
             grpc_addr,
             status_addr,
-            topics: handles,
+            events,
             shutdown,
             tasks,
-            topic_tasks,
         })
     }
 
     /// Everything processed on `topic` from now on (for the demo's live view and tests).
     pub fn watch(&self, topic: &[u8; 32]) -> Option<broadcast::Receiver<AppEvent>> {
-        self.topics.get(topic).map(|h| h.events.subscribe())
+        self.events.get(topic).map(|e| e.subscribe())
     }
 
-    /// Stops serving, lets the radio finish the frame in flight, and closes the node. Returns
-    /// once the topic tasks have let go of the node, so the database is free. The node's UDP
-    /// socket closes a few seconds later (p2panda stops its actors in the background, and it
-    /// has no call to wait for that): a bridge restarted in-process on the same port must wait
-    /// for it, as `Neighbourhood::restart` does. Waiting here would slow every shutdown.
+    /// Stops serving, lets the radio finish the frame in flight and the acks in flight
+    /// finish, and closes the node. The node's UDP socket closes a few seconds later (p2panda
+    /// stops its actors in the background, and it has no call to wait for that): a bridge
+    /// restarted in-process on the same port must wait for it, as `Neighbourhood::restart`
+    /// does. Waiting here would slow every shutdown.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
-        }
-        // The servers and the mesh held the other handles; with these gone the tasks end.
-        drop(self.topics);
-        for task in self.topic_tasks {
-            if tokio::time::timeout(std::time::Duration::from_secs(10), task)
-                .await
-                .is_err()
-            {
-                tracing::warn!("a topic task did not stop within 10 s");
-            }
         }
         drop(self.node);
     }
@@ -256,7 +251,7 @@ fn carried_over(
 
 /// Configures the radio and adds its broadcast link, held to the regional duty cycle.
 async fn add_radio(
-    engine: &mut Engine<MemoryStore>,
+    engine: &mut Engine<NodeStore>,
     radio: &RadioSpec,
     topics: Vec<[u8; 32]>,
 ) -> Result<LinkId, String> {
@@ -307,39 +302,6 @@ async fn serve(
         }
     });
     Ok((bound, task))
-}
-
-/// The operations the node holds in `topics`, for the engine's view of what it can offer.
-async fn preload(store: &SqliteStore, topics: &[[u8; 32]]) -> Result<MemoryStore, String> {
-    let mut memory = MemoryStore::default();
-    for topic in topics {
-        let logs = TopicStore::<Topic, VerifyingKey, LogId>::resolve(store, &Topic::from(*topic))
-            .await
-            .map_err(|e| e.to_string())?;
-        for (author, log_ids) in logs {
-            for log_id in log_ids {
-                let entries =
-                    LogStore::<Operation, VerifyingKey, LogId, SeqNum, Hash>::get_log_entries(
-                        store, &author, &log_id, None, None,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for (operation, _) in entries.unwrap_or_default() {
-                    let op = RawOp {
-                        header: operation.header.to_bytes(),
-                        body: operation.body.as_ref().map(|b| b.to_bytes()),
-                    };
-                    memory.insert(
-                        topic,
-                        author.as_bytes(),
-                        u64::from(operation.header.seq_num),
-                        op,
-                    );
-                }
-            }
-        }
-    }
-    Ok(memory)
 }
 
 /// 32 bytes from the operating system's random source (through a throwaway key, which

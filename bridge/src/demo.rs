@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use crate::actor::topics::AppEvent;
 use crate::bridge::Carried;
 use crate::grpc::panda::PublishRequest;
 use crate::grpc::panda::panda_client::PandaClient;
 use crate::neighbourhood::{Member, Neighbourhood};
-use crate::topic::AppEvent;
 
 const NETWORK: [u8; 32] = [0x1d; 32];
 const REGION: [u8; 32] = [0x7e; 32];

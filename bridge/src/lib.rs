@@ -1,11 +1,12 @@
 //! The lorabridge daemon as a library: the binary is a thin CLI over it, and the end-to-end
 //! tests run real bridges in-process (and restart them) through it.
 
+pub mod actor;
 pub mod bridge;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod grpc;
-pub mod mesh;
 pub mod neighbourhood;
 pub mod node;
 pub mod node_key;
@@ -14,4 +15,3 @@ pub mod run;
 pub mod service;
 pub mod state;
 pub mod status_report;
-pub mod topic;

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use p2panda::network::MdnsDiscoveryMode;
+use p2panda::node::AckPolicy;
 use p2panda::{Node, NodeId, SigningKey};
 use p2panda_net::addrs::NodeInfo;
 use p2panda_store::address_book::AddressBookStore;
@@ -24,6 +25,13 @@ pub struct NodeSpec {
     pub direct_peers: Vec<(NodeId, SocketAddr)>,
     /// An iroh relay for reaching nodes across the internet, and bootstrap nodes behind it.
     pub relay: Option<(p2panda::RelayUrl, Vec<NodeId>)>,
+}
+
+impl NodeSpec {
+    /// Whether iroh has any way to find peers: mDNS, known addresses or a relay.
+    pub fn finds_peers(&self) -> bool {
+        self.mdns || !self.direct_peers.is_empty() || self.relay.is_some()
+    }
 }
 
 /// Spawns the node; returns it with a store on the same database.
@@ -54,6 +62,9 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
         store.commit(permit).await.map_err(|e| e.to_string())?;
     }
     let mut builder = p2panda::builder()
+        // The bridge acknowledges an operation once its subscribers have it (see
+        // `actor::topics`), so that nothing processed is lost to them on a stream renewal.
+        .ack_policy(AckPolicy::Explicit)
         .signing_key(spec.key.clone())
         .network_id(spec.network_id)
         .mdns_mode(if spec.mdns {

@@ -3,22 +3,29 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use tokio::sync::{oneshot, watch};
+use p2panda_store::SqliteStore;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tonic::{Request, Response, Status};
 
+use crate::actor::status::{TransportView, Transports};
+use crate::actor::topics::AppEvent;
+use crate::actor::{Command, LORA, RETICULUM};
+use crate::error::PublishError;
 use crate::grpc::panda::panda_server::Panda;
 use crate::grpc::panda::{OperationEvent, PublishRequest, PublishResponse, SubscribeRequest};
 use crate::grpc::status::status_server;
 use crate::grpc::status::{
     Neighbour, StatusReply, StatusRequest, SubBandAirtime, TopicStatus, TransportStatus,
 };
-use crate::mesh::{LORA, MeshStatus, RETICULUM, TransportView};
-use crate::state::State;
-use crate::topic::{AppEvent, Command, TopicHandle};
+use crate::state::{KeyLocks, MAX_IDEMPOTENCY_KEY, State};
+
+/// Longest a Publish waits for the node to persist its operation.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An app's topic, as carried by this bridge.
 #[derive(Clone)]
@@ -26,24 +33,68 @@ pub struct AppTopic {
     pub topic: [u8; 32],
     pub region: [u8; 32],
     pub app_id: Option<String>,
-    pub handle: TopicHandle,
+    pub events: broadcast::Sender<AppEvent>,
 }
 
 pub struct PandaService {
     /// App id → its topic (the first configured region that carries the app).
     pub apps: Arc<HashMap<String, AppTopic>>,
+    pub actor: mpsc::Sender<Command>,
     pub state: State,
+    pub keys: KeyLocks,
     /// Flips when the bridge stops: open subscriptions end, so shutdown does not wait on them.
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl PandaService {
-    fn app(&self, app_id: &str) -> Result<&AppTopic, Status> {
+    /// The app's topic; NOT_FOUND (as LoRes answers, and as its client reads as
+    /// "region not bound") when no configured region carries the app.
+    fn app(&self, app_id: &str, instance_id: &str) -> Result<&AppTopic, Status> {
         self.apps.get(app_id).ok_or_else(|| {
-            Status::failed_precondition(format!(
-                "app_id {app_id:?} is not carried by this bridge: add it to `apps` of a [[regions]] entry in the config"
+            Status::not_found(format!(
+                "No region bound to app {app_id:?} instance {instance_id:?}: add the app to `apps` of a [[regions]] entry in the bridge's config"
             ))
         })
+    }
+
+    /// Publishes once per idempotency key: the key is recorded only after the node persisted
+    /// the operation, and publishes with one key run one at a time.
+    async fn publish_once(
+        &self,
+        topic: [u8; 32],
+        payload: Vec<u8>,
+        key: Option<&[u8]>,
+    ) -> Result<(), PublishError> {
+        let _lock = match key {
+            Some(key) => Some(self.keys.lock(&topic, key).await),
+            None => None,
+        };
+        if let Some(key) = key
+            && self
+                .state
+                .key_used(&topic, key)
+                .await
+                .map_err(|e| PublishError::State(e.to_string()))?
+        {
+            return Ok(());
+        }
+        let (reply, done) = oneshot::channel();
+        self.actor
+            .send(Command::Publish {
+                topic,
+                payload,
+                reply,
+            })
+            .await
+            .map_err(|_| PublishError::Stopped)?;
+        done.await.map_err(|_| PublishError::Stopped)??;
+        if let Some(key) = key
+            && let Err(e) = self.state.record_key(&topic, key).await
+        {
+            // Published: a retry with this key will publish again, a duplicate, not a loss.
+            tracing::warn!("cannot record an idempotency key: {e}");
+        }
+        Ok(())
     }
 }
 
@@ -56,42 +107,20 @@ impl Panda for PandaService {
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let request = request.into_inner();
-        let app = self.app(&request.app_id)?;
-        let key = (!request.idempotency_key.is_empty()).then_some(&request.idempotency_key);
-        if let Some(key) = key {
-            let fresh = self
-                .state
-                .claim_key(&request.app_id, &request.instance_id, key)
-                .await
-                .map_err(Status::internal)?;
-            if !fresh {
-                return Ok(Response::new(PublishResponse {}));
-            }
+        let topic = self.app(&request.app_id, &request.instance_id)?.topic;
+        if request.idempotency_key.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(Status::invalid_argument(format!(
+                "idempotency_key is {} bytes; at most {MAX_IDEMPOTENCY_KEY} are accepted",
+                request.idempotency_key.len()
+            )));
         }
-        let (reply, done) = oneshot::channel();
-        let sent = app
-            .handle
-            .commands
-            .send(Command::Publish {
-                payload: request.payload,
-                reply,
-            })
-            .await;
-        let result = match sent {
-            Ok(()) => done
-                .await
-                .unwrap_or_else(|_| Err("the topic task stopped".into())),
-            Err(_) => Err("the topic task stopped".into()),
-        };
-        if let Err(reason) = result {
-            if let Some(key) = key {
-                let _ = self
-                    .state
-                    .release_key(&request.app_id, &request.instance_id, key)
-                    .await;
-            }
-            return Err(Status::unavailable(reason));
-        }
+        let key = (!request.idempotency_key.is_empty()).then_some(&request.idempotency_key[..]);
+        tokio::time::timeout(
+            PUBLISH_TIMEOUT,
+            self.publish_once(topic, request.payload, key),
+        )
+        .await
+        .unwrap_or(Err(PublishError::TimedOut(PUBLISH_TIMEOUT)))?;
         Ok(Response::new(PublishResponse {}))
     }
 
@@ -101,12 +130,13 @@ impl Panda for PandaService {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let app = self.app(&request.get_ref().app_id)?;
+        let request = request.get_ref();
+        let app = self.app(&request.app_id, &request.instance_id)?;
         let mut shutdown = self.shutdown.clone();
         let stopped = async move {
             let _ = shutdown.wait_for(|stopped| *stopped).await;
         };
-        let events = BroadcastStream::new(app.handle.events.subscribe())
+        let events = BroadcastStream::new(app.events.subscribe())
             .map(|event| match event {
                 Ok(event) => Ok(operation_event(event)),
                 Err(BroadcastStreamRecvError::Lagged(missed)) => Err(Status::data_loss(format!(
@@ -132,42 +162,49 @@ pub struct StatusService {
     pub node_id: [u8; 32],
     pub network_id: [u8; 32],
     pub topics: Vec<AppTopic>,
-    pub mesh: Option<watch::Receiver<MeshStatus>>,
+    /// The node's database: topic counts come from it, whatever transport brought the ops.
+    pub db: SqliteStore,
+    pub transports: watch::Receiver<Transports>,
 }
 
 #[tonic::async_trait]
 impl status_server::Status for StatusService {
     async fn get_status(&self, _: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
-        let mesh = self.mesh.as_ref().map(|rx| rx.borrow().clone());
-        let topics = self
-            .topics
-            .iter()
-            .map(|t| TopicStatus {
+        let transports = self.transports.borrow().clone();
+        let mut topics = Vec::new();
+        for t in &self.topics {
+            let operations = crate::actor::store::count(&self.db, &t.topic)
+                .await
+                .map_err(Status::internal)?;
+            topics.push(TopicStatus {
                 topic_id: t.topic.to_vec(),
                 app_id: t.app_id.clone().unwrap_or_default(),
                 region_id: t.region.to_vec(),
-                operations: mesh
-                    .as_ref()
-                    .and_then(|s| s.ops_per_topic.get(&t.topic).copied())
-                    .unwrap_or(0),
-            })
-            .collect();
-        let mut transports = vec![TransportStatus {
+                operations,
+            });
+        }
+        let iroh = TransportStatus {
             name: "iroh".into(),
-            state: "ready".into(),
-            ..Default::default()
-        }];
-        if let Some(mesh) = mesh {
-            let views = [(LORA, mesh.lora), (RETICULUM, mesh.reticulum)];
-            for (name, view) in views {
-                transports.extend(view.map(|v| transport_status(name, v)));
+            state: match (transports.iroh.enabled, transports.iroh.peers.is_empty()) {
+                (false, _) => "disabled",
+                (true, true) => "ready",
+                (true, false) => "connected",
             }
+            .into(),
+            peers: transports.iroh.peers.iter().map(|p| p.to_vec()).collect(),
+            ..Default::default()
+        };
+        let mut all = vec![iroh];
+        let views = [(LORA, transports.lora), (RETICULUM, transports.reticulum)];
+        for (name, view) in views {
+            all.extend(view.map(|v| transport_status(name, v)));
         }
         Ok(Response::new(StatusReply {
             node_id: self.node_id.to_vec(),
             network_id: self.network_id.to_vec(),
             topics,
-            transports,
+            transports: all,
+            import_backlog: transports.import_backlog as u64,
         }))
     }
 }
@@ -203,5 +240,6 @@ fn transport_status(name: &str, view: TransportView) -> TransportStatus {
         frames_rejected: c.frames_rejected,
         ops_received: c.ops_received,
         ops_sent: c.ops_sent,
+        peers: Vec::new(),
     }
 }

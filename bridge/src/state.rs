@@ -1,27 +1,50 @@
 //! The bridge's own persisted state: operations heard on each mesh transport (never echoed,
-//! even after a restart) and gRPC idempotency keys.
+//! even after a restart) and the idempotency keys of publishes.
 //!
 //! It lives in a SQLite file of its own beside the node's database, never in the node's: p2panda
 //! serialises the transactions of its store, and a writer outside it can make one of p2panda's
 //! actors fail on a busy database (seen in release builds at start-up).
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tokio::sync::mpsc;
 
 /// How long a Publish idempotency key is remembered (as LoRes does).
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
+/// Longest idempotency key accepted (LoRes sets none; keys are remembered for two days, so
+/// an app must not be able to make us store megabytes per publish).
+pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+/// How often expired keys are deleted.
+const EXPIRY_EVERY: Duration = Duration::from_secs(3600);
+/// Heard ids waiting to be written; past this they are dropped (and logged): the only cost is
+/// that such an operation may be sent once more on the radio after a restart.
+const HEARD_QUEUE: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the bridge's state database: {0}")]
+pub struct StateError(String);
+
+impl From<sqlx::Error> for StateError {
+    fn from(e: sqlx::Error) -> Self {
+        StateError(e.to_string())
+    }
+}
 
 #[derive(Clone)]
 pub struct State {
     pool: SqlitePool,
+    /// When expired idempotency keys were last deleted (unix seconds).
+    last_expiry: Arc<Mutex<u64>>,
 }
 
 impl State {
     /// Opens (or creates) the state file beside the node's database, or an in-memory state.
-    pub async fn open(node_database: Option<&Path>) -> Result<Self, String> {
+    pub async fn open(node_database: Option<&Path>) -> Result<Self, StateError> {
         let options = match node_database {
             Some(path) => SqliteConnectOptions::new()
                 .filename(state_path(path))
@@ -36,89 +59,163 @@ impl State {
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
-            .await
-            .map_err(|e| format!("cannot open the bridge's state database: {e}"))?;
+            .await?;
         for statement in [
             "CREATE TABLE IF NOT EXISTS lorabridge_heard (transport TEXT NOT NULL, op_id BLOB NOT NULL, PRIMARY KEY (transport, op_id))",
-            "CREATE TABLE IF NOT EXISTS lorabridge_idempotency (app_id TEXT NOT NULL, instance_id TEXT NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL, PRIMARY KEY (app_id, instance_id, key))",
+            // Keys were scoped to (app, instance) before; LoRes scopes them to the topic.
+            "DROP TABLE IF EXISTS lorabridge_idempotency",
+            "CREATE TABLE IF NOT EXISTS lorabridge_publish_keys (topic BLOB NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL, PRIMARY KEY (topic, key))",
+            "CREATE INDEX IF NOT EXISTS lorabridge_publish_keys_created ON lorabridge_publish_keys (created_secs)",
         ] {
-            sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .map_err(|e| format!("cannot prepare the database: {e}"))?;
+            sqlx::query(statement).execute(&pool).await?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            last_expiry: Arc::new(Mutex::new(0)),
+        })
     }
 
-    pub async fn heard(&self, transport: &str) -> Result<Vec<[u8; 32]>, String> {
-        let rows: Vec<(Vec<u8>,)> =
-            sqlx::query_as("SELECT op_id FROM lorabridge_heard WHERE transport = ?")
-                .bind(transport)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| e.to_string())?;
+    /// The `limit` operations most recently heard on `transport`.
+    pub async fn heard(&self, transport: &str, limit: usize) -> Result<Vec<[u8; 32]>, StateError> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT op_id FROM lorabridge_heard WHERE transport = ? ORDER BY rowid DESC LIMIT ?",
+        )
+        .bind(transport)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id,)| id.try_into().ok())
             .collect())
     }
 
-    pub async fn record_heard(&self, transport: &str, id: &[u8; 32]) -> Result<(), String> {
-        sqlx::query("INSERT OR IGNORE INTO lorabridge_heard (transport, op_id) VALUES (?, ?)")
-            .bind(transport)
-            .bind(&id[..])
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    /// A writer of heard ids that never waits: for the actor's loop.
+    pub fn heard_writer(&self) -> HeardWriter {
+        let (tx, mut rx) = mpsc::channel::<(&'static str, [u8; 32])>(HEARD_QUEUE);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            while let Some((transport, id)) = rx.recv().await {
+                let result = sqlx::query(
+                    "INSERT OR IGNORE INTO lorabridge_heard (transport, op_id) VALUES (?, ?)",
+                )
+                .bind(transport)
+                .bind(&id[..])
+                .execute(&pool)
+                .await;
+                if let Err(e) = result {
+                    tracing::warn!("cannot record a heard operation: {e}");
+                }
+            }
+        });
+        HeardWriter { tx }
     }
 
-    /// Claims an idempotency key: `true` if it is new (publish), `false` if it was used within
-    /// the retention window (succeed without publishing). Claiming first makes two concurrent
-    /// identical requests publish once.
-    pub async fn claim_key(
-        &self,
-        app_id: &str,
-        instance_id: &str,
-        key: &[u8],
-    ) -> Result<bool, String> {
+    /// Whether `key` was used for a publish in `topic` within the retention window.
+    pub async fn key_used(&self, topic: &[u8; 32], key: &[u8]) -> Result<bool, StateError> {
+        self.expire_keys().await?;
+        let since = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT created_secs FROM lorabridge_publish_keys WHERE topic = ? AND key = ? AND created_secs >= ?",
+        )
+        .bind(&topic[..])
+        .bind(key)
+        .bind(since as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records `key` as used, once its publish is persisted by the node: a crash before this
+    /// leaves the key unused, so a retry publishes again (at worst a duplicate, never a loss).
+    pub async fn record_key(&self, topic: &[u8; 32], key: &[u8]) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO lorabridge_publish_keys (topic, key, created_secs) VALUES (?, ?, ?)",
+        )
+        .bind(&topic[..])
+        .bind(key)
+        .bind(now_secs() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes expired keys, at most once an hour (through the index on `created_secs`).
+    async fn expire_keys(&self) -> Result<(), StateError> {
         let now = now_secs();
+        {
+            let mut last = self.last_expiry.lock().unwrap_or_else(|p| p.into_inner());
+            if now < *last + EXPIRY_EVERY.as_secs() {
+                return Ok(());
+            }
+            *last = now;
+        }
         let expired = now.saturating_sub(IDEMPOTENCY_RETENTION.as_secs()) as i64;
-        sqlx::query("DELETE FROM lorabridge_idempotency WHERE created_secs < ?")
+        sqlx::query("DELETE FROM lorabridge_publish_keys WHERE created_secs < ?")
             .bind(expired)
             .execute(&self.pool)
-            .await
-            .map_err(|e| e.to_string())?;
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO lorabridge_idempotency (app_id, instance_id, key, created_secs) VALUES (?, ?, ?, ?)",
-        )
-        .bind(app_id)
-        .bind(instance_id)
-        .bind(key)
-        .bind(now as i64)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok(inserted.rows_affected() == 1)
+            .await?;
+        Ok(())
     }
+}
 
-    /// Releases a claimed key whose publish failed, so a retry can publish.
-    pub async fn release_key(
-        &self,
-        app_id: &str,
-        instance_id: &str,
-        key: &[u8],
-    ) -> Result<(), String> {
-        sqlx::query(
-            "DELETE FROM lorabridge_idempotency WHERE app_id = ? AND instance_id = ? AND key = ?",
-        )
-        .bind(app_id)
-        .bind(instance_id)
-        .bind(key)
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// Records heard operations off the caller's path; see [`State::heard_writer`].
+#[derive(Clone)]
+pub struct HeardWriter {
+    tx: mpsc::Sender<(&'static str, [u8; 32])>,
+}
+
+impl HeardWriter {
+    pub fn record(&self, transport: &'static str, id: [u8; 32]) {
+        if self.tx.try_send((transport, id)).is_err() {
+            tracing::warn!("the heard-operations writer is behind; one id was not recorded");
+        }
+    }
+}
+
+/// One lock per idempotency key in use, so that concurrent publishes with the same key run
+/// one after the other: the second sees the first's key recorded and does not publish again.
+/// Bound: one entry per publish in flight; an entry goes when its last holder lets go.
+#[derive(Clone, Default)]
+pub struct KeyLocks {
+    locks: Arc<Mutex<HashMap<([u8; 32], Vec<u8>), Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// Held while a publish with a key runs.
+pub struct KeyGuard {
+    locks: KeyLocks,
+    entry: ([u8; 32], Vec<u8>),
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl KeyLocks {
+    pub async fn lock(&self, topic: &[u8; 32], key: &[u8]) -> KeyGuard {
+        let entry = (*topic, key.to_vec());
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(entry.clone())
+            .or_default()
+            .clone();
+        KeyGuard {
+            locks: self.clone(),
+            entry,
+            _guard: lock.lock_owned().await,
+        }
+    }
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        let mut locks = self.locks.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Ours is the map's reference plus the guard's: nobody else waits for this key.
+        if locks
+            .get(&self.entry)
+            .is_some_and(|lock| Arc::strong_count(lock) <= 2)
+        {
+            locks.remove(&self.entry);
+        }
     }
 }
 
@@ -133,4 +230,65 @@ fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_key_is_used_only_once_recorded() {
+        let state = State::open(None).await.unwrap();
+        let topic = [1; 32];
+        assert!(!state.key_used(&topic, b"k").await.unwrap());
+        state.record_key(&topic, b"k").await.unwrap();
+        assert!(state.key_used(&topic, b"k").await.unwrap());
+        assert!(
+            !state.key_used(&[2; 32], b"k").await.unwrap(),
+            "keys are per topic"
+        );
+    }
+
+    #[tokio::test]
+    async fn key_locks_serialise_one_key_and_are_forgotten_after() {
+        let locks = KeyLocks::default();
+        let first = locks.lock(&[1; 32], b"k").await;
+        let other = locks.lock(&[1; 32], b"other").await;
+        let waiting = {
+            let locks = locks.clone();
+            tokio::spawn(async move {
+                let _second = locks.lock(&[1; 32], b"k").await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "the same key waits for the first holder"
+        );
+        drop(first);
+        waiting.await.unwrap();
+        drop(other);
+        assert!(
+            locks.locks.lock().unwrap().is_empty(),
+            "no entry outlives its holders"
+        );
+    }
+
+    #[tokio::test]
+    async fn heard_ids_come_back_newest_first_and_bounded() {
+        let state = State::open(None).await.unwrap();
+        let writer = state.heard_writer();
+        for i in 0..5u8 {
+            writer.record("lora", [i; 32]);
+        }
+        let mut heard = Vec::new();
+        for _ in 0..100 {
+            heard = state.heard("lora", 3).await.unwrap();
+            if heard.first() == Some(&[4; 32]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(heard, vec![[4; 32], [3; 32], [2; 32]]);
+    }
 }

@@ -35,7 +35,7 @@ pub fn render(status: &StatusReply) -> String {
         };
         let _ = writeln!(
             out,
-            "  {app:<20} region {}…  {} operations over the mesh",
+            "  {app:<20} region {}…  {} operations",
             short(&t.region_id),
             t.operations
         );
@@ -44,12 +44,22 @@ pub fn render(status: &StatusReply) -> String {
     for t in &status.transports {
         render_transport(&mut out, t);
     }
+    if status.import_backlog > 0 {
+        let _ = writeln!(
+            out,
+            "catching up: {} operations from the mesh waiting to be stored",
+            status.import_backlog
+        );
+    }
     out
 }
 
 fn render_transport(out: &mut String, t: &TransportStatus) {
     let _ = writeln!(out, "  {:<10} {}", t.name, t.state);
     if t.name == "iroh" {
+        for peer in &t.peers {
+            let _ = writeln!(out, "    peer     {}", hex::encode(peer));
+        }
         return;
     }
     let _ = writeln!(
@@ -140,6 +150,7 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            ..Default::default()
         };
         let text = render(&status);
         for expected in [

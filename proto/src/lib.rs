@@ -13,6 +13,7 @@ pub mod header;
 pub mod message;
 mod node_header;
 pub mod operation;
+pub mod recent;
 pub mod reticulum;
 pub mod tags;
 

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use common::{APP, LIMIT, arrival, publish, subscribe, transport};
 use harness::Rnsd;
+use lorabridge::actor::topics::AppEvent;
 use lorabridge::bridge::{Bridge, BridgeSpec, Carried};
 use lorabridge::neighbourhood::{Member, Neighbourhood, QUICK_TRICKLE};
 use lorabridge::node::NodeSpec;
 use lorabridge::reticulum::ReticulumConfig;
 use lorabridge::status_report;
-use lorabridge::topic::AppEvent;
 use p2panda_core::SigningKey;
 
 const NETWORK: [u8; 32] = [0x6f; 32];

@@ -41,8 +41,9 @@ use crate::fragment::{Reassembler, ReassemblyError, ReassemblyLimits};
 use crate::frame::{FrameCodec, FrameError, RegionKey};
 use crate::message::{MAX_SUMMARY_TOPICS, state_digest};
 use crate::operation::RawOp;
+use crate::recent::RecentIds;
 use crate::tags::{NetworkTag, NodeTag};
-use pending::{GrownLogs, KeyBook, Pending, RecentIds};
+use pending::{GrownLogs, KeyBook, Pending};
 pub use queue::Priority;
 use queue::{Item, SendQueue};
 pub use store::{Lookup, MemoryStore, OpStore};
@@ -190,6 +191,48 @@ pub struct Stats {
     pub send_failures: u64,
 }
 
+impl std::ops::AddAssign for Stats {
+    /// Sums counters, e.g. over the links of one transport.
+    fn add_assign(&mut self, o: Stats) {
+        let Stats {
+            frames_sent,
+            bytes_sent,
+            airtime_sent,
+            summaries_sent,
+            vectors_sent,
+            wants_sent,
+            ops_sent,
+            fragments_sent,
+            hellos_sent,
+            key_wants_sent,
+            frames_heard,
+            frames_rejected,
+            ops_received,
+            duplicates,
+            cancelled,
+            budget_refusals,
+            send_failures,
+        } = o;
+        self.frames_sent += frames_sent;
+        self.bytes_sent += bytes_sent;
+        self.airtime_sent += airtime_sent;
+        self.summaries_sent += summaries_sent;
+        self.vectors_sent += vectors_sent;
+        self.wants_sent += wants_sent;
+        self.ops_sent += ops_sent;
+        self.fragments_sent += fragments_sent;
+        self.hellos_sent += hellos_sent;
+        self.key_wants_sent += key_wants_sent;
+        self.frames_heard += frames_heard;
+        self.frames_rejected += frames_rejected;
+        self.ops_received += ops_received;
+        self.duplicates += duplicates;
+        self.cancelled += cancelled;
+        self.budget_refusals += budget_refusals;
+        self.send_failures += send_failures;
+    }
+}
+
 /// Answer and relay hold-offs span at least this many full frames of airtime.
 const HOLDOFF_FRAMES: u32 = 8;
 /// A fresh operation shortens the Trickle interval to this many `imin`, instead of
@@ -199,6 +242,9 @@ const HOLDOFF_FRAMES: u32 = 8;
 /// summaries from 562 to 359 and frames from 1 839 to 1 583, at the same delivery.
 const FRESH_INTERVAL_IMINS: u32 = 4;
 
+/// Operation ids remembered per link as heard there, and as relayed there. (The daemon
+/// restores this many of the radio's heard ids at start.)
+pub const MAX_RECENT_IDS: usize = 8192;
 /// Neighbours remembered per link; the least recently heard is forgotten first.
 const MAX_NEIGHBOURS: usize = 64;
 /// Events waiting for the owner; the oldest is dropped past this (the owner should drain).
@@ -292,8 +338,8 @@ impl<S: OpStore> Engine<S> {
             config,
             queue: SendQueue::default(),
             neighbours: Vec::new(),
-            heard: RecentIds::default(),
-            relays: RecentIds::default(),
+            heard: RecentIds::new(MAX_RECENT_IDS),
+            relays: RecentIds::new(MAX_RECENT_IDS),
             keys_shared: HashMap::new(),
             last_vector: HashMap::new(),
             wake: None,

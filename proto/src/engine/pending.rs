@@ -1,7 +1,6 @@
-//! Bounded memories of the engine: author keys, operations heard, logs grown, operations
-//! waiting.
+//! Bounded memories of the engine: author keys, logs grown, operations waiting.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use super::LinkId;
@@ -40,32 +39,6 @@ impl KeyBook {
 
     pub(crate) fn get(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
         self.by_tag.get(&tag).cloned().unwrap_or_default()
-    }
-}
-
-/// Operation ids seen recently. Bound: `MAX_RECENT` ids; the oldest is forgotten first.
-#[derive(Debug, Default)]
-pub(crate) struct RecentIds {
-    set: HashSet<[u8; 32]>,
-    order: VecDeque<[u8; 32]>,
-}
-
-const MAX_RECENT: usize = 8192;
-
-impl RecentIds {
-    pub(crate) fn insert(&mut self, id: [u8; 32]) {
-        if self.set.insert(id) {
-            self.order.push_back(id);
-            if self.order.len() > MAX_RECENT
-                && let Some(old) = self.order.pop_front()
-            {
-                self.set.remove(&old);
-            }
-        }
-    }
-
-    pub(crate) fn contains(&self, id: &[u8; 32]) -> bool {
-        self.set.contains(id)
     }
 }
 

@@ -1,0 +1,444 @@
+//! The bridge's one actor: it owns the p2panda topic streams, the sans-IO sync engine (with
+//! its view of the node's database) and the mesh transports, and it never waits on slow work.
+//!
+//! Why one actor: the engine, the streams and the transports hand operations to each other
+//! all the time (an op heard on the radio is imported, then offered to Reticulum peers; an op
+//! synced over iroh is offered to the radio). Owned by one loop, each hand-off is a call, so
+//! nothing can fill up between them and no two tasks can wait on each other. Everything slow
+//! (publishes, imports and acks in p2panda, stream renewals, radio transmissions, database
+//! reads) runs as a future in [`Work`] beside the loop, and its result comes back as a
+//! [`Done`]. The loop itself only decides.
+//!
+//! One operation from Publish to the radio, in three hand-offs:
+//! 1. the gRPC handler sends [`Command::Publish`] to the actor, which starts the publish;
+//! 2. p2panda's stream delivers the processed operation; the actor hands it to subscribers
+//!    and to the engine (`handle_local_op`), which queues it on every link;
+//! 3. the engine's frame goes to the radio driver ([`radio::RadioPort`]).
+//!
+//! Back-pressure, so memory stays bounded whatever neighbours send: while more than
+//! `MAX_IMPORT_BACKLOG` operations from the mesh wait to be imported, the actor stops reading
+//! frames (the radio driver's bounded queue then drops frames as the air would, and the
+//! engine's summaries repair the loss later).
+
+pub mod radio;
+pub mod reticulum;
+pub mod status;
+pub mod store;
+pub mod topics;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use lorabridge_proto::RawOp;
+use lorabridge_proto::engine::{Engine, Event};
+use lorabridge_radio::{RadioError, RxFrame};
+use p2panda::Node;
+use p2panda::streams::StreamPublisher;
+use p2panda_store::SqliteStore;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::error::PublishError;
+use crate::reticulum::ReticulumEvent;
+use crate::state::HeardWriter;
+use radio::RadioPort;
+use reticulum::ReticulumPort;
+use status::{IrohView, TransportView, Transports};
+use store::{NodeStore, OpKey};
+use topics::{Import, News, Topics};
+
+/// The transport name operations from the radio are recorded under.
+pub const LORA: &str = "lora";
+/// The transport name operations from Reticulum peers are recorded under.
+pub const RETICULUM: &str = "reticulum";
+
+/// Operations from the mesh waiting for the node, past which the actor stops reading frames.
+pub const MAX_IMPORT_BACKLOG: usize = 1024;
+/// How often the status is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Longest wait at shutdown for the work in flight (acks, publishes) to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Work running beside the loop.
+pub type WorkItem = BoxFuture<'static, Done>;
+pub type Work = FuturesUnordered<WorkItem>;
+
+/// What a piece of [`Work`] came back with.
+pub enum Done {
+    Published {
+        topic: [u8; 32],
+        reply: oneshot::Sender<Result<[u8; 32], PublishError>>,
+        result: Result<[u8; 32], PublishError>,
+    },
+    ImportStarted {
+        topic: [u8; 32],
+        result: Result<(), String>,
+    },
+    Opened {
+        topic: [u8; 32],
+        result: Result<
+            (
+                StreamPublisher<Vec<u8>>,
+                p2panda::streams::StreamSubscription<Vec<u8>>,
+            ),
+            String,
+        >,
+    },
+    Acked {
+        topic: [u8; 32],
+    },
+    Fetched(Vec<(OpKey, Option<RawOp>)>),
+    RadioSent(Result<(), RadioError>),
+}
+
+/// What the gRPC API asks of the actor.
+pub enum Command {
+    /// Publish `payload` as this node's next operation in `topic`; the reply comes once the
+    /// node has persisted it.
+    Publish {
+        topic: [u8; 32],
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<[u8; 32], PublishError>>,
+    },
+}
+
+/// What woke the loop.
+enum Wake {
+    Command(Command),
+    Stream([u8; 32], Option<p2panda::streams::StreamEvent<Vec<u8>>>),
+    Done(Done),
+    Radio(Option<RxFrame>),
+    Reticulum(Option<ReticulumEvent>),
+    Timer,
+    Shutdown,
+}
+
+/// See the module docs.
+pub struct Actor {
+    pub node: Arc<Node>,
+    /// The node's database, for fetching operations the engine wants to send.
+    pub db: SqliteStore,
+    pub engine: Engine<NodeStore>,
+    /// The topics carried over a mesh transport (the others are not offered to the engine).
+    pub mesh_topics: HashSet<[u8; 32]>,
+    pub topics: Topics,
+    pub radio: Option<RadioPort>,
+    pub reticulum: Option<ReticulumPort>,
+    pub heard: HeardWriter,
+    /// Whether iroh can find peers at all (for the status).
+    pub iroh: bool,
+}
+
+/// The actor's state while it runs.
+struct Running {
+    actor: Actor,
+    work: Work,
+    fetching: bool,
+    /// Open iroh sync sessions per peer node id.
+    iroh_sessions: HashMap<[u8; 32], usize>,
+    start: Instant,
+}
+
+impl Actor {
+    /// Runs until `shutdown` flips: takes commands, publishes the status every second.
+    pub async fn run(
+        self,
+        mut commands: mpsc::Receiver<Command>,
+        status: watch::Sender<Transports>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut running = Running {
+            actor: self,
+            work: Work::new(),
+            fetching: false,
+            iroh_sessions: HashMap::new(),
+            start: Instant::now(),
+        };
+        let mut next_status = Instant::now();
+        loop {
+            let now = Instant::now();
+            let due = running.turn(now);
+            if now >= next_status {
+                status.send_replace(running.status(now));
+                next_status = now + STATUS_EVERY;
+            }
+            let engine_due = running
+                .actor
+                .engine
+                .poll_timeout()
+                .map(|t| running.start + t);
+            let wake = [due, engine_due, Some(next_status)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(next_status);
+            let accepting = running.actor.topics.backlog() < MAX_IMPORT_BACKLOG;
+            let woke = running
+                .wait(&mut commands, &mut shutdown, wake, accepting)
+                .await;
+            let now = Instant::now();
+            match woke {
+                Wake::Command(command) => running.on_command(command),
+                Wake::Stream(topic, Some(event)) => {
+                    let mut news = Vec::new();
+                    running.actor.topics.on_event(topic, event, now, &mut news);
+                    running.apply(now, news);
+                }
+                Wake::Stream(topic, None) => running.actor.topics.on_stream_ended(&topic, now),
+                Wake::Done(done) => running.on_done(now, done),
+                Wake::Radio(Some(frame)) => running.on_frame(now, frame),
+                Wake::Radio(None) => {
+                    tracing::error!("the radio driver stopped; the bridge goes on without it");
+                    running.actor.radio = None;
+                }
+                Wake::Reticulum(Some(event)) => {
+                    let elapsed = now - running.start;
+                    if let Some(port) = &mut running.actor.reticulum {
+                        port.on_event(&mut running.actor.engine, elapsed, event);
+                    }
+                }
+                Wake::Reticulum(None) => {
+                    tracing::error!("the Reticulum transport stopped");
+                    running.actor.reticulum = None;
+                }
+                Wake::Timer => {
+                    let elapsed = now - running.start;
+                    running.actor.engine.handle_timeout(elapsed);
+                }
+                Wake::Shutdown => break,
+            }
+        }
+        running.stop().await;
+    }
+}
+
+impl Running {
+    async fn wait(
+        &mut self,
+        commands: &mut mpsc::Receiver<Command>,
+        shutdown: &mut watch::Receiver<bool>,
+        wake: Instant,
+        accepting: bool,
+    ) -> Wake {
+        let radio = self.actor.radio.as_ref().map(|r| r.radio.clone());
+        let topics = &mut self.actor.topics;
+        let work = &mut self.work;
+        let reticulum = &mut self.actor.reticulum;
+        tokio::select! {
+            Some(command) = commands.recv() => Wake::Command(command),
+            (topic, event) = topics.next_event() => Wake::Stream(topic, event),
+            Some(done) = work.next(), if !work.is_empty() => Wake::Done(done),
+            frame = async { match &radio { Some(r) => r.recv().await, None => std::future::pending().await } }, if accepting => Wake::Radio(frame),
+            event = async { match reticulum { Some(r) => r.events.recv().await, None => std::future::pending().await } }, if accepting => Wake::Reticulum(event),
+            () = tokio::time::sleep_until(wake) => Wake::Timer,
+            _ = shutdown.changed() => Wake::Shutdown,
+        }
+    }
+
+    /// Everything the loop does between wake-ups: hands what the engine received to the
+    /// topics, starts due imports, acks and renewals, sends what may go, starts fetches.
+    /// Returns the earliest instant something becomes due that the engine does not know of.
+    fn turn(&mut self, now: Instant) -> Option<Instant> {
+        let elapsed = now - self.start;
+        self.drain_engine();
+        let mut news = Vec::new();
+        let topics_due = self.actor.topics.poll(now, &mut self.work, &mut news);
+        self.apply(now, news);
+        let radio_due = match &mut self.actor.radio {
+            Some(port) => port.transmit(&mut self.actor.engine, elapsed, now, &mut self.work),
+            None => None,
+        };
+        if let Some(port) = &self.actor.reticulum {
+            port.transmit(&mut self.actor.engine, elapsed);
+        }
+        if !self.fetching {
+            let keys = self.actor.engine.store_mut().take_requests();
+            if !keys.is_empty() {
+                self.fetching = true;
+                let db = self.actor.db.clone();
+                self.work
+                    .push(async move { Done::Fetched(store::fetch(db, keys).await) }.boxed());
+            }
+        }
+        [topics_due, radio_due].into_iter().flatten().min()
+    }
+
+    /// Operations the engine received go to their topic's import backlog.
+    fn drain_engine(&mut self) {
+        let radio_link = self.actor.radio.as_ref().map(|r| r.link);
+        while let Some(event) = self.actor.engine.poll_event() {
+            match event {
+                Event::Received {
+                    link,
+                    topic,
+                    author,
+                    seq,
+                    op,
+                } => {
+                    let via = if Some(link) == radio_link {
+                        // Persisted so that the radio never echoes it, even after a restart.
+                        self.actor.heard.record(LORA, op.id());
+                        LORA
+                    } else {
+                        RETICULUM
+                    };
+                    let key = (topic, author, seq);
+                    self.actor.topics.import(&topic, Import { key, op, via });
+                }
+                Event::Rejected { link, reason } => {
+                    tracing::debug!(?link, "rejected from the mesh: {reason:?}")
+                }
+            }
+        }
+    }
+
+    /// Acts on what the topic streams said.
+    fn apply(&mut self, now: Instant, news: Vec<News>) {
+        let elapsed = now - self.start;
+        for news in news {
+            match news {
+                News::Persisted { key, op, from_mesh } => {
+                    let topic = key.0;
+                    if !from_mesh
+                        && self.actor.mesh_topics.contains(&topic)
+                        && let Err(e) = self.actor.engine.handle_local_op(elapsed, &topic, op)
+                    {
+                        tracing::warn!("cannot offer an operation to the mesh: {e}");
+                    }
+                    self.actor.engine.store_mut().persisted(&key);
+                }
+                News::Refused { key, reason } => {
+                    tracing::warn!(
+                        topic = %hex::encode(key.0),
+                        "the node refused an operation from the mesh: {reason}"
+                    );
+                    self.actor.engine.store_mut().refused(&key);
+                }
+                News::IrohSession { peer, open } => {
+                    let sessions = self.iroh_sessions.entry(peer).or_default();
+                    if open {
+                        *sessions += 1;
+                    } else {
+                        *sessions = sessions.saturating_sub(1);
+                        if *sessions == 0 {
+                            self.iroh_sessions.remove(&peer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish {
+                topic,
+                payload,
+                reply,
+            } => self
+                .actor
+                .topics
+                .publish(&topic, payload, reply, &mut self.work),
+        }
+    }
+
+    fn on_done(&mut self, now: Instant, done: Done) {
+        let elapsed = now - self.start;
+        match done {
+            Done::Published {
+                topic,
+                reply,
+                result,
+            } => {
+                self.actor.topics.on_published(&topic);
+                let _ = reply.send(result);
+            }
+            Done::ImportStarted { topic, result } => {
+                if let Err(reason) = result {
+                    self.actor.topics.on_import_failed(&topic, &reason, now);
+                }
+            }
+            Done::Opened { topic, result } => {
+                self.actor.topics.on_opened(topic, result, &mut self.work)
+            }
+            Done::Acked { topic } => self.actor.topics.on_acked(&topic),
+            Done::Fetched(found) => {
+                self.fetching = false;
+                for (key, op) in found {
+                    self.actor.engine.store_mut().fulfil(key, op);
+                }
+            }
+            Done::RadioSent(result) => {
+                if let Some(port) = &mut self.actor.radio {
+                    port.on_sent(&mut self.actor.engine, elapsed, now, result);
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, frame: RxFrame) {
+        let elapsed = now - self.start;
+        if let Some(port) = &self.actor.radio {
+            let signal = frame
+                .rssi_dbm
+                .map(|r| (f32::from(r), frame.snr_db.unwrap_or(0.0)));
+            self.actor
+                .engine
+                .handle_frame(elapsed, port.link, &frame.payload, signal);
+        }
+    }
+
+    fn status(&self, now: Instant) -> Transports {
+        let elapsed = now - self.start;
+        let engine = &self.actor.engine;
+        Transports {
+            iroh: IrohView {
+                enabled: self.actor.iroh,
+                peers: self.iroh_sessions.keys().copied().collect(),
+            },
+            lora: self.actor.radio.as_ref().map(|port| {
+                let state = format!("{:?}", port.radio.state()).to_lowercase();
+                let mut view = TransportView::of(engine, elapsed, state, [port.link]);
+                view.airtime = engine
+                    .ledger(port.link)
+                    .map(|l| l.summary(elapsed))
+                    .unwrap_or_default();
+                view
+            }),
+            reticulum: self.actor.reticulum.as_ref().map(|port| {
+                let state = if port.connected.is_empty() {
+                    "connecting"
+                } else {
+                    "connected"
+                };
+                let links = port.peers.iter().map(|(_, link)| link);
+                TransportView::of(engine, elapsed, state.into(), links)
+            }),
+            import_backlog: self.actor.topics.backlog(),
+        }
+    }
+
+    /// Lets the radio finish its frame, and the acks and publishes in flight finish (within
+    /// `SHUTDOWN_GRACE`), so that what was delivered is acknowledged.
+    async fn stop(mut self) {
+        let finish = async {
+            while let Some(done) = self.work.next().await {
+                if let Done::Published { reply, result, .. } = done {
+                    let _ = reply.send(result);
+                }
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
+            tracing::debug!("work still in flight at shutdown was dropped");
+        }
+        if let Some(port) = &self.actor.radio
+            && let Err(e) = port.radio.shutdown().await
+        {
+            tracing::warn!("radio shutdown: {e}");
+        }
+    }
+}
