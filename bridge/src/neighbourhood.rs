@@ -223,19 +223,41 @@ impl Neighbourhood {
             .1
     }
 
-    /// Stops one member and starts it again on the same key, database and modem.
-    pub async fn restart(&mut self, name: &str) -> Result<(), String> {
+    /// A radio member's emulated module (to unplug it, say).
+    pub fn modem(&self, name: &str) -> Option<&Emulator> {
+        let member = self.members.iter().find(|m| m.member.name == name)?;
+        member.emulator.map(|e| &self.emulators[e])
+    }
+
+    /// Stops one member; its key, address, database and modem stay, for [`Self::resume`].
+    pub async fn pause(&mut self, name: &str) -> Result<(), String> {
         let i = self
             .bridges
             .iter()
             .position(|(n, _)| n == name)
-            .expect("a member of this neighbourhood");
+            .ok_or_else(|| format!("{name} is not running"))?;
         let (_, bridge) = self.bridges.remove(i);
         bridge.stop().await;
+        Ok(())
+    }
+
+    /// Starts a paused member again on the same key, database and modem.
+    pub async fn resume(&mut self, name: &str) -> Result<(), String> {
+        let i = self
+            .members
+            .iter()
+            .position(|m| m.member.name == name)
+            .ok_or_else(|| format!("{name} is not a member"))?;
         wait_until_free(self.members[i].addr).await?;
         let bridge = self.start_member(i).await?;
-        self.bridges.insert(i, (name.to_string(), bridge));
+        self.bridges.push((name.to_string(), bridge));
         Ok(())
+    }
+
+    /// Stops one member and starts it again on the same key, database and modem.
+    pub async fn restart(&mut self, name: &str) -> Result<(), String> {
+        self.pause(name).await?;
+        self.resume(name).await
     }
 
     pub async fn stop(self) {

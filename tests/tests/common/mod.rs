@@ -116,3 +116,73 @@ pub async fn transport(status_addr: SocketAddr, name: &str) -> TransportStatus {
         .find(|t| t.name == name)
         .unwrap_or_else(|| panic!("no {name} transport in the status"))
 }
+
+/// An app that keeps one connection to a bridge's gRPC API, as a real app does.
+pub struct App {
+    client: PandaClient<tonic::transport::Channel>,
+}
+
+impl App {
+    pub async fn connect(grpc: SocketAddr) -> Self {
+        Self {
+            client: client(grpc).await,
+        }
+    }
+
+    /// Publishes to the chat app; the time Publish took, or its error.
+    pub async fn publish(&mut self, payload: &[u8]) -> Result<Duration, tonic::Status> {
+        let request = PublishRequest {
+            app_id: APP.into(),
+            instance_id: "test".into(),
+            payload: payload.to_vec(),
+            idempotency_key: Vec::new(),
+        };
+        let started = std::time::Instant::now();
+        self.client.publish(request).await?;
+        Ok(started.elapsed())
+    }
+}
+
+/// Collects events from `subscription` until every payload of `want` has arrived, within
+/// `limit`. Returns how many events carried each operation id (so callers can check that
+/// each arrived once), or the payloads still missing when the time ran out.
+pub async fn collect(
+    subscription: &mut Subscription,
+    want: &std::collections::HashSet<Vec<u8>>,
+    limit: Duration,
+) -> Result<std::collections::HashMap<Vec<u8>, usize>, Vec<Vec<u8>>> {
+    let mut seen: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    let mut missing: std::collections::HashSet<Vec<u8>> = want.clone();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !missing.is_empty() {
+        match tokio::time::timeout_at(deadline, subscription.stream.message()).await {
+            Ok(Ok(Some(event))) => {
+                if want.contains(&event.payload) {
+                    missing.remove(&event.payload);
+                    *seen.entry(event.operation_id).or_default() += 1;
+                }
+            }
+            Ok(other) => panic!("the subscription ended: {other:?}"),
+            Err(_) => return Err(missing.into_iter().collect()),
+        }
+    }
+    // Anything already on its way (a duplicate would follow its first copy closely).
+    while let Ok(Ok(Some(event))) =
+        tokio::time::timeout(Duration::from_millis(500), subscription.stream.message()).await
+    {
+        if want.contains(&event.payload) {
+            *seen.entry(event.operation_id).or_default() += 1;
+        }
+    }
+    Ok(seen)
+}
+
+/// p50 and p99 of some durations, in milliseconds, for the notes.
+pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    (at(0.5), at(0.99))
+}
