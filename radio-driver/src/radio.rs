@@ -153,14 +153,23 @@ impl std::str::FromStr for ModuleKind {
 impl TryFrom<lorabridge_hardware::ModuleKind> for ModuleKind {
     type Error = RadioError;
 
-    /// Maps a board profile's module to the driver that speaks to it.
+    /// Maps a board profile's module to the driver that speaks to it; radios with no driver
+    /// yet (the SPI HATs) are refused with a message that says so.
     fn try_from(kind: lorabridge_hardware::ModuleKind) -> Result<Self, RadioError> {
         use lorabridge_hardware::ModuleKind as Hw;
+        let not_driven = |module| RadioError::Unsupported {
+            module,
+            reason: "not driven yet: lorabridge has no SPI driver; its board profile (pins) is \
+                     ready for one. Use a serial module (RAK3172, RNode, E22) meanwhile"
+                .into(),
+        };
         match kind {
             Hw::Rui3 => Ok(ModuleKind::Rui3),
             Hw::Rak811 => Ok(ModuleKind::Rak811),
             Hw::RnodeKiss => Ok(ModuleKind::Rnode),
             Hw::EbyteE22 => Ok(ModuleKind::E22),
+            Hw::Sx126xSpi => Err(not_driven("SX126x over SPI")),
+            Hw::Sx127xSpi => Err(not_driven("SX127x over SPI")),
         }
     }
 }
@@ -180,5 +189,19 @@ mod tests {
         assert_eq!("e22".parse::<ModuleKind>(), Ok(ModuleKind::E22));
         assert_eq!(ModuleKind::E22.to_string(), "e22");
         assert!("e32".parse::<ModuleKind>().is_err());
+    }
+
+    #[test]
+    fn every_builtin_board_is_driven_or_says_it_is_not() {
+        use lorabridge_hardware::BoardProfile;
+        for board in BoardProfile::all() {
+            match ModuleKind::try_from(board.module) {
+                Ok(_) => assert!(!board.module.is_spi(), "{}", board.id),
+                Err(e) => {
+                    assert!(board.module.is_spi(), "{}", board.id);
+                    assert!(e.to_string().contains("not driven yet"), "{e}");
+                }
+            }
+        }
     }
 }
