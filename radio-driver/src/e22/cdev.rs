@@ -75,6 +75,16 @@ impl PinLines {
             aux: None,
         }
     }
+
+    /// The lines a board profile names (BCM numbers), if it names M0 and M1: so that a
+    /// steward who names the HAT names its pins too.
+    pub fn from_profile(pins: &lorabridge_hardware::board::Pins) -> Option<Self> {
+        Some(Self {
+            m0: GpioLine::bcm(pins.m0?),
+            m1: GpioLine::bcm(pins.m1?),
+            aux: pins.aux.map(GpioLine::bcm),
+        })
+    }
 }
 
 /// M0 and M1 held as outputs (one request, so both change at once and no third mode is ever
@@ -177,6 +187,12 @@ mod tests {
         assert_eq!(lines.m0, GpioLine::Named("GPIO22".into()));
         assert_eq!(lines.m1, GpioLine::Named("GPIO27".into()));
         assert_eq!(lines.aux, None);
+        let board =
+            lorabridge_hardware::BoardProfile::builtin("waveshare-sx1262-hat").expect("profile");
+        let from_board = board.pins.as_ref().and_then(PinLines::from_profile);
+        assert_eq!(from_board, Some(lines));
+        let spi = lorabridge_hardware::BoardProfile::builtin("meshadv-pi").expect("profile");
+        assert_eq!(spi.pins.as_ref().and_then(PinLines::from_profile), None);
     }
 
     #[test]
