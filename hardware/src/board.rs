@@ -1,4 +1,4 @@
-//! Board and HAT profiles: which serial module sits where, and what it can do.
+//! Board and HAT profiles: which module sits where, on which pins, and what it can do.
 //!
 //! Profiles are data (TOML files in `hardware/boards/`, compiled into the binary) so that a
 //! configuration can say `board = "rak3172-usb"` and get port, baud, driver and limits, and
@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::modulation::{MAX_PAYLOAD_BYTES, Modulation, ModulationError};
 
 /// The profiles shipped with the binary: (id, TOML text).
-const BUILTIN: [(&str, &str); 6] = [
+const BUILTIN: [(&str, &str); 11] = [
     ("rak3172-usb", include_str!("../boards/rak3172-usb.toml")),
     ("rak811-phat", include_str!("../boards/rak811-phat.toml")),
     ("rnode-tbeam", include_str!("../boards/rnode-tbeam.toml")),
@@ -22,6 +22,20 @@ const BUILTIN: [(&str, &str); 6] = [
     (
         "waveshare-sx1262-hat",
         include_str!("../boards/waveshare-sx1262-hat.toml"),
+    ),
+    (
+        "rak6421-rak13300",
+        include_str!("../boards/rak6421-rak13300.toml"),
+    ),
+    ("meshadv-pi", include_str!("../boards/meshadv-pi.toml")),
+    ("meshadv-mini", include_str!("../boards/meshadv-mini.toml")),
+    (
+        "adafruit-rfm9x-bonnet",
+        include_str!("../boards/adafruit-rfm9x-bonnet.toml"),
+    ),
+    (
+        "dragino-lora-gps-hat",
+        include_str!("../boards/dragino-lora-gps-hat.toml"),
     ),
 ];
 
@@ -37,9 +51,12 @@ pub struct BoardProfile {
     pub module: ModuleKind,
     /// The LoRa transceiver, which decides e.g. whether SF5/SF6 exist.
     pub chip: Chip,
-    /// Where the module usually appears; the configuration may override it.
+    /// The device node the module usually appears at: a serial port, or for SPI radios the
+    /// spidev node (`/dev/spidevB.C`); the configuration may override it.
     pub serial_path: String,
-    /// Serial speed the firmware uses (for the E22: its configuration mode).
+    /// Serial speed the firmware uses (for the E22: its configuration mode). Absent (0) for
+    /// SPI radios, which have no serial line.
+    #[serde(default)]
     pub baud: u32,
     /// Lowest centre frequency in Hz the board is built for.
     pub freq_min_hz: u32,
@@ -50,8 +67,49 @@ pub struct BoardProfile {
     /// Highest output power in dBm the firmware accepts.
     pub tx_power_max_dbm: i8,
     /// Largest frame in bytes the host may hand over for one LoRa frame (RUI3 250, RAK811
-    /// 118, RNode 254 + its 1-byte header, E22 240 sub-packet): what the fragmenter splits to.
+    /// 118, RNode 254 + its 1-byte header, E22 240 sub-packet, SPI radios 255): what the
+    /// fragmenter splits to.
     pub mtu: usize,
+    /// The GPIO lines the host drives or reads (E22 mode pins, SPI radio control lines);
+    /// absent for modules with nothing but a serial line.
+    #[serde(default)]
+    pub pins: Option<Pins>,
+}
+
+/// GPIO lines by Broadcom (BCM) number, i.e. the Raspberry Pi kernel's line names `GPIO<n>`.
+///
+/// Which lines a module needs depends on its kind (checked on load): an E22 needs M0 and M1;
+/// an SX126x reset, busy and IRQ (DIO1); an SX127x reset and IRQ (DIO0).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pins {
+    /// E22: mode pin M0.
+    pub m0: Option<u32>,
+    /// E22: mode pin M1.
+    pub m1: Option<u32>,
+    /// E22: the busy output AUX, if wired to the host.
+    pub aux: Option<u32>,
+    /// SPI: chip select driven as a GPIO; absent when the spidev's own CE line is used.
+    pub cs: Option<u32>,
+    /// SPI: the radio's reset line (NRESET).
+    pub reset: Option<u32>,
+    /// SX126x: the BUSY line.
+    pub busy: Option<u32>,
+    /// SPI: the interrupt line (DIO1 on SX126x, DIO0 on SX127x).
+    pub irq: Option<u32>,
+    /// SPI: antenna switch, receive side, driven by the host.
+    pub rx_enable: Option<u32>,
+    /// SPI: antenna switch, transmit side, driven by the host.
+    pub tx_enable: Option<u32>,
+    /// SPI: lines held high while the radio is used (module power, antenna switch supply).
+    #[serde(default)]
+    pub power_enable: Vec<u32>,
+    /// SX126x: DIO2 drives the antenna switch's transmit side.
+    #[serde(default)]
+    pub dio2_rf_switch: bool,
+    /// SX126x: DIO3 powers the TCXO (the voltage is not in our sources; the driver picks it).
+    #[serde(default)]
+    pub dio3_tcxo: bool,
 }
 
 /// The firmware protocol spoken over the serial line.
@@ -66,6 +124,17 @@ pub enum ModuleKind {
     RnodeKiss,
     /// Ebyte E22 UART modules (register configuration, transparent data).
     EbyteE22,
+    /// A bare SX126x on SPI (RAK13300, E22-900MxxS): driven register by register by the host.
+    Sx126xSpi,
+    /// A bare SX127x on SPI (RFM95W): driven register by register by the host.
+    Sx127xSpi,
+}
+
+impl ModuleKind {
+    /// Whether the host talks to the radio chip over SPI (no serial line, no baud).
+    pub fn is_spi(self) -> bool {
+        matches!(self, ModuleKind::Sx126xSpi | ModuleKind::Sx127xSpi)
+    }
 }
 
 /// LoRa transceiver chips of the supported boards.
@@ -123,11 +192,21 @@ pub enum BoardError {
         /// The bad value.
         value: usize,
     },
-    /// A baud rate of zero.
-    #[error("board {board:?}: baud 0 is not a serial speed")]
+    /// A serial module without a baud rate, or an SPI radio with one.
+    #[error("board {board:?}: {reason}")]
     Baud {
         /// The board's id.
         board: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A pin the module needs is missing, or pins are given for a module without any.
+    #[error("board {board:?}: pins: {reason}")]
+    Pins {
+        /// The board's id.
+        board: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The modulation itself is invalid.
     #[error(transparent)]
@@ -255,10 +334,55 @@ impl BoardProfile {
                 value: self.mtu,
             });
         }
-        if self.baud == 0 {
-            return Err(BoardError::Baud {
-                board: self.id.clone(),
-            });
+        let baud = |reason| BoardError::Baud {
+            board: self.id.clone(),
+            reason,
+        };
+        match (self.module.is_spi(), self.baud) {
+            (false, 0) => return Err(baud("baud 0 is not a serial speed")),
+            (true, b) if b != 0 => {
+                return Err(baud("baud is for serial modules; this is an SPI radio"));
+            }
+            _ => {}
+        }
+        self.validate_pins()
+    }
+
+    fn validate_pins(&self) -> Result<(), BoardError> {
+        let error = |reason: String| BoardError::Pins {
+            board: self.id.clone(),
+            reason,
+        };
+        let pins = self.pins.clone().unwrap_or_default();
+        let needed: &[(&str, Option<u32>)] = match self.module {
+            ModuleKind::EbyteE22 => &[("m0", pins.m0), ("m1", pins.m1)],
+            ModuleKind::Sx126xSpi => &[
+                ("reset", pins.reset),
+                ("busy", pins.busy),
+                ("irq", pins.irq),
+            ],
+            ModuleKind::Sx127xSpi => &[("reset", pins.reset), ("irq", pins.irq)],
+            ModuleKind::Rui3 | ModuleKind::Rak811 | ModuleKind::RnodeKiss => {
+                if self.pins.is_some() {
+                    return Err(error(format!(
+                        "a {:?} module has only its serial line",
+                        self.module
+                    )));
+                }
+                &[]
+            }
+        };
+        let missing: Vec<&str> = needed
+            .iter()
+            .filter(|(_, line)| line.is_none())
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(error(format!(
+                "a {:?} module needs {}",
+                self.module,
+                missing.join(", ")
+            )));
         }
         Ok(())
     }
@@ -275,6 +399,54 @@ mod tests {
             assert_eq!(profile.id, id);
         }
         assert_eq!(BoardProfile::all().len(), BUILTIN.len());
+    }
+
+    #[test]
+    fn hats_carry_their_pins() {
+        let pins = |id: &str| BoardProfile::builtin(id).expect(id).pins.expect("pins");
+        let e22 = pins("waveshare-sx1262-hat");
+        assert_eq!((e22.m0, e22.m1, e22.aux), (Some(22), Some(27), None));
+        let mesh_adv = pins("meshadv-pi");
+        assert_eq!(
+            (mesh_adv.cs, mesh_adv.irq, mesh_adv.busy, mesh_adv.reset),
+            (Some(21), Some(16), Some(20), Some(18))
+        );
+        assert_eq!(
+            (mesh_adv.tx_enable, mesh_adv.rx_enable),
+            (Some(13), Some(12))
+        );
+        assert!(mesh_adv.dio3_tcxo && !mesh_adv.dio2_rf_switch);
+        assert_eq!(pins("rak6421-rak13300").power_enable, vec![12, 13]);
+        let rfm = pins("adafruit-rfm9x-bonnet");
+        assert_eq!(
+            (rfm.cs, rfm.reset, rfm.irq, rfm.busy),
+            (Some(7), Some(25), Some(22), None)
+        );
+        for board in BoardProfile::all() {
+            assert_eq!(board.module.is_spi(), board.baud == 0, "{}", board.id);
+        }
+    }
+
+    #[test]
+    fn pins_are_checked_against_the_module() {
+        let text = include_str!("../boards/meshadv-mini.toml");
+        let error = BoardProfile::from_toml_str(&text.replace("busy = 20\n", ""))
+            .expect_err("no busy line")
+            .to_string();
+        assert_eq!(
+            error,
+            "board \"meshadv-mini\": pins: a Sx126xSpi module needs busy"
+        );
+        let error =
+            BoardProfile::from_toml_str(&text.replace("mtu = 255", "mtu = 255\nbaud = 9600"))
+                .expect_err("baud on SPI")
+                .to_string();
+        assert!(error.contains("baud is for serial modules"), "{error}");
+        let rak = include_str!("../boards/rak3172-usb.toml");
+        let error = BoardProfile::from_toml_str(&format!("{rak}\n[pins]\nreset = 4\n"))
+            .expect_err("pins on a serial module")
+            .to_string();
+        assert!(error.contains("has only its serial line"), "{error}");
     }
 
     #[test]
@@ -326,6 +498,41 @@ mod tests {
                 9_600,
                 240,
             ),
+            (
+                "rak6421-rak13300",
+                ModuleKind::Sx126xSpi,
+                "/dev/spidev0.0",
+                0,
+                255,
+            ),
+            (
+                "meshadv-pi",
+                ModuleKind::Sx126xSpi,
+                "/dev/spidev0.0",
+                0,
+                255,
+            ),
+            (
+                "meshadv-mini",
+                ModuleKind::Sx126xSpi,
+                "/dev/spidev0.0",
+                0,
+                255,
+            ),
+            (
+                "adafruit-rfm9x-bonnet",
+                ModuleKind::Sx127xSpi,
+                "/dev/spidev0.1",
+                0,
+                255,
+            ),
+            (
+                "dragino-lora-gps-hat",
+                ModuleKind::Sx127xSpi,
+                "/dev/spidev0.0",
+                0,
+                255,
+            ),
         ]
         .map(|(id, module, path, baud, mtu)| (id.to_owned(), module, path.to_owned(), baud, mtu));
         assert_eq!(rows, expected);
@@ -343,7 +550,8 @@ mod tests {
         assert_eq!(
             error,
             "unknown board \"heltec\"; known boards: rak3172-usb, rak811-phat, rnode-tbeam, \
-             rnode-lora32, rnode-rak4631, waveshare-sx1262-hat"
+             rnode-lora32, rnode-rak4631, waveshare-sx1262-hat, rak6421-rak13300, meshadv-pi, \
+             meshadv-mini, adafruit-rfm9x-bonnet, dragino-lora-gps-hat"
         );
     }
 

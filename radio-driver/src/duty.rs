@@ -69,6 +69,9 @@ impl<R: Radio> DutyCycled<R> {
             ModuleKind::Rnode if len > 254 => m.time_on_air(255) + m.time_on_air(len - 254 + 1),
             ModuleKind::Rnode => m.time_on_air(len + 1),
             ModuleKind::Rui3 | ModuleKind::Rak811 => m.time_on_air(len),
+            // Our framing travels with the frame; `m` is the air rate's stand-in, so this is
+            // the E22's airtime estimate (see `crate::e22`).
+            ModuleKind::E22 => m.time_on_air(len + crate::e22::wire::OVERHEAD),
         }
     }
 }
@@ -101,6 +104,7 @@ impl<R: Radio> Radio for DutyCycled<R> {
             // limit) is refused here, before the module is touched.
             let largest_packet = match self.inner.kind() {
                 ModuleKind::Rnode => 255,
+                ModuleKind::E22 => self.inner.mtu() + crate::e22::wire::OVERHEAD,
                 _ => self.inner.mtu().min(255),
             };
             self.plan

@@ -13,8 +13,9 @@ pub enum RadioError {
     /// Empty frames cannot be sent by any of the modules.
     #[error("empty frame: the modules cannot send zero bytes")]
     EmptyFrame,
-    /// The modulation cannot be expressed in this module's command set.
-    #[error("modulation not supported by {module}: {reason}")]
+    /// The module cannot do what was asked: a modulation its command set cannot express, or
+    /// an operation that needs more than the call gives (an E22 needs its pins).
+    #[error("not supported by {module}: {reason}")]
     Unsupported {
         module: &'static str,
         reason: String,
@@ -31,6 +32,9 @@ pub enum RadioError {
     /// The module answered something unexpected (a failed detect, a wrong echo, old firmware).
     #[error("unexpected module: {0}")]
     Protocol(String),
+    /// A GPIO line the driver needs (an E22's M0/M1/AUX) could not be used.
+    #[error("GPIO line {line}: {reason}")]
+    Gpio { line: String, reason: String },
     /// The serial port could not be used.
     #[error("serial port {path}: {reason}")]
     Port { path: String, reason: String },

@@ -1,10 +1,13 @@
 //! The `Radio` trait and serial drivers for LoRa modules.
 //!
-//! Three module dialects are driven over a serial line:
+//! Four module dialects are driven over a serial line:
 //!
 //! - [`ModuleKind::Rui3`]: RAK3172 and other RUI3 modules, AT commands in P2P mode;
 //! - [`ModuleKind::Rak811`]: RAK811 with AT firmware v3;
-//! - [`ModuleKind::Rnode`]: boards running the RNode firmware, spoken to in KISS frames.
+//! - [`ModuleKind::Rnode`]: boards running the RNode firmware, spoken to in KISS frames;
+//! - [`ModuleKind::E22`]: Ebyte E22 UART modules (the Waveshare SX1262 LoRa HAT), registers in
+//!   configuration mode and our own framing in transparent mode, with M0/M1/AUX on GPIO
+//!   lines. An E22 hears only other E22s.
 //!
 //! Each dialect is split in two: a pure parser (bytes in, events out; never panics, bounded
 //! memory, unit- and property-tested apart from any I/O) and a small async "dialect" that turns
@@ -22,6 +25,7 @@ pub mod at;
 mod at_command;
 pub mod driver;
 pub mod duty;
+pub mod e22;
 pub mod error;
 pub mod limits;
 pub mod probe;
@@ -35,6 +39,6 @@ pub use driver::{Connector, DriverConfig, Port, PortIo, SerialConnector, SerialR
 pub use duty::DutyCycled;
 pub use error::RadioError;
 pub use limits::{LimitError, ModuleLimits};
-pub use probe::{ModuleInfo, probe};
+pub use probe::{ModuleInfo, probe, probe_e22};
 pub use radio::{ModuleKind, Radio, RadioFuture, RadioState, RxFrame};
 pub use rnode_framing::RnodeFraming;

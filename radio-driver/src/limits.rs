@@ -71,11 +71,29 @@ impl ModuleKind {
                 tx_power_dbm: 0..=22,
                 sync_word: crate::rnode::SYNC_WORD,
             },
+            // The envelope; the E22's channel grid and air rates are checked by
+            // `e22::check_modulation`.
+            ModuleKind::E22 => ModuleLimits {
+                frequency_hz: 410_125_000..=930_125_000,
+                spreading_factor: 5..=12,
+                bandwidths: Bandwidths::Only(AT_BANDWIDTHS),
+                min_preamble_symbols: crate::e22::PREAMBLE_SYMBOLS,
+                tx_power_dbm: 10..=30,
+                sync_word: crate::e22::SYNC_WORD,
+            },
         }
     }
 
     /// Refuses a modulation this module's firmware cannot be set to.
     pub fn check(self, m: &Modulation) -> Result<(), LimitError> {
+        self.check_limits(m)?;
+        if self == ModuleKind::E22 {
+            crate::e22::check_modulation(m)?;
+        }
+        Ok(())
+    }
+
+    fn check_limits(self, m: &Modulation) -> Result<(), LimitError> {
         let limits = self.limits();
         let error = |field, reason| Err(LimitError { field, reason });
         let out_of_range = |value: String, start: String, end: String| {
@@ -197,6 +215,37 @@ mod tests {
         assert_eq!(
             ModuleKind::Rnode.check(&sync).unwrap_err().field,
             "sync_word"
+        );
+    }
+
+    #[test]
+    fn the_e22_takes_only_its_channels_and_air_rates() {
+        let e22 = Modulation {
+            frequency_hz: 868_125_000,
+            spreading_factor: 11,
+            bandwidth_hz: 500_000,
+            ..m()
+        };
+        assert_eq!(ModuleKind::E22.check(&e22), Ok(()));
+        assert_eq!(
+            ModuleKind::E22.check(&m()).unwrap_err().field,
+            "frequency_hz"
+        );
+        let quiet = Modulation {
+            tx_power_dbm: 5,
+            ..e22
+        };
+        assert_eq!(
+            ModuleKind::E22.check(&quiet).unwrap_err().field,
+            "tx_power_dbm"
+        );
+        let sf9 = Modulation {
+            spreading_factor: 9,
+            ..e22
+        };
+        assert_eq!(
+            ModuleKind::E22.check(&sf9).unwrap_err().field,
+            "spreading_factor"
         );
     }
 }

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use crate::driver::dialect::Dialect;
 use crate::driver::link::{FrameSink, Link};
 use crate::driver::{Connector, DriverConfig};
+use crate::e22::{E22, E22Settings, ModePins};
 use crate::rak811::Rak811;
 use crate::rnode::Rnode;
 use crate::rui3::Rui3;
@@ -44,19 +45,36 @@ impl ModuleInfo {
 
 /// Opens the port once, detects the module in `kind`'s dialect and reads its settings.
 /// Nothing is changed on the module; nothing is retried beyond the per-command retries.
+/// An E22 also needs its pins: probe it with [`probe_e22`].
 pub async fn probe(
     kind: ModuleKind,
     connector: &dyn Connector,
     cfg: &DriverConfig,
 ) -> Result<ModuleInfo, RadioError> {
     match kind {
-        ModuleKind::Rui3 => probe_with::<Rui3>(connector, cfg).await,
-        ModuleKind::Rak811 => probe_with::<Rak811>(connector, cfg).await,
-        ModuleKind::Rnode => probe_with::<Rnode>(connector, cfg).await,
+        ModuleKind::Rui3 => probe_with(Rui3::default(), connector, cfg).await,
+        ModuleKind::Rak811 => probe_with(Rak811, connector, cfg).await,
+        ModuleKind::Rnode => probe_with(Rnode, connector, cfg).await,
+        ModuleKind::E22 => Err(RadioError::Unsupported {
+            module: ModuleKind::E22.module_name(),
+            reason: "an E22 needs its M0/M1/AUX pins: probe it with probe_e22".into(),
+        }),
     }
 }
 
+/// [`probe`] for an Ebyte E22: reads its registers in configuration mode and leaves it in
+/// normal mode. Registers are not changed.
+pub async fn probe_e22(
+    connector: &dyn Connector,
+    pins: impl ModePins,
+    cfg: &DriverConfig,
+) -> Result<ModuleInfo, RadioError> {
+    let dialect = E22::new(Box::new(pins), E22Settings::default());
+    probe_with(dialect, connector, cfg).await
+}
+
 async fn probe_with<D: Dialect>(
+    mut dialect: D,
     connector: &dyn Connector,
     cfg: &DriverConfig,
 ) -> Result<ModuleInfo, RadioError> {
@@ -67,7 +85,6 @@ async fn probe_with<D: Dialect>(
         stats: Arc::default(),
     };
     let mut link = Link::<D::Decoder>::new(port, sink);
-    let mut dialect = D::default();
     let mut info = dialect
         .probe(&mut link, cfg)
         .await

@@ -102,6 +102,9 @@ pub enum ModuleKind {
     Rak811,
     /// Boards flashed with the RNode firmware, spoken to over KISS.
     Rnode,
+    /// Ebyte E22 UART modules (registers, transparent mode, M0/M1/AUX pins); they hear only
+    /// other E22s.
+    E22,
 }
 
 impl ModuleKind {
@@ -112,6 +115,7 @@ impl ModuleKind {
             ModuleKind::Rui3 => "RUI3",
             ModuleKind::Rak811 => "RAK811",
             ModuleKind::Rnode => "RNode",
+            ModuleKind::E22 => "Ebyte E22",
         }
     }
 
@@ -120,6 +124,7 @@ impl ModuleKind {
             ModuleKind::Rui3 => "rui3",
             ModuleKind::Rak811 => "rak811",
             ModuleKind::Rnode => "rnode",
+            ModuleKind::E22 => "e22",
         }
     }
 }
@@ -137,8 +142,9 @@ impl std::str::FromStr for ModuleKind {
             "rui3" => Ok(ModuleKind::Rui3),
             "rak811" => Ok(ModuleKind::Rak811),
             "rnode" => Ok(ModuleKind::Rnode),
+            "e22" => Ok(ModuleKind::E22),
             other => Err(format!(
-                "unknown driver {other:?}: expected rui3, rak811 or rnode"
+                "unknown driver {other:?}: expected rui3, rak811, rnode or e22"
             )),
         }
     }
@@ -147,17 +153,23 @@ impl std::str::FromStr for ModuleKind {
 impl TryFrom<lorabridge_hardware::ModuleKind> for ModuleKind {
     type Error = RadioError;
 
-    /// Maps a board profile's module to the driver that speaks to it.
+    /// Maps a board profile's module to the driver that speaks to it; radios with no driver
+    /// yet (the SPI HATs) are refused with a message that says so.
     fn try_from(kind: lorabridge_hardware::ModuleKind) -> Result<Self, RadioError> {
         use lorabridge_hardware::ModuleKind as Hw;
+        let not_driven = |module| RadioError::Unsupported {
+            module,
+            reason: "not driven yet: lorabridge has no SPI driver; its board profile (pins) is \
+                     ready for one. Use a serial module (RAK3172, RNode, E22) meanwhile"
+                .into(),
+        };
         match kind {
             Hw::Rui3 => Ok(ModuleKind::Rui3),
             Hw::Rak811 => Ok(ModuleKind::Rak811),
             Hw::RnodeKiss => Ok(ModuleKind::Rnode),
-            Hw::EbyteE22 => Err(RadioError::Unsupported {
-                module: "Ebyte E22",
-                reason: "no driver for Ebyte modules yet".into(),
-            }),
+            Hw::EbyteE22 => Ok(ModuleKind::E22),
+            Hw::Sx126xSpi => Err(not_driven("SX126x over SPI")),
+            Hw::Sx127xSpi => Err(not_driven("SX127x over SPI")),
         }
     }
 }
@@ -172,8 +184,24 @@ mod tests {
         assert_eq!(ModuleKind::try_from(Hw::Rui3), Ok(ModuleKind::Rui3));
         assert_eq!(ModuleKind::try_from(Hw::Rak811), Ok(ModuleKind::Rak811));
         assert_eq!(ModuleKind::try_from(Hw::RnodeKiss), Ok(ModuleKind::Rnode));
-        assert!(ModuleKind::try_from(Hw::EbyteE22).is_err());
+        assert_eq!(ModuleKind::try_from(Hw::EbyteE22), Ok(ModuleKind::E22));
         assert_eq!("RNode".parse::<ModuleKind>(), Ok(ModuleKind::Rnode));
-        assert!("e22".parse::<ModuleKind>().is_err());
+        assert_eq!("e22".parse::<ModuleKind>(), Ok(ModuleKind::E22));
+        assert_eq!(ModuleKind::E22.to_string(), "e22");
+        assert!("e32".parse::<ModuleKind>().is_err());
+    }
+
+    #[test]
+    fn every_builtin_board_is_driven_or_says_it_is_not() {
+        use lorabridge_hardware::BoardProfile;
+        for board in BoardProfile::all() {
+            match ModuleKind::try_from(board.module) {
+                Ok(_) => assert!(!board.module.is_spi(), "{}", board.id),
+                Err(e) => {
+                    assert!(board.module.is_spi(), "{}", board.id);
+                    assert!(e.to_string().contains("not driven yet"), "{e}");
+                }
+            }
+        }
     }
 }

@@ -11,14 +11,16 @@ use crate::{ModuleInfo, ModuleKind, RadioError};
 /// One module's command set, as async exchanges over a [`Link`].
 ///
 /// Generic (not object-safe) on purpose: the driver task is monomorphised per dialect, and the
-/// object-safe surface is the [`crate::Radio`] trait on the handle.
-pub trait Dialect: Default + Send + 'static {
+/// object-safe surface is the [`crate::Radio`] trait on the handle. A dialect is a value, not
+/// only a type: the E22's carries its mode pins and settings.
+pub trait Dialect: Send + 'static {
     /// The pure parser for this module's output.
     type Decoder: Decode;
     /// Which module this is.
     const KIND: ModuleKind;
-    /// Largest frame one send accepts.
-    const MTU: usize;
+
+    /// Largest frame one send accepts (for the E22 it depends on its sub-packet setting).
+    fn mtu(&self) -> usize;
 
     /// Refuses modulations the module's commands cannot express, before touching the port.
     fn check(modulation: &Modulation) -> Result<(), RadioError> {

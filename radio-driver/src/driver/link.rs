@@ -123,6 +123,12 @@ impl<D: Decode> Link<D> {
         }
     }
 
+    /// The parser, for dialects whose parser must be told what the module is about to say
+    /// (the E22 speaks registers in one mode and data in another).
+    pub fn decoder_mut(&mut self) -> &mut D {
+        &mut self.decoder
+    }
+
     /// The driver's counters.
     pub fn stats(&self) -> &StatsInner {
         &self.sink.stats

@@ -13,6 +13,7 @@ use lorabridge_hardware::Modulation;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
+use crate::e22::{E22, E22Settings, ModePins};
 use crate::rak811::Rak811;
 use crate::rnode::Rnode;
 use crate::rui3::Rui3;
@@ -158,19 +159,40 @@ impl SerialRadio {
     /// Opens the port, detects the module in `kind`'s dialect and starts the driver task.
     /// Fails if the first open or detect fails, so a wrong port or driver is reported at once;
     /// after that, the driver reconnects by itself.
+    ///
+    /// An E22 also needs its mode pins and settings: open it with [`SerialRadio::open_e22`].
     pub async fn open(
         kind: ModuleKind,
         connector: impl Connector,
         cfg: DriverConfig,
     ) -> Result<Self, RadioError> {
+        let connector = Box::new(connector);
         match kind {
-            ModuleKind::Rui3 => Self::open_with::<Rui3>(Box::new(connector), cfg).await,
-            ModuleKind::Rak811 => Self::open_with::<Rak811>(Box::new(connector), cfg).await,
-            ModuleKind::Rnode => Self::open_with::<Rnode>(Box::new(connector), cfg).await,
+            ModuleKind::Rui3 => Self::open_with(Rui3::default(), connector, cfg).await,
+            ModuleKind::Rak811 => Self::open_with(Rak811, connector, cfg).await,
+            ModuleKind::Rnode => Self::open_with(Rnode, connector, cfg).await,
+            ModuleKind::E22 => Err(RadioError::Unsupported {
+                module: ModuleKind::E22.module_name(),
+                reason: "an E22 needs its M0/M1/AUX pins: open it with SerialRadio::open_e22"
+                    .into(),
+            }),
         }
     }
 
+    /// Opens an Ebyte E22 on its UART (`connector`, at 9600 baud) with its mode pins, as
+    /// [`SerialRadio::open`] does for the other modules.
+    pub async fn open_e22(
+        connector: impl Connector,
+        pins: impl ModePins,
+        settings: E22Settings,
+        cfg: DriverConfig,
+    ) -> Result<Self, RadioError> {
+        let dialect = E22::new(Box::new(pins), settings);
+        Self::open_with(dialect, Box::new(connector), cfg).await
+    }
+
     async fn open_with<D: dialect::Dialect>(
+        mut dialect: D,
         connector: Box<dyn Connector>,
         cfg: DriverConfig,
     ) -> Result<Self, RadioError> {
@@ -180,7 +202,7 @@ impl SerialRadio {
             tx: frame_tx,
             stats: stats.clone(),
         };
-        let mut dialect = D::default();
+        let mtu = dialect.mtu();
         let port = connector.open().await?;
         let mut first = link::Link::<D::Decoder>::new(port, sink.clone());
         dialect
@@ -203,7 +225,7 @@ impl SerialRadio {
         tokio::spawn(task.run(first));
         Ok(Self {
             kind: D::KIND,
-            mtu: D::MTU,
+            mtu,
             requests: req_tx,
             frames: Mutex::new(frame_rx),
             state: state_rx,
@@ -278,6 +300,7 @@ impl Radio for SerialRadio {
                 ModuleKind::Rui3 => <Rui3 as dialect::Dialect>::check(modulation)?,
                 ModuleKind::Rak811 => <Rak811 as dialect::Dialect>::check(modulation)?,
                 ModuleKind::Rnode => <Rnode as dialect::Dialect>::check(modulation)?,
+                ModuleKind::E22 => <E22 as dialect::Dialect>::check(modulation)?,
             }
             self.request(|tx| Request::Configure(*modulation, tx)).await
         })

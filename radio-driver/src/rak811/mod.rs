@@ -109,7 +109,10 @@ impl Rak811 {
 impl Dialect for Rak811 {
     type Decoder = AtDecoder<Rak811Parser>;
     const KIND: ModuleKind = ModuleKind::Rak811;
-    const MTU: usize = MTU;
+
+    fn mtu(&self) -> usize {
+        MTU
+    }
 
     async fn detect(
         &mut self,

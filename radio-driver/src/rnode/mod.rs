@@ -130,7 +130,10 @@ async fn set(
 impl Dialect for Rnode {
     type Decoder = RnodeParser;
     const KIND: ModuleKind = ModuleKind::Rnode;
-    const MTU: usize = MTU;
+
+    fn mtu(&self) -> usize {
+        MTU
+    }
 
     async fn detect(
         &mut self,

@@ -107,7 +107,10 @@ async fn query(
 impl Dialect for Rui3 {
     type Decoder = AtDecoder<Rui3Parser>;
     const KIND: ModuleKind = ModuleKind::Rui3;
-    const MTU: usize = MTU;
+
+    fn mtu(&self) -> usize {
+        MTU
+    }
 
     async fn detect(
         &mut self,

@@ -2,7 +2,8 @@
 //!
 //! Each [`Emulator`] owns a pty and answers the driver as the module's documentation says:
 //! [`Emulator::rui3`] (RAK3172, RUI3 AT), [`Emulator::rak811`] (RAK811, AT v3) and
-//! [`Emulator::rnode`] (RNode firmware, KISS). Emulators joined to one [`Medium`] hear each
+//! [`Emulator::rnode`] (RNode firmware, KISS) and [`Emulator::e22`] (Ebyte E22, with emulated
+//! M0/M1/AUX pins). Emulators joined to one [`Medium`] hear each
 //! other when their modulations match. Hooks inject faults: garbage bytes, busy answers,
 //! silence, and unplug/replug. The driver opens [`Emulator::link_path`], a symlink in a
 //! directory the caller owns that always points at the current `/dev/pts/N`: an unplug
@@ -14,6 +15,7 @@
 //! station and the timers. Emulators stop when dropped.
 
 mod at_firmware;
+mod e22;
 pub mod medium;
 pub mod pty;
 mod rak811;
@@ -27,10 +29,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use lorabridge_hardware::Modulation;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use e22::E22Pins;
 pub use medium::{Hub, LinkQuality, Medium, Reception, StationId};
 use pty::Pty;
 
@@ -86,6 +89,10 @@ pub(crate) trait Personality: Send + 'static {
     fn tx_done(&mut self, fx: &mut Effects);
     /// Power returns (first start and every replug): volatile state resets.
     fn power_on(&mut self, fx: &mut Effects);
+    /// Power goes (unplug).
+    fn power_off(&mut self) {}
+    /// The host changed the module's mode pins (modules that have them).
+    fn pins_changed(&mut self, _fx: &mut Effects) {}
     /// The timer armed through [`Effects::timer`] expired.
     fn timer(&mut self, _fx: &mut Effects) {}
     /// The modulation the receiver is on, if it is receiving.
@@ -110,21 +117,51 @@ pub struct Emulator {
 impl Emulator {
     /// A RAK3172 with RUI3 firmware (starts in LoRaWAN mode, as shipped).
     pub fn rui3(medium: Arc<dyn Medium>, dir: &Path, name: &str) -> io::Result<Self> {
-        Self::start(Box::new(rui3::Rui3Module::default()), medium, dir, name)
+        Self::start(
+            Box::new(rui3::Rui3Module::default()),
+            None,
+            medium,
+            dir,
+            name,
+        )
     }
 
     /// A RAK811 with AT firmware v3.0.0.14 (starts in LoRaWAN mode).
     pub fn rak811(medium: Arc<dyn Medium>, dir: &Path, name: &str) -> io::Result<Self> {
-        Self::start(Box::new(rak811::Rak811Module::default()), medium, dir, name)
+        Self::start(
+            Box::new(rak811::Rak811Module::default()),
+            None,
+            medium,
+            dir,
+            name,
+        )
     }
 
     /// An RNode (firmware 1.74, ESP32), radio off until configured.
     pub fn rnode(medium: Arc<dyn Medium>, dir: &Path, name: &str) -> io::Result<Self> {
-        Self::start(Box::new(rnode::RnodeModule::default()), medium, dir, name)
+        Self::start(
+            Box::new(rnode::RnodeModule::default()),
+            None,
+            medium,
+            dir,
+            name,
+        )
+    }
+
+    /// An Ebyte E22-900T22S (the Waveshare SX1262 LoRa HAT's module) with factory registers,
+    /// and its pins: give a clone to the driver, keep one for faults and inspection. The
+    /// UART is the pty; [`Emulator::inject_busy`] has no effect (use
+    /// [`E22Pins::hold_aux_low`]).
+    pub fn e22(medium: Arc<dyn Medium>, dir: &Path, name: &str) -> io::Result<(Self, E22Pins)> {
+        let pins = E22Pins::new();
+        let module = Box::new(e22::E22Module::new(&pins));
+        let emulator = Self::start(module, Some(pins.changes()), medium, dir, name)?;
+        Ok((emulator, pins))
     }
 
     fn start(
         module: Box<dyn Personality>,
+        pin_changes: Option<Arc<Notify>>,
         medium: Arc<dyn Medium>,
         dir: &Path,
         name: &str,
@@ -146,6 +183,7 @@ impl Emulator {
             tty: tty_tx,
             faults: faults.clone(),
             control: control_rx,
+            pin_changes,
             tx_until: None,
             wake_at: None,
             listening: None,
@@ -235,6 +273,8 @@ struct Shell {
     tty: watch::Sender<Option<PathBuf>>,
     faults: Arc<Faults>,
     control: mpsc::Receiver<Control>,
+    /// Signalled when the host changes the module's pins (E22 only).
+    pin_changes: Option<Arc<Notify>>,
     /// When the frame on air ends, if one is.
     tx_until: Option<Instant>,
     /// When the personality's timer fires, if armed.
@@ -254,6 +294,7 @@ enum Input {
     Air(Reception),
     TxDone,
     Timer,
+    Pins,
     Control(Control),
     HostGone,
     Stop,
@@ -268,6 +309,7 @@ impl Shell {
                 let pty = self.pty.as_ref();
                 let tx_until = self.tx_until;
                 let wake_at = self.wake_at;
+                let pins = self.pin_changes.clone();
                 tokio::select! {
                     r = async { pty.expect("guarded").read(&mut buf).await }, if pty.is_some() => match r {
                         Ok(0) | Err(_) => Input::HostGone,
@@ -276,6 +318,7 @@ impl Shell {
                     rx = self.air.recv() => rx.map_or(Input::Stop, Input::Air),
                     _ = async { tokio::time::sleep_until(tx_until.expect("guarded")).await }, if tx_until.is_some() => Input::TxDone,
                     _ = async { tokio::time::sleep_until(wake_at.expect("guarded")).await }, if wake_at.is_some() => Input::Timer,
+                    _ = async { pins.expect("guarded").notified().await }, if pins.is_some() => Input::Pins,
                     c = self.control.recv() => c.map_or(Input::Stop, Input::Control),
                 }
             };
@@ -298,12 +341,14 @@ impl Shell {
                     self.wake_at = None;
                     self.step(|m, fx| m.timer(fx)).await;
                 }
+                Input::Pins => self.step(|m, fx| m.pins_changed(fx)).await,
                 Input::Control(Control::Garbage(bytes)) => {
                     if let Some(p) = &self.pty {
                         let _ = p.write_all(&bytes).await;
                     }
                 }
                 Input::Control(Control::Unplug(done)) => {
+                    self.module.power_off();
                     self.pty = None;
                     self.tx_until = None;
                     self.wake_at = None;
@@ -327,6 +372,7 @@ impl Shell {
                 // With the emulator's own slave descriptor open this does not happen; if the
                 // pty breaks anyway, behave as unplugged.
                 Input::HostGone => {
+                    self.module.power_off();
                     self.pty = None;
                     self.sync_listening();
                 }
