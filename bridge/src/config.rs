@@ -578,6 +578,12 @@ fn parse_radio(s: &Section<'_>) -> Result<RadioConfig> {
             ModuleKind::Rui3 => lorabridge_radio::rui3::MTU,
             ModuleKind::Rak811 => lorabridge_radio::rak811::MTU,
             ModuleKind::Rnode => RNODE_SINGLE_PACKET_MTU,
+            ModuleKind::E22 => {
+                return Err(ConfigError::invalid(
+                    s.key("driver"),
+                    "an Ebyte E22 needs its mode pins: give the `board` it sits on",
+                ));
+            }
         },
     };
 
@@ -654,7 +660,11 @@ fn board_driver(board: &BoardProfile) -> Result<ModuleKind, String> {
         BoardModule::Rak811 => Ok(ModuleKind::Rak811),
         BoardModule::RnodeKiss => Ok(ModuleKind::Rnode),
         BoardModule::EbyteE22 => Err(format!(
-            "board {:?} is an Ebyte E22 module: no driver for Ebyte E22 yet",
+            "board {:?} is an Ebyte E22 module: the daemon does not run the E22 driver yet",
+            board.id
+        )),
+        BoardModule::Sx126xSpi | BoardModule::Sx127xSpi => Err(format!(
+            "board {:?} is an SPI HAT: lorabridge has no SPI driver yet",
             board.id
         )),
     }
@@ -1444,12 +1454,12 @@ announce_interval_secs = 3600
             (
                 file("", "[radio]\nboard = \"waveshare-sx1262-hat\""),
                 "radio.board",
-                "no driver for Ebyte E22 yet",
+                "the daemon does not run the E22 driver yet",
             ),
             (
                 file("", "[radio]\ndriver = \"e22\"\nport = \"/dev/ttyS0\""),
                 "radio.driver",
-                "expected rui3, rak811 or rnode",
+                "an Ebyte E22 needs its mode pins",
             ),
             (
                 radio("driver = \"rnode\""),

@@ -108,6 +108,7 @@ fn describe(info: &ModuleInfo) -> String {
         ModuleKind::Rui3 => "RUI3 AT module (RAK3172 family)",
         ModuleKind::Rak811 => "RAK811 AT v3 module",
         ModuleKind::Rnode => "RNode (KISS)",
+        ModuleKind::E22 => "Ebyte E22 (UART)",
     };
     out.push_str(&format!("Module:    {name} on {}\n", info.port));
     out.push_str(&format!(
@@ -171,7 +172,7 @@ mod tests {
                 "--port",
                 "/dev/x",
                 "--driver",
-                "e22"
+                "sx1262"
             ])
             .is_err()
         );

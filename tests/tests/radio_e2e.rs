@@ -71,6 +71,7 @@ impl Bench {
             ModuleKind::Rui3 => Emulator::rui3(self.medium(), dir, name),
             ModuleKind::Rak811 => Emulator::rak811(self.medium(), dir, name),
             ModuleKind::Rnode => Emulator::rnode(self.medium(), dir, name),
+            ModuleKind::E22 => panic!("the E22 needs emulated mode pins: see sim/tests/e22.rs"),
         }
         .expect("emulator starts")
     }
