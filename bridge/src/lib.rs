@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod grpc;
+pub mod lores;
 pub mod neighbourhood;
 pub mod node;
 pub mod node_key;
