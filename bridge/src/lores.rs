@@ -1,5 +1,8 @@
 //! LoRes Mesh facts the bridge must match exactly, so that it meets LoRes nodes on the same
-//! topics (`../shared/facts/lores.md`).
+//! topics and answers apps as a LoRes node does (`../shared/facts/lores.md`, checked against
+//! lores-node 0.22.2).
+
+use std::collections::BTreeMap;
 
 /// LoRes app topic: BLAKE3(region id bytes ‖ app_id UTF-8 bytes), exactly as LoRes nodes derive
 /// it, so the bridge and the nodes meet on the same topic.
@@ -8,4 +11,157 @@ pub fn app_topic(region: &[u8; 32], app_id: &str) -> [u8; 32] {
     hasher.update(region);
     hasher.update(app_id.as_bytes());
     *hasher.finalize().as_bytes()
+}
+
+/// One instance of one LoRes app, as a gRPC request names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AppInstance {
+    pub app_id: String,
+    pub instance_id: String,
+}
+
+/// Which region each app instance publishes to and subscribes from.
+///
+/// LoRes binds each (app_id, instance_id) to a region, so two instances of one app can sit in
+/// different regions. Here an instance is bound either explicitly ([`AppBindings::bind_instance`])
+/// or by its app's default region ([`AppBindings::bind_app`]): every instance of the app that is
+/// not bound explicitly. An instance with neither has no region, which the gRPC API answers
+/// with NOT_FOUND, as LoRes does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppBindings {
+    apps: BTreeMap<String, AppBinding>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct AppBinding {
+    /// The region of every instance not in `instances`.
+    default: Option<[u8; 32]>,
+    instances: BTreeMap<String, [u8; 32]>,
+}
+
+/// An instance was bound a second time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the instance is already bound to region {}", hex::encode(.region))]
+pub struct AlreadyBound {
+    /// The region of the first binding, which stays.
+    pub region: [u8; 32],
+}
+
+impl AppBindings {
+    /// Makes `region` the default of `app_id` unless it has one: the first region that binds
+    /// an app as a whole keeps it.
+    pub fn bind_app(&mut self, app_id: &str, region: [u8; 32]) {
+        let app = self.apps.entry(app_id.to_owned()).or_default();
+        app.default.get_or_insert(region);
+    }
+
+    /// Binds one instance to `region`, whatever its app's default.
+    pub fn bind_instance(
+        &mut self,
+        instance: &AppInstance,
+        region: [u8; 32],
+    ) -> Result<(), AlreadyBound> {
+        let app = self.apps.entry(instance.app_id.clone()).or_default();
+        match app.instances.get(&instance.instance_id) {
+            Some(first) => Err(AlreadyBound { region: *first }),
+            None => {
+                app.instances.insert(instance.instance_id.clone(), region);
+                Ok(())
+            }
+        }
+    }
+
+    /// The app topic this instance publishes to and subscribes from: its explicit binding,
+    /// else its app's default region; `None` when neither exists.
+    pub fn resolve(&self, app_id: &str, instance_id: &str) -> Option<[u8; 32]> {
+        let app = self.apps.get(app_id)?;
+        let region = app.instances.get(instance_id).or(app.default.as_ref())?;
+        Some(app_topic(region, app_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NORTH: [u8; 32] = [1; 32];
+    const SOUTH: [u8; 32] = [2; 32];
+
+    fn instance(app_id: &str, instance_id: &str) -> AppInstance {
+        AppInstance {
+            app_id: app_id.into(),
+            instance_id: instance_id.into(),
+        }
+    }
+
+    #[test]
+    fn app_topic_hashes_region_then_app() {
+        let expected = blake3::hash(&[&NORTH[..], b"chat"].concat());
+        assert_eq!(app_topic(&NORTH, "chat"), *expected.as_bytes());
+        assert_ne!(app_topic(&NORTH, "chat"), app_topic(&SOUTH, "chat"));
+        assert_ne!(app_topic(&NORTH, "chat"), app_topic(&NORTH, "chat "));
+    }
+
+    #[test]
+    fn an_instance_resolves_to_its_binding_else_its_apps_default() {
+        let mut bindings = AppBindings::default();
+        bindings.bind_app("chat", NORTH);
+        bindings
+            .bind_instance(&instance("chat", "south-side"), SOUTH)
+            .expect("first binding");
+        // Bound explicitly: its own region.
+        assert_eq!(
+            bindings.resolve("chat", "south-side"),
+            Some(app_topic(&SOUTH, "chat"))
+        );
+        // Not bound explicitly: the app's default region.
+        assert_eq!(
+            bindings.resolve("chat", "anything-else"),
+            Some(app_topic(&NORTH, "chat"))
+        );
+        assert_eq!(
+            bindings.resolve("chat", ""),
+            Some(app_topic(&NORTH, "chat"))
+        );
+        // No binding at all.
+        assert_eq!(bindings.resolve("market", "south-side"), None);
+        assert_eq!(bindings.resolve("Chat", "south-side"), None);
+    }
+
+    #[test]
+    fn an_app_bound_only_by_instances_has_no_default() {
+        let mut bindings = AppBindings::default();
+        bindings
+            .bind_instance(&instance("market", "north"), NORTH)
+            .expect("first binding");
+        assert_eq!(
+            bindings.resolve("market", "north"),
+            Some(app_topic(&NORTH, "market"))
+        );
+        assert_eq!(bindings.resolve("market", "south"), None);
+    }
+
+    #[test]
+    fn the_first_binding_wins() {
+        let mut bindings = AppBindings::default();
+        bindings.bind_app("chat", NORTH);
+        bindings.bind_app("chat", SOUTH);
+        assert_eq!(
+            bindings.resolve("chat", "x"),
+            Some(app_topic(&NORTH, "chat"))
+        );
+
+        let north = instance("chat", "x");
+        bindings
+            .bind_instance(&north, SOUTH)
+            .expect("first binding");
+        assert_eq!(
+            bindings.bind_instance(&north, NORTH),
+            Err(AlreadyBound { region: SOUTH })
+        );
+        assert_eq!(
+            bindings.resolve("chat", "x"),
+            Some(app_topic(&SOUTH, "chat"))
+        );
+    }
 }

@@ -38,6 +38,7 @@ pub use self::regions::RegionConfig;
 pub use self::reticulum::{
     ANNOUNCE_INTERVAL_RANGE_SECS, DEFAULT_ANNOUNCE_INTERVAL_SECS, DEFAULT_RETICULUM_IDENTITY,
 };
+use crate::lores::AppBindings;
 /// Topic derivation is a LoRes fact and lives in [`crate::lores`]; re-exported for the callers
 /// that still name it here.
 pub use crate::lores::app_topic;
@@ -80,6 +81,8 @@ pub struct Config {
     pub region_key: Option<[u8; 32]>,
     /// Reticulum transport (table `[reticulum]`); `None` = no Reticulum.
     pub reticulum: Option<ReticulumConfig>,
+    /// Which region each app instance uses, from the regions' `apps` and `instances`.
+    bindings: AppBindings,
 }
 
 /// One p2panda topic the bridge subscribes to, and where it carries it.
@@ -117,8 +120,14 @@ impl Config {
         Self::from_toml_str(&text, base_dir)
     }
 
+    /// Which app topic each (app_id, instance_id) of a gRPC request publishes to and
+    /// subscribes from; every topic it resolves to is one of [`Config::topics`].
+    pub fn bindings(&self) -> &AppBindings {
+        &self.bindings
+    }
+
     /// Every topic the bridge carries, in config order, without duplicates: per region its
-    /// admin topic (if `admin_topic`) and one topic per app.
+    /// admin topic (if `admin_topic`) and one topic per app in its `apps` or `instances`.
     pub fn topics(&self) -> Vec<CarriedTopic> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
@@ -129,6 +138,7 @@ impl Config {
             let apps = region
                 .apps
                 .iter()
+                .chain(region.instances.iter().map(|i| &i.app_id))
                 .map(|app| (app_topic(&region.id, app), Some(app.clone())));
             for (topic, app_id) in admin.into_iter().chain(apps) {
                 if seen.insert(topic) {
@@ -187,7 +197,7 @@ fn parse_config(table: &toml::Table, base_dir: &Path) -> Result<Config> {
         Some(section) => iroh::parse(&section)?,
         None => IrohConfig::default(),
     };
-    let regions = regions::parse(&top)?;
+    let (regions, bindings) = regions::parse(&top)?;
     let radio = top
         .table("radio", radio::KEYS)?
         .map(|s| radio::parse(&s))
@@ -225,6 +235,7 @@ fn parse_config(table: &toml::Table, base_dir: &Path) -> Result<Config> {
         radio,
         region_key,
         reticulum,
+        bindings,
     };
     let over_lora = config.topics().iter().filter(|t| t.lora).count();
     if over_lora > MAX_SUMMARY_TOPICS {
@@ -302,6 +313,7 @@ mod tests {
             vec![RegionConfig {
                 id: bytes(R1),
                 apps: vec!["chat".into()],
+                instances: vec![],
                 admin_topic: true,
                 lora: true,
                 reticulum: true,

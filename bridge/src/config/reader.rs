@@ -217,6 +217,24 @@ pub(super) fn hex32_text(key: &str, text: &str) -> Result<[u8; 32]> {
     Ok(out)
 }
 
+/// Text the bridge must match byte for byte (it is hashed, or compared with what apps send):
+/// an empty one, one with white space around it or with control characters is refused, as
+/// a typo that would silently match nothing. `consequence` says what white space would do.
+pub(super) fn check_exact_text(what: &str, text: &str, consequence: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if text.trim() != text {
+        return Err(format!(
+            "{what} {text:?} starts or ends with white space, {consequence}"
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!("{what} {text:?} contains control characters"));
+    }
+    Ok(())
+}
+
 /// What a TOML value is, for "expected X, got Y" messages.
 pub(super) fn describe(value: &Value) -> String {
     match value {
