@@ -1,8 +1,14 @@
 //! LoRes Mesh facts the bridge must match exactly, so that it meets LoRes nodes on the same
-//! topics and answers apps as a LoRes node does (`../shared/facts/lores.md`, checked against
+//! network and topics and answers apps as a LoRes node does (`../shared/facts/lores.md`, checked against
 //! lores-node 0.22.2).
 
 use std::collections::BTreeMap;
+
+/// The p2panda network id of a LoRes network named `name`: BLAKE3 of the name's UTF-8 bytes,
+/// as lores-node derives it from its configured network name (`Hash::digest(name)`).
+pub fn network_id(name: &str) -> [u8; 32] {
+    *blake3::hash(name.as_bytes()).as_bytes()
+}
 
 /// LoRes app topic: BLAKE3(region id bytes ‖ app_id UTF-8 bytes), exactly as LoRes nodes derive
 /// it, so the bridge and the nodes meet on the same topic.
@@ -92,6 +98,21 @@ mod tests {
             app_id: app_id.into(),
             instance_id: instance_id.into(),
         }
+    }
+
+    #[test]
+    fn network_id_is_plain_blake3_of_the_name() {
+        // BLAKE3's published vector for empty input: no key, no context string, no prefix.
+        assert_eq!(
+            hex::encode(network_id("")),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+        // What lores-node computes for its default network name.
+        assert_eq!(
+            network_id("lores"),
+            *p2panda_core::Hash::digest("lores".as_bytes()).as_bytes()
+        );
+        assert_ne!(network_id("lores"), network_id("lores "));
     }
 
     #[test]

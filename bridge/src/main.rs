@@ -94,7 +94,9 @@ fn main() -> ExitCode {
 
 fn check_config(path: &std::path::Path) -> Result<bool, String> {
     let config = lorabridge::config::Config::load(path).map_err(|e| e.to_string())?;
-    println!("{} is valid. Topics carried:", path.display());
+    println!("{} is valid.", path.display());
+    println!("Network id: {}", hex::encode(config.network_id));
+    println!("Topics carried:");
     for t in config.topics() {
         let app = t.app_id.as_deref().unwrap_or("(region admin topic)");
         let mut via = vec!["iroh"];

@@ -45,7 +45,7 @@ pub use crate::lores::app_topic;
 use crate::reticulum::ReticulumConfig;
 use error::Result;
 pub(crate) use network::check_host_port;
-use reader::Section;
+use reader::{Section, check_exact_text};
 
 /// Default file of the node's signing key (created by the daemon on first run).
 pub const DEFAULT_NODE_KEY: &str = "lorabridge.key";
@@ -64,8 +64,8 @@ pub struct Config {
     pub node_key_path: PathBuf,
     /// The p2panda SQLite database (key `database`).
     pub database_path: PathBuf,
-    /// The p2panda network id (key `network_id`); must equal the LoRes nodes' one, or the
-    /// bridge will never meet them.
+    /// The p2panda network id (key `network_id`, or derived from the LoRes network name in
+    /// key `network`); must equal the LoRes nodes' one, or the bridge will never meet them.
     pub network_id: [u8; 32],
     /// Where the LoRes-compatible gRPC API listens (key `grpc_listen`).
     pub grpc_listen: SocketAddr,
@@ -160,6 +160,7 @@ impl Config {
 const TOP_KEYS: &[&str] = &[
     "node_key",
     "database",
+    "network",
     "network_id",
     "grpc_listen",
     "status_listen",
@@ -170,11 +171,36 @@ const TOP_KEYS: &[&str] = &[
     "reticulum",
 ];
 
+/// The network id: given in hex (`network_id`), or derived from the LoRes network name
+/// (`network`) as LoRes nodes derive it. Exactly one of the two.
+fn parse_network(top: &Section<'_>) -> Result<[u8; 32]> {
+    match (top.string("network")?, top.hex32("network_id")?) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "network",
+            "give either `network` (the LoRes network name) or `network_id` (its 64-hex id), \
+             not both",
+        )),
+        (Some(name), None) => {
+            check_exact_text(
+                "network name",
+                name,
+                "which would make a different network id",
+            )
+            .map_err(|reason| ConfigError::invalid("network", reason))?;
+            Ok(crate::lores::network_id(name))
+        }
+        (None, Some(id)) => Ok(id),
+        (None, None) => Err(top.missing(
+            "network_id",
+            "the 64-hex network id the LoRes nodes use, or their network name as \
+             network = \"name\"",
+        )),
+    }
+}
+
 fn parse_config(table: &toml::Table, base_dir: &Path) -> Result<Config> {
     let top = Section::new("", table, TOP_KEYS)?;
-    let network_id = top
-        .hex32("network_id")?
-        .ok_or_else(|| top.missing("network_id", "the 64-hex network id the LoRes nodes use"))?;
+    let network_id = parse_network(&top)?;
     let node_key_path = top.path("node_key", DEFAULT_NODE_KEY, base_dir)?;
     let database_path = top.path("database", DEFAULT_DATABASE, base_dir)?;
     let grpc_listen = top.socket_addr("grpc_listen", DEFAULT_GRPC_LISTEN)?;
@@ -265,6 +291,7 @@ mod tests {
     fn example_file_parses() {
         let text = include_str!("../../bridge.example.toml");
         let config = Config::from_toml_str(text, Path::new("/etc/lorabridge")).expect("example");
+        assert_eq!(config.network_id, crate::lores::network_id("lores"));
         assert_eq!(config.grpc_listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(
             config.node_key_path,
@@ -430,6 +457,42 @@ announce_interval_secs = 3600
         assert_eq!(r.servers, vec!["rns.local:4242", "[::1]:37428"]);
         assert_eq!(r.identity_path, Path::new("/var/lib/lorabridge/rns.id"));
         assert_eq!(r.announce_interval, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn network_by_name_derives_the_id_as_lores_does() {
+        let by_name =
+            file("", "").replace(&format!("network_id = \"{NET}\""), "network = \"lores\"");
+        assert_eq!(ok(&by_name).network_id, crate::lores::network_id("lores"));
+        assert_ne!(ok(&by_name).network_id, bytes(NET));
+        let without = file("", "").replace(&format!("network_id = \"{NET}\"\n"), "");
+        assert_refused(vec![
+            (
+                file("network = \"lores\"", ""),
+                "network",
+                "either `network` (the LoRes network name) or `network_id`",
+            ),
+            (
+                without.clone(),
+                "network_id",
+                "or their network name as network = \"name\"",
+            ),
+            (
+                format!("network = \"\"\n{without}"),
+                "network",
+                "network name is empty",
+            ),
+            (
+                format!("network = \"lores \"\n{without}"),
+                "network",
+                "starts or ends with white space, which would make a different network id",
+            ),
+            (
+                format!("network = 7\n{without}"),
+                "network",
+                "expected a string",
+            ),
+        ]);
     }
 
     /// Each bad value is refused with its key named; `reason` is a fragment of the message.
