@@ -4,6 +4,12 @@
 
 use std::collections::BTreeMap;
 
+/// The iroh relay a LoRes node uses when its steward sets none: n0's canary relay
+/// (`DEFAULT_IROH_RELAY_URL` in lores-node's `backend/lores-p2panda/src/panda_node.rs`). A LoRes
+/// node registers its bootstrap node ids through it, so a bridge on the same relay reaches the
+/// same nodes the same way.
+pub const DEFAULT_RELAY_URL: &str = "https://euc1-1.relay.n0.iroh-canary.iroh.link";
+
 /// The p2panda network id of a LoRes network named `name`: BLAKE3 of the name's UTF-8 bytes,
 /// as lores-node derives it from its configured network name (`Hash::digest(name)`).
 pub fn network_id(name: &str) -> [u8; 32] {

@@ -96,12 +96,17 @@ fn check_config(path: &std::path::Path) -> Result<bool, String> {
     let config = lorabridge::config::Config::load(path).map_err(|e| e.to_string())?;
     println!("{} is valid.", path.display());
     println!("Network id: {}", hex::encode(config.network_id));
+    println!("iroh: {}", config.iroh.summary());
     println!("Topics carried:");
     for t in config.topics() {
         let app = t.app_id.as_deref().unwrap_or("(region admin topic)");
-        let mut via = vec!["iroh"];
+        let mut via = Vec::new();
+        via.extend(config.iroh.enabled.then_some("iroh"));
         via.extend(t.lora.then_some("lora"));
         via.extend(t.reticulum.then_some("reticulum"));
+        if via.is_empty() {
+            via.push("nothing: local apps only");
+        }
         println!(
             "  {} {app:<24} region {}… over {}",
             hex::encode(t.topic),

@@ -21,9 +21,12 @@ pub struct NodeSpec {
     pub network_id: [u8; 32],
     pub mdns: bool,
     pub bind: Option<SocketAddr>,
-    /// Peers reachable directly at a known address (no relay needed).
+    /// Bootstrap nodes at known addresses: reached directly (no relay needed), and through the
+    /// relay as well when there is one.
     pub direct_peers: Vec<(NodeId, SocketAddr)>,
-    /// An iroh relay for reaching nodes across the internet, and bootstrap nodes behind it.
+    /// The relay that lets nodes across the internet reach this one, and bootstrap nodes known
+    /// by id alone, registered through it as LoRes nodes register theirs. `None`: no relay.
+    /// (Without a relay, ids alone go in with [`record_bootstrap_ids`].)
     pub relay: Option<(p2panda::RelayUrl, Vec<NodeId>)>,
 }
 
@@ -46,21 +49,18 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
         None => SqliteStoreBuilder::memory().build().await,
     }
     .map_err(|e| format!("cannot open the database: {e}"))?;
-    if !spec.direct_peers.is_empty() {
-        let permit = store.begin().await.map_err(|e| e.to_string())?;
-        for (peer, addr) in &spec.direct_peers {
-            let endpoint =
-                p2panda::EndpointAddr::new(p2panda_net::utils::from_verifying_key(*peer))
-                    .with_ip_addr(*addr);
-            AddressBookStore::<NodeId, NodeInfo>::insert_node_info(
-                &store,
-                NodeInfo::from(endpoint).bootstrap(),
-            )
-            .await
-            .map_err(|e| format!("cannot record peer {peer}: {e}"))?;
+    // Before spawning: p2panda's builder only takes bootstrap nodes behind a relay.
+    let relay = spec.relay.as_ref().map(|(url, _)| url);
+    let direct = spec.direct_peers.iter().map(|(peer, addr)| {
+        let mut endpoint =
+            p2panda::EndpointAddr::new(p2panda_net::utils::from_verifying_key(*peer))
+                .with_ip_addr(*addr);
+        if let Some(url) = relay {
+            endpoint = endpoint.with_relay_url(url.clone());
         }
-        store.commit(permit).await.map_err(|e| e.to_string())?;
-    }
+        NodeInfo::from(endpoint)
+    });
+    record_bootstrap(&store, direct.collect()).await?;
     let mut builder = p2panda::builder()
         // The bridge acknowledges an operation once its subscribers have it (see
         // `actor::topics`), so that nothing processed is lost to them on a stream renewal.
@@ -93,6 +93,108 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
     Ok((node, store))
 }
 
+/// Records bootstrap nodes known by id alone, for a node without a relay, in the address book
+/// of the database at `path`: p2panda 0.7.0 keeps such an entry, and the node connects once
+/// an address for it arrives (from mDNS, or from a peer during discovery), as its address
+/// lookup waits for one. An address learnt earlier is kept.
+pub async fn record_bootstrap_ids(path: &Path, ids: &[NodeId]) -> Result<(), String> {
+    let store = SqliteStoreBuilder::new()
+        .database_url(&sqlite_url(path))
+        .build()
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let mut infos = Vec::new();
+    for id in ids {
+        // Inserting replaces the whole entry, so start from what is known.
+        let known = AddressBookStore::<NodeId, NodeInfo>::node_info(&store, id)
+            .await
+            .map_err(|e| format!("cannot read the address book: {e}"))?;
+        infos.push(known.unwrap_or_else(|| NodeInfo::new(*id)));
+    }
+    record_bootstrap(&store, infos).await?;
+    store.pool().close().await;
+    Ok(())
+}
+
+/// Inserts `infos` into the address book as bootstrap nodes, in one transaction.
+async fn record_bootstrap(store: &SqliteStore, infos: Vec<NodeInfo>) -> Result<(), String> {
+    if infos.is_empty() {
+        return Ok(());
+    }
+    let permit = store.begin().await.map_err(|e| e.to_string())?;
+    for info in infos {
+        let peer = info.node_id;
+        AddressBookStore::<NodeId, NodeInfo>::insert_node_info(store, info.bootstrap())
+            .await
+            .map_err(|e| format!("cannot record peer {peer}: {e}"))?;
+    }
+    store.commit(permit).await.map_err(|e| e.to_string())
+}
+
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(seed: u8) -> NodeId {
+        SigningKey::from_bytes(&[seed; 32]).verifying_key()
+    }
+
+    async fn entry(path: &Path, id: &NodeId) -> Option<NodeInfo> {
+        let store = SqliteStoreBuilder::new()
+            .database_url(&sqlite_url(path))
+            .build()
+            .await
+            .expect("database");
+        AddressBookStore::<NodeId, NodeInfo>::node_info(&store, id)
+            .await
+            .expect("address book")
+    }
+
+    #[tokio::test]
+    async fn ids_alone_are_kept_as_bootstrap_nodes_and_what_is_known_stays() {
+        let dir = std::env::temp_dir().join(format!("lorabridge-node-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("node.sqlite");
+        let (bare, known) = (id(1), id(2));
+
+        // An id with an address learnt before (as from mDNS or discovery).
+        let addr: SocketAddr = "192.0.2.7:41641".parse().unwrap();
+        let spec = NodeSpec {
+            key: SigningKey::from_bytes(&[9; 32]),
+            database: Some(path.clone()),
+            network_id: [7; 32],
+            mdns: false,
+            bind: None,
+            direct_peers: vec![(known, addr)],
+            relay: None,
+        };
+        let (node, store) = spawn(&spec).await.expect("node");
+        drop(node);
+        store.pool().close().await;
+
+        record_bootstrap_ids(&path, &[bare, known])
+            .await
+            .expect("recorded");
+        let bare_entry = entry(&path, &bare).await.expect("recorded");
+        assert!(bare_entry.bootstrap);
+        assert!(bare_entry.transports.is_none());
+        let known_entry = entry(&path, &known).await.expect("kept");
+        assert!(known_entry.bootstrap);
+        let endpoint = p2panda::EndpointAddr::try_from(known_entry).expect("address kept");
+        assert_eq!(endpoint.ip_addrs().copied().collect::<Vec<_>>(), vec![addr]);
+
+        // p2panda 0.7.0 starts on an address book holding an id without an address.
+        let spec = NodeSpec {
+            direct_peers: Vec::new(),
+            ..spec
+        };
+        let (node, store) = spawn(&spec).await.expect("node with a bare bootstrap id");
+        drop(node);
+        store.pool().close().await;
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lorabridge_radio::{DriverConfig, SerialConnector, SerialRadio};
+use p2panda::{NodeId, SigningKey};
 
 use crate::bridge::{Bridge, BridgeSpec, Carried, RadioSpec};
 use crate::config::Config;
@@ -13,36 +14,10 @@ use crate::node::NodeSpec;
 pub async fn run(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let key = crate::node_key::load_or_create(&config.node_key_path)?;
-    let relay = match &config.iroh.relay_url {
-        Some(url) => {
-            let url = url
-                .parse()
-                .map_err(|e| format!("config key `iroh.relay_url`: {e}"))?;
-            let bootstrap = config
-                .iroh
-                .bootstrap
-                .iter()
-                .map(|id| {
-                    p2panda::NodeId::from_bytes(id)
-                        .map_err(|e| format!("config key `iroh.bootstrap`: {e}"))
-                })
-                .collect::<Result<_, _>>()?;
-            Some((url, bootstrap))
-        }
-        None => None,
-    };
-    let node = NodeSpec {
-        key,
-        database: Some(config.database_path.clone()),
-        network_id: config.network_id,
-        mdns: config.iroh.enabled && config.iroh.mdns,
-        bind: config
-            .iroh
-            .bind_port
-            .map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
-        direct_peers: Vec::new(),
-        relay,
-    };
+    let (node, waiting) = node_spec(&config, key);
+    if !waiting.is_empty() {
+        crate::node::record_bootstrap_ids(&config.database_path, &waiting).await?;
+    }
     let radio = match &config.radio {
         Some(r) => {
             let connector = SerialConnector::new(r.port.clone(), r.baud);
@@ -87,10 +62,107 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The node as `[iroh]` describes it, and the bootstrap ids that, without a relay, wait in the
+/// address book for an address ([`crate::node::record_bootstrap_ids`]). With `enabled = false`
+/// iroh finds no peers at all: no mDNS, no relay, no bootstrap nodes.
+fn node_spec(config: &Config, key: SigningKey) -> (NodeSpec, Vec<NodeId>) {
+    let iroh = &config.iroh;
+    let mut spec = NodeSpec {
+        key,
+        database: Some(config.database_path.clone()),
+        network_id: config.network_id,
+        mdns: iroh.enabled && iroh.mdns,
+        bind: iroh
+            .bind_port
+            .map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
+        direct_peers: Vec::new(),
+        relay: None,
+    };
+    if !iroh.enabled {
+        return (spec, Vec::new());
+    }
+    let mut by_id = Vec::new();
+    for peer in &iroh.bootstrap {
+        match peer.addr {
+            Some(addr) => spec.direct_peers.push((peer.id, addr)),
+            None => by_id.push(peer.id),
+        }
+    }
+    match &iroh.relay_url {
+        Some(url) => {
+            spec.relay = Some((url.clone(), by_id));
+            (spec, Vec::new())
+        }
+        None => (spec, by_id),
+    }
+}
+
 async fn wait_for_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn id(seed: u8) -> NodeId {
+        SigningKey::from_bytes(&[seed; 32]).verifying_key()
+    }
+
+    fn spec(iroh: &str) -> (NodeSpec, Vec<NodeId>) {
+        let text = format!(
+            "network = \"lores\"\n[[regions]]\nid = \"{}\"\n[iroh]\n{iroh}\n\
+             bootstrap = [\"{}\", \"{}@192.0.2.7:41641\"]",
+            "11".repeat(32),
+            id(1),
+            id(2)
+        );
+        let config = Config::from_toml_str(&text, Path::new("/srv")).expect("valid");
+        node_spec(&config, SigningKey::from_bytes(&[9; 32]))
+    }
+
+    #[test]
+    fn with_a_relay_ids_go_through_it_and_addresses_go_direct() {
+        let (node, waiting) = spec("");
+        let (relay, ids) = node.relay.as_ref().expect("the default relay");
+        assert_eq!(
+            relay.as_str(),
+            "https://euc1-1.relay.n0.iroh-canary.iroh.link/"
+        );
+        assert_eq!(ids, &[id(1)]);
+        assert_eq!(
+            node.direct_peers,
+            vec![(id(2), "192.0.2.7:41641".parse().unwrap())]
+        );
+        assert!(waiting.is_empty());
+        assert!(node.mdns && node.finds_peers());
+        assert_eq!(
+            node.database.as_deref(),
+            Some(Path::new("/srv/lorabridge.sqlite"))
+        );
+        assert_eq!(node.network_id, crate::lores::network_id("lores"));
+    }
+
+    #[test]
+    fn without_a_relay_ids_wait_for_an_address() {
+        let (node, waiting) = spec("relay_url = \"\"\nmdns = false\nbind_port = 41641");
+        assert!(node.relay.is_none());
+        assert_eq!(waiting, vec![id(1)]);
+        assert_eq!(node.direct_peers.len(), 1);
+        assert!(!node.mdns);
+        assert_eq!(node.bind, Some("0.0.0.0:41641".parse().unwrap()));
+    }
+
+    #[test]
+    fn iroh_switched_off_finds_no_peers() {
+        let (node, waiting) = spec("enabled = false");
+        assert!(node.relay.is_none() && node.direct_peers.is_empty() && waiting.is_empty());
+        assert!(!node.mdns && !node.finds_peers());
     }
 }

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use lorabridge_proto::message::MAX_SUMMARY_TOPICS;
 
 pub use self::error::ConfigError;
-pub use self::iroh::IrohConfig;
+pub use self::iroh::{BootstrapPeer, IrohConfig};
 pub use self::radio::{DEFAULT_RADIO_REGION, RadioConfig};
 pub use self::regions::RegionConfig;
 pub use self::reticulum::{
@@ -317,6 +317,44 @@ mod tests {
         );
     }
 
+    /// The example's commented-out alternatives are valid once uncommented, and do what the
+    /// comments next to them say.
+    #[test]
+    fn example_alternatives_hold() {
+        let text = include_str!("../../bridge.example.toml");
+        let with = |from: &str, to: &str| {
+            assert!(text.contains(from), "the example lost {from:?}");
+            let text = text.replace(from, to);
+            Config::from_toml_str(&text, Path::new("/etc/lorabridge"))
+                .unwrap_or_else(|e| panic!("{e} after replacing {from:?}"))
+        };
+        let example = with("", "");
+        // The relay written out is the default one.
+        let relay = with("# relay_url = ", "relay_url = ");
+        assert_eq!(relay.iroh, example.iroh);
+        let no_relay = with(
+            "# relay_url = \"https://euc1-1.relay.n0.iroh-canary.iroh.link\"",
+            "relay_url = \"\"",
+        );
+        assert_eq!(no_relay.iroh.relay_url, None);
+        let bootstrap = with("    # \"", "    \"");
+        assert_eq!(bootstrap.iroh.bootstrap.len(), 2);
+        assert_eq!(bootstrap.iroh.bootstrap[0].addr, None);
+        assert_eq!(
+            bootstrap.iroh.bootstrap[1].addr,
+            Some("192.168.1.20:41641".parse().unwrap())
+        );
+        // A network id in hex instead of the name.
+        let by_id = with("network = \"lores\"\n# network_id = ", "network_id = ");
+        assert_ne!(by_id.network_id, example.network_id);
+        let instances = with("# instances = ", "instances = ");
+        let region = example.regions[0].id;
+        assert_eq!(
+            instances.bindings().resolve("chat", "north-street"),
+            Some(app_topic(&region, "chat"))
+        );
+    }
+
     #[test]
     fn defaults() {
         let c = ok(&file("", ""));
@@ -331,7 +369,7 @@ mod tests {
                 enabled: true,
                 mdns: true,
                 bind_port: None,
-                relay_url: None,
+                relay_url: Some(crate::lores::DEFAULT_RELAY_URL.parse().unwrap()),
                 bootstrap: vec![],
             }
         );
@@ -429,8 +467,13 @@ announce_interval_secs = 3600
                 enabled: false,
                 mdns: false,
                 bind_port: Some(41641),
-                relay_url: Some("https://relay.example.org:8443/".into()),
-                bootstrap: vec![bytes(R1), bytes(R2)],
+                relay_url: Some("https://relay.example.org:8443/".parse().unwrap()),
+                bootstrap: [R1, R2]
+                    .map(|id| BootstrapPeer {
+                        id: p2panda::NodeId::from_bytes(&bytes(id)).unwrap(),
+                        addr: None,
+                    })
+                    .to_vec(),
             }
         );
         assert_eq!(c.regions[0].apps, vec!["chat", "market"]);
