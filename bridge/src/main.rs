@@ -97,6 +97,12 @@ fn check_config(path: &std::path::Path) -> Result<bool, String> {
     println!("{} is valid.", path.display());
     println!("Network id: {}", hex::encode(config.network_id));
     println!("iroh: {}", config.iroh.summary());
+    if let Some(radio) = &config.radio {
+        println!("Radio: {}", radio.summary());
+        if let Some(caveat) = radio.caveat() {
+            println!("Note: {caveat}.");
+        }
+    }
     println!("Topics carried:");
     for t in config.topics() {
         let app = t.app_id.as_deref().unwrap_or("(region admin topic)");

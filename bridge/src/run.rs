@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
+use lorabridge_radio::e22::cdev::CdevPins;
 use lorabridge_radio::{DriverConfig, SerialConnector, SerialRadio};
 use p2panda::{NodeId, SigningKey};
 
@@ -21,9 +22,18 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
     let radio = match &config.radio {
         Some(r) => {
             let connector = SerialConnector::new(r.port.clone(), r.baud);
-            let radio = SerialRadio::open(r.driver, connector, DriverConfig::default())
-                .await
-                .map_err(|e| format!("radio on {} ({}): {e}", r.port.display(), r.driver))?;
+            let failed = |e: &dyn std::fmt::Display| {
+                format!("radio on {} ({}): {e}", r.port.display(), r.driver)
+            };
+            let cfg = DriverConfig::default();
+            let radio = match &r.e22 {
+                Some(e22) => {
+                    let pins = CdevPins::open(&e22.pins).map_err(|e| failed(&e))?;
+                    SerialRadio::open_e22(connector, pins, e22.settings, cfg).await
+                }
+                None => SerialRadio::open(r.driver, connector, cfg).await,
+            }
+            .map_err(|e| failed(&e))?;
             Some(RadioSpec {
                 radio: Arc::new(radio),
                 modulation: r.modulation,

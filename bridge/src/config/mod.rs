@@ -33,7 +33,7 @@ use lorabridge_proto::message::MAX_SUMMARY_TOPICS;
 
 pub use self::error::ConfigError;
 pub use self::iroh::{BootstrapPeer, IrohConfig};
-pub use self::radio::{DEFAULT_RADIO_REGION, RadioConfig};
+pub use self::radio::{DEFAULT_RADIO_REGION, E22_HEARS_ONLY_E22, E22Radio, RadioConfig};
 pub use self::regions::RegionConfig;
 pub use self::reticulum::{
     ANNOUNCE_INTERVAL_RANGE_SECS, DEFAULT_ANNOUNCE_INTERVAL_SECS, DEFAULT_RETICULUM_IDENTITY,
@@ -347,6 +347,32 @@ mod tests {
         // A network id in hex instead of the name.
         let by_id = with("network = \"lores\"\n# network_id = ", "network_id = ");
         assert_ne!(by_id.network_id, example.network_id);
+        // The radio settings written out are the defaults.
+        let mut settings = text.to_owned();
+        for key in [
+            "frequency_hz",
+            "spreading_factor",
+            "bandwidth_hz",
+            "coding_rate",
+            "preamble_symbols",
+            "tx_power_dbm",
+            "sync_word",
+        ] {
+            let commented = format!("\n# {key} = ");
+            assert!(settings.contains(&commented), "the example lost {key}");
+            settings = settings.replace(&commented, &format!("\n{key} = "));
+        }
+        let settings = Config::from_toml_str(&settings, Path::new("/etc/lorabridge"))
+            .expect("with the radio settings");
+        assert_eq!(settings.radio, example.radio);
+        // The E22 HAT takes the example as it is, with its own defaults.
+        let e22 = with(
+            "board = \"rak3172-usb\"",
+            "board = \"waveshare-sx1262-hat\"",
+        );
+        let radio = e22.radio.expect("radio");
+        assert_eq!(radio.driver, ModuleKind::E22);
+        assert_eq!(radio.modulation.frequency_hz, 868_125_000);
         let instances = with("# instances = ", "instances = ");
         let region = example.regions[0].id;
         assert_eq!(

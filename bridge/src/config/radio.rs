@@ -3,13 +3,16 @@
 
 use std::path::PathBuf;
 
+use lorabridge_hardware::RegionPlan;
 use lorabridge_hardware::modulation::{
     CODING_RATE_RANGE, FREQUENCY_RANGE_HZ, MIN_PREAMBLE_SYMBOLS, SPREADING_FACTOR_RANGE,
     TX_POWER_RANGE_DBM,
 };
 use lorabridge_hardware::{BoardError, BoardProfile, Modulation, ModulationError, RegionError};
-use lorabridge_hardware::{ModuleKind as BoardModule, RegionPlan};
 use lorabridge_radio::ModuleKind;
+use lorabridge_radio::e22::cdev::PinLines;
+use lorabridge_radio::e22::registers::CONFIG_BAUD;
+use lorabridge_radio::e22::{AirRate, Band, E22Settings, PowerClass, SubPacket};
 
 use super::error::{ConfigError, Result};
 use super::reader::{Section, range_i64};
@@ -30,12 +33,69 @@ pub struct RadioConfig {
     pub port: PathBuf,
     /// Serial speed.
     pub baud: u32,
-    /// Largest frame handed to the module: the board's, else the driver's one-packet size.
+    /// Largest frame handed to the module: the board's, else the driver's one-packet size
+    /// (for an E22 the driver's: its sub-packet minus the driver's framing).
     pub mtu: usize,
     /// The regional rules transmissions are held to.
     pub plan: RegionPlan,
     /// Channel and modulation, legal in `plan` for frames of `mtu` bytes.
     pub modulation: Modulation,
+    /// What an Ebyte E22 needs beyond its serial port; `Some` exactly when `driver` is E22.
+    pub e22: Option<E22Radio>,
+}
+
+/// An Ebyte E22's mode pins and register settings, from its board profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct E22Radio {
+    /// The GPIO lines of M0, M1 and (if wired) AUX.
+    pub pins: PinLines,
+    /// The module's settings that no modulation field carries.
+    pub settings: E22Settings,
+}
+
+/// An E22 hears only E22s: whatever the settings, other radios cannot hear it, nor it them.
+pub const E22_HEARS_ONLY_E22: &str = "an Ebyte E22 module hears only other Ebyte E22 modules \
+    (on the same channel and air rate), never a RAK3172, an RNode or an SPI radio, whatever \
+    their settings; bridges with other radios reach it only through a bridge that has both";
+
+impl RadioConfig {
+    /// One line for `check-config`: the module, the port and what goes on air.
+    pub fn summary(&self) -> String {
+        let m = &self.modulation;
+        let air = match AirRate::for_stand_in(m.spreading_factor, m.bandwidth_hz) {
+            Some(rate) if self.e22.is_some() => format!(
+                "air rate {} (airtime counted as SF{}/{} Hz)",
+                rate.label(),
+                m.spreading_factor,
+                m.bandwidth_hz
+            ),
+            _ => format!(
+                "SF{} at {} Hz, coding rate 4/{}",
+                m.spreading_factor, m.bandwidth_hz, m.coding_rate
+            ),
+        };
+        // The E22 rounds the power down to one of its four levels.
+        let sent = self.e22.as_ref().and_then(|e22| {
+            let (_, level) = e22.settings.power_class.level_at_most(m.tx_power_dbm)?;
+            (level != m.tx_power_dbm).then(|| format!(" (the module sends {level} dBm)"))
+        });
+        format!(
+            "{} on {} at {} baud; {}, {} Hz, {air}, {} dBm{}; frames up to {} bytes",
+            self.driver,
+            self.port.display(),
+            self.baud,
+            self.plan.name,
+            m.frequency_hz,
+            m.tx_power_dbm,
+            sent.unwrap_or_default(),
+            self.mtu
+        )
+    }
+
+    /// What a steward must know about this module that no setting changes.
+    pub fn caveat(&self) -> Option<&'static str> {
+        self.e22.is_some().then_some(E22_HEARS_ONLY_E22)
+    }
 }
 
 /// The keys `[radio]` may hold.
@@ -113,16 +173,22 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
         Some(baud) => baud,
         None => board.as_ref().map_or(115_200, |b| b.baud),
     };
-    let mtu = match &board {
-        Some(b) => b.mtu,
-        None => match driver {
+    let e22 = match &board {
+        Some(b) if driver == ModuleKind::E22 => Some(e22_radio(s, b, baud)?),
+        _ => None,
+    };
+    let mtu = match (&e22, &board) {
+        (Some(e22), _) => e22.settings.mtu(),
+        (None, Some(b)) => b.mtu,
+        (None, None) => match driver {
             ModuleKind::Rui3 => lorabridge_radio::rui3::MTU,
             ModuleKind::Rak811 => lorabridge_radio::rak811::MTU,
             ModuleKind::Rnode => RNODE_SINGLE_PACKET_MTU,
             ModuleKind::E22 => {
                 return Err(ConfigError::invalid(
                     s.key("driver"),
-                    "an Ebyte E22 needs its mode pins: give the `board` it sits on",
+                    "an Ebyte E22 needs its mode pins and output stage from a board profile: \
+                     give the `board` it sits on, e.g. \"waveshare-sx1262-hat\"",
                 ));
             }
         },
@@ -132,21 +198,30 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
     let plan = RegionPlan::builtin(region_name)
         .map_err(|e| ConfigError::invalid(s.key("region"), e.to_string()))?;
     let frequency = s.int::<u32>("frequency_hz", range_i64(&FREQUENCY_RANGE_HZ))?;
-    let base = match plan.name.as_str() {
-        "EU868" => Modulation::eu868_default(),
-        "US915" => Modulation::us915_default(),
-        other => {
-            if frequency.is_none() {
-                return Err(s.missing(
-                    "frequency_hz",
-                    format!(
-                        "region {other} has no default channel; set frequency_hz (and check \
-                         spreading_factor and tx_power_dbm against its rules)"
-                    ),
-                ));
-            }
-            Modulation::eu868_default()
+    let region_default = match plan.name.as_str() {
+        "EU868" => Some(Modulation::eu868_default()),
+        "US915" => Some(Modulation::us915_default()),
+        _ => None,
+    };
+    let base = match (region_default, frequency) {
+        (Some(base), _) => base,
+        // Every field but the frequency, which the steward gives.
+        (None, Some(_)) => Modulation::eu868_default(),
+        (None, None) => {
+            return Err(s.missing(
+                "frequency_hz",
+                format!(
+                    "region {} has no default channel; set frequency_hz (and check \
+                     spreading_factor and tx_power_dbm against its rules)",
+                    plan.name
+                ),
+            ));
         }
+    };
+    let base = if e22.is_some() {
+        e22_default(base, &plan.name)
+    } else {
+        base
     };
     let modulation = Modulation {
         frequency_hz: frequency.unwrap_or(base.frequency_hz),
@@ -190,24 +265,89 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
         mtu,
         plan,
         modulation,
+        e22,
     })
 }
 
-/// The driver for a board's firmware; boards whose modules have no driver are refused here,
-/// at start-up, rather than when the daemon first opens the port.
+/// The driver for a board's firmware; boards whose modules have no driver (the SPI HATs) are
+/// refused here, at start-up, rather than when the daemon first opens the port.
 fn board_driver(board: &BoardProfile) -> Result<ModuleKind, String> {
-    match board.module {
-        BoardModule::Rui3 => Ok(ModuleKind::Rui3),
-        BoardModule::Rak811 => Ok(ModuleKind::Rak811),
-        BoardModule::RnodeKiss => Ok(ModuleKind::Rnode),
-        BoardModule::EbyteE22 => Err(format!(
-            "board {:?} is an Ebyte E22 module: the daemon does not run the E22 driver yet",
-            board.id
-        )),
-        BoardModule::Sx126xSpi | BoardModule::Sx127xSpi => Err(format!(
-            "board {:?} is an SPI HAT: lorabridge has no SPI driver yet",
-            board.id
-        )),
+    ModuleKind::try_from(board.module).map_err(|e| format!("board {:?}: {e}", board.id))
+}
+
+/// An E22's pins and settings from the profile of the board it sits on: M0, M1 and AUX from
+/// its `[pins]`, the sub-packet from its `mtu`, the output stage from its highest power. Its
+/// UART speed is fixed.
+fn e22_radio(s: &Section<'_>, board: &BoardProfile, baud: u32) -> Result<E22Radio> {
+    let unusable = |what: String| {
+        ConfigError::invalid(
+            s.key("board"),
+            format!("board {:?} {what}, which the E22 driver needs", board.id),
+        )
+    };
+    if baud != CONFIG_BAUD {
+        return Err(ConfigError::invalid(
+            s.key("baud"),
+            format!(
+                "{baud}: the E22 driver keeps the module's UART at {CONFIG_BAUD} baud, the only \
+                 speed of its configuration mode; remove `baud`"
+            ),
+        ));
+    }
+    let pins = board
+        .pins
+        .as_ref()
+        .and_then(PinLines::from_profile)
+        .ok_or_else(|| unusable("names no M0 and M1 pins".into()))?;
+    let sub_packet = (0..4)
+        .map(SubPacket::from_bits)
+        .find(|p| p.bytes() == board.mtu)
+        .ok_or_else(|| unusable(format!("has mtu {}, not an E22 sub-packet size", board.mtu)))?;
+    let power_class = [PowerClass::Dbm22, PowerClass::Dbm30]
+        .into_iter()
+        .find(|c| c.levels()[0] == board.tx_power_max_dbm)
+        .ok_or_else(|| {
+            unusable(format!(
+                "tops out at {} dBm, not an E22 output stage (22 or 30 dBm)",
+                board.tx_power_max_dbm
+            ))
+        })?;
+    Ok(E22Radio {
+        pins,
+        settings: E22Settings {
+            sub_packet,
+            power_class,
+            ..E22Settings::default()
+        },
+    })
+}
+
+/// The E22's default in a region: the region's default power, coding rate and preamble; air
+/// rate 9.6k; and in EU868 and US915 an E22 channel (the regions' default channels are none:
+/// the E22 has one every MHz from 850.125 MHz).
+///
+/// Why 9.6k: the region plan holds each air rate to the bandwidth of its airtime stand-in
+/// ([`AirRate::stand_in`]). At 868.125 MHz, 125 kHz above the edge of EU868's 868.0-868.6 MHz
+/// sub-band, only the 125 and 250 kHz stand-ins fit (0.3k, 9.6k, 19.2k), not the factory
+/// 2.4k's 500 kHz. 0.3k spends 8.5 s per full frame, four frames an hour at 1 %; 9.6k is the
+/// slowest, so longest-reaching, of the others, with 164 full frames an hour at 1 %. In US915
+/// the same rate keeps a full frame (219 ms) within the 400 ms dwell limit, where 2.4k and
+/// 4.8k would not.
+fn e22_default(base: Modulation, region: &str) -> Modulation {
+    let (spreading_factor, bandwidth_hz) = AirRate::K9_6.stand_in();
+    let frequency_hz = match region {
+        // Channel 18, the factory channel: 868.125 MHz.
+        "EU868" => Band::Mhz900.frequency_hz(18),
+        // Channel 65: 915.125 MHz, mid-band.
+        "US915" => Band::Mhz900.frequency_hz(65),
+        // The steward gives the frequency.
+        _ => base.frequency_hz,
+    };
+    Modulation {
+        frequency_hz,
+        spreading_factor,
+        bandwidth_hz,
+        ..base
     }
 }
 
@@ -294,7 +434,7 @@ fn airtime_error(s: &Section<'_>, what: String) -> ConfigError {
 mod tests {
     use std::path::Path;
 
-    use lorabridge_hardware::BoardProfile;
+    use lorabridge_hardware::{BoardProfile, Modulation};
     use lorabridge_radio::ModuleKind;
 
     use super::super::test_support::*;
@@ -319,10 +459,16 @@ mod tests {
                 "radio.board",
                 "unknown board \"tbeam\"; known boards: rak3172-usb",
             ),
+            // SPI HATs have a profile but no driver.
             (
-                file("", "[radio]\nboard = \"waveshare-sx1262-hat\""),
+                file("", "[radio]\nboard = \"meshadv-pi\""),
                 "radio.board",
-                "the daemon does not run the E22 driver yet",
+                "lorabridge has no SPI driver",
+            ),
+            (
+                file("", "[radio]\nboard = \"adafruit-rfm9x-bonnet\""),
+                "radio.board",
+                "not supported by SX127x over SPI: not driven yet",
             ),
             (
                 file("", "[radio]\ndriver = \"e22\"\nport = \"/dev/ttyS0\""),
@@ -491,5 +637,153 @@ mod tests {
             assert_eq!((radio.mtu, radio.baud), (mtu, 115_200), "{driver}");
             assert_eq!(radio.port, Path::new("/dev/ttyUSB1"));
         }
+    }
+
+    const E22: &str = "[radio]\nboard = \"waveshare-sx1262-hat\"\n";
+
+    #[test]
+    fn an_e22_board_opens_the_e22_with_its_pins_and_a_legal_default() {
+        use lorabridge_radio::e22::cdev::PinLines;
+        use lorabridge_radio::e22::{E22Settings, PowerClass, SubPacket};
+
+        let radio = ok(&file("", E22)).radio.expect("radio");
+        assert_eq!(radio.driver, ModuleKind::E22);
+        assert_eq!(
+            (radio.port.as_path(), radio.baud, radio.mtu),
+            (Path::new("/dev/ttyS0"), 9600, 235)
+        );
+        let e22 = radio.e22.as_ref().expect("E22 settings");
+        assert_eq!(e22.pins, PinLines::waveshare_hat());
+        assert_eq!(
+            e22.settings,
+            E22Settings {
+                sub_packet: SubPacket::B240,
+                power_class: PowerClass::Dbm22,
+                ..E22Settings::default()
+            }
+        );
+        // EU868: 868.125 MHz (channel 18), air rate 9.6k; 869.525 MHz is no E22 channel.
+        assert_eq!(
+            radio.modulation,
+            Modulation {
+                frequency_hz: 868_125_000,
+                spreading_factor: 6,
+                bandwidth_hz: 125_000,
+                ..Modulation::eu868_default()
+            }
+        );
+        assert_eq!(radio.caveat(), Some(super::E22_HEARS_ONLY_E22));
+        assert!(
+            radio.summary().contains("air rate 9.6k"),
+            "{}",
+            radio.summary()
+        );
+
+        // US915: 915.125 MHz, the same air rate, US915's power.
+        let us = ok(&file("", &format!("{E22}region = \"US915\"")))
+            .radio
+            .expect("radio");
+        assert_eq!(
+            us.modulation,
+            Modulation {
+                frequency_hz: 915_125_000,
+                spreading_factor: 6,
+                bandwidth_hz: 125_000,
+                ..Modulation::us915_default()
+            }
+        );
+
+        // The factory air rate 2.4k fits EU868 one channel down, and the port may move.
+        let slow = ok(&file(
+            "",
+            &format!(
+                "{E22}port = \"/dev/ttyAMA0\"\nfrequency_hz = 867_125_000\n\
+                 spreading_factor = 11\nbandwidth_hz = 500_000"
+            ),
+        ))
+        .radio
+        .expect("radio");
+        assert_eq!(slow.port, Path::new("/dev/ttyAMA0"));
+        assert_eq!(
+            (
+                slow.modulation.frequency_hz,
+                slow.modulation.spreading_factor
+            ),
+            (867_125_000, 11)
+        );
+        assert!(
+            slow.summary().contains("air rate 2.4k"),
+            "{}",
+            slow.summary()
+        );
+
+        // Other modules have no E22 part and no caveat.
+        let rak = ok(&file("", RADIO)).radio.expect("radio");
+        assert_eq!(
+            rak.summary(),
+            "rui3 on /dev/ttyUSB0 at 115200 baud; EU868, 869525000 Hz, SF9 at 125000 Hz, \
+             coding rate 4/5, 14 dBm; frames up to 250 bytes"
+        );
+        assert_eq!((&rak.e22, rak.caveat()), (&None, None));
+    }
+
+    #[test]
+    fn e22_settings_it_cannot_take_name_their_key() {
+        let e22 = |extra: &str| file("", &format!("{E22}{extra}"));
+        assert_refused(vec![
+            (
+                e22("frequency_hz = 869_525_000"),
+                "radio.frequency_hz",
+                "869525000 is no E22 channel",
+            ),
+            (
+                e22("spreading_factor = 9"),
+                "radio.spreading_factor",
+                "hears only other E22 modules",
+            ),
+            // The 2.4k stand-in's 500 kHz does not fit the sub-band at 868.125 MHz.
+            (
+                e22("spreading_factor = 11\nbandwidth_hz = 500_000"),
+                "radio.frequency_hz",
+                "does not fit inside any sub-band of EU868",
+            ),
+            (
+                e22("coding_rate = 6"),
+                "radio.coding_rate",
+                "the E22 picks its own coding rate",
+            ),
+            (
+                e22("preamble_symbols = 12"),
+                "radio.preamble_symbols",
+                "the E22 picks its own preamble",
+            ),
+            (e22("tx_power_dbm = 9"), "radio.tx_power_dbm", "9"),
+            (
+                e22("baud = 115200"),
+                "radio.baud",
+                "115200: the E22 driver keeps",
+            ),
+            (
+                e22("region = \"AU915\""),
+                "radio.frequency_hz",
+                "AU915 has no default channel",
+            ),
+            (
+                e22("driver = \"rnode\""),
+                "radio.driver",
+                "runs e22 firmware, not rnode",
+            ),
+        ]);
+        // With a frequency on an E22 channel, other regions work too.
+        let au = ok(&file(
+            "",
+            &format!("{E22}region = \"AU915\"\nfrequency_hz = 916_125_000"),
+        ))
+        .radio
+        .expect("radio");
+        assert_eq!(
+            (au.modulation.spreading_factor, au.modulation.bandwidth_hz),
+            (6, 125_000)
+        );
     }
 }
