@@ -11,9 +11,9 @@
 //! Nothing here writes to disk or opens devices: [`Config::load`] only reads the file, so a
 //! config that fails leaves no key file, database or identity behind.
 //!
-//! The parts: this module holds the whole [`Config`] and the top-level keys; [`reader`] walks
-//! the TOML; [`regions`], [`iroh`], [`radio`] and [`reticulum`] read their tables; [`network`]
-//! checks addresses written as text.
+//! The parts: this module holds the whole [`Config`] and the top-level keys; `reader.rs` walks
+//! the TOML; `regions.rs`, `iroh.rs`, `radio.rs` and `reticulum.rs` read their tables;
+//! `network.rs` checks addresses written as text; `error.rs` holds [`ConfigError`].
 
 mod error;
 mod iroh;
