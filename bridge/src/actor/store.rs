@@ -30,9 +30,9 @@ pub type OpKey = ([u8; 32], [u8; 32], u64);
 
 /// Fetched bodies kept for sends: an answer to a Vector or Want is at most 32 operations per
 /// link, so this covers the answers in flight on a few links at once.
-const CACHE_OPS: usize = 256;
+const CACHE_OPS: usize = 512;
 const CACHE_BYTES: usize = 2 << 20;
-/// Operations asked for and not yet handed to a fetch; more are asked again on a later poll.
+/// Operations asked for and not yet fetched; more are asked again on a later poll.
 const MAX_REQUESTS: usize = 256;
 /// Operations the database did not have although below their log's height (pruned): not
 /// asked for again.
@@ -86,14 +86,15 @@ impl NodeStore {
         self.unpersisted.remove(key);
     }
 
-    /// Operations the engine asked for, to fetch.
+    /// Operations the engine asked for, to fetch. They stay asked for until fulfilled, so
+    /// the same read is not started twice.
     pub fn take_requests(&mut self) -> Vec<OpKey> {
-        self.requested.clear();
         self.requests.drain(..).collect()
     }
 
     /// What a fetch found (`Some`) or did not find (`None`) for `key`.
     pub fn fulfil(&mut self, key: OpKey, op: Option<RawOp>) {
+        self.requested.remove(&key);
         match op {
             Some(op) => self.cache.insert(key, op),
             None => {
@@ -124,7 +125,7 @@ impl OpStore for NodeStore {
         if !below_tip || self.absent.contains(&absent_id(&key)) {
             return Lookup::Absent;
         }
-        if self.requests.len() < MAX_REQUESTS && self.requested.insert(key) {
+        if self.requested.len() < MAX_REQUESTS && self.requested.insert(key) {
             self.requests.push_back(key);
         }
         Lookup::Loading
@@ -157,6 +158,11 @@ impl OpStore for NodeStore {
             };
         }
         self.unpersisted.insert((*topic, *author, seq), op);
+    }
+
+    fn prefetch(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64) {
+        // A Loading answer queues the read; the op itself is asked for again when it is sent.
+        let _ = self.get(topic, author, seq);
     }
 }
 

@@ -64,8 +64,11 @@ pub struct Budget {
 pub struct LinkConfig {
     /// Largest frame the link carries (255 LoRa, 508 RNode, 383 Reticulum SINGLE).
     pub mtu: usize,
-    /// Radio links are charged against a duty-cycle/dwell ledger; `None` for links without
-    /// an airtime limit.
+    /// Radio links are charged against a duty-cycle/dwell ledger. A link with a budget is a
+    /// shared channel where neighbours overhear each other (answers wait a random hold-off so
+    /// that one overheard answer cancels the others, and fresh operations are relayed on it);
+    /// a link without one (`None`, a Reticulum peer) is point to point: answers go at once, and
+    /// as many as the send queue holds.
     pub budget: Option<Budget>,
     /// The topics carried over this link (at most `MAX_SUMMARY_TOPICS`, one summary frame).
     pub topics: Vec<[u8; 32]>,
@@ -499,15 +502,23 @@ impl<S: OpStore> Engine<S> {
     /// window must span several frames: 3 s is 7 SF7 frames but only 2.4 SF9 frames, and in
     /// grid-25 (SF9) a 10 s window cut frames by a third against 3 s.
     fn holdoff(&mut self, link: LinkId) -> Duration {
-        let frames = self.links[link.0]
-            .config
-            .budget
-            .as_ref()
-            .map_or(Duration::ZERO, |b| {
-                b.modulation.time_on_air(self.links[link.0].config.mtu) * HOLDOFF_FRAMES
-            });
+        let config = &self.links[link.0].config;
+        let Some(budget) = &config.budget else {
+            // Point to point: nobody overhears, nothing to wait for.
+            return Duration::ZERO;
+        };
+        let frames = budget.modulation.time_on_air(config.mtu) * HOLDOFF_FRAMES;
         let max = self.config.answer_holdoff.max(frames).as_nanos().max(1) as u64;
         Duration::from_nanos(self.random() % max)
+    }
+
+    /// Operations pushed in one answer on `link`: `max_ops_per_answer` on a radio channel,
+    /// whose airtime is scarce; on a point-to-point link as many as its queue holds.
+    fn answer_limit(&self, link: LinkId) -> usize {
+        match self.links[link.0].config.budget {
+            Some(_) => self.config.max_ops_per_answer,
+            None => queue::MAX_ENTRIES,
+        }
     }
 
     /// (operation count, digest) of what we hold in `topic`: what a summary says.

@@ -161,7 +161,7 @@ impl<S: OpStore> Engine<S> {
         topic: &[u8; 32],
         lacking: &[([u8; 32], u64)],
     ) {
-        let mut budget = self.config.max_ops_per_answer;
+        let mut budget = self.answer_limit(link);
         for (author, from) in lacking {
             let height = self.height(topic, author);
             for seq in (*from..height).take(budget) {
@@ -212,7 +212,7 @@ impl<S: OpStore> Engine<S> {
                 .filter(|(a, _)| in_range(AuthorTag::from_key(a)))
                 .collect();
             // Push what the sender lacks. With colliding tags, assume the lower height.
-            let mut budget = self.config.max_ops_per_answer;
+            let mut budget = self.answer_limit(link);
             for (author, height) in &ours {
                 let tag = AuthorTag::from_key(author);
                 let theirs = vector
@@ -269,7 +269,7 @@ impl<S: OpStore> Engine<S> {
         if want.responder != self.me {
             return;
         }
-        let mut budget = self.config.max_ops_per_answer;
+        let mut budget = self.answer_limit(link);
         for topic in self.link_topics(link, want.topic) {
             for range in &want.ranges {
                 for (author, height) in self.store.heights(&topic) {
@@ -305,6 +305,8 @@ impl<S: OpStore> Engine<S> {
             author,
             seq,
         };
+        // A store on disk starts reading it now, so that it is at hand when its turn comes.
+        self.store.prefetch(topic, &author, seq);
         self.links[link.0].queue.push(Priority::Wanted, at, item);
     }
 

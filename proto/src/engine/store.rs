@@ -32,6 +32,9 @@ pub trait OpStore {
     fn op_id(&self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Option<[u8; 32]>;
     /// Stores an operation that was checked by the engine.
     fn insert(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64, op: RawOp);
+    /// Operation `seq` of `author` in `topic` will be asked for soon: a store on disk may
+    /// start reading it.
+    fn prefetch(&mut self, _topic: &[u8; 32], _author: &[u8; 32], _seq: u64) {}
 }
 
 /// An in-memory `OpStore`: the simulator's and the tests' nodes.
