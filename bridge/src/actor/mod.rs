@@ -258,6 +258,7 @@ impl Running {
         if !self.fetching {
             let keys = self.actor.engine.store_mut().take_requests();
             if !keys.is_empty() {
+                tracing::debug!(operations = keys.len(), "fetching from the node's database");
                 self.fetching = true;
                 let db = self.actor.db.clone();
                 self.work
@@ -367,6 +368,12 @@ impl Running {
             }
             Done::Acked { topic } => self.actor.topics.on_acked(&topic),
             Done::Fetched(found) => {
+                let held = found.iter().filter(|(_, op)| op.is_some()).count();
+                tracing::debug!(
+                    held,
+                    asked = found.len(),
+                    "fetched from the node's database"
+                );
                 self.fetching = false;
                 for (key, op) in found {
                     self.actor.engine.store_mut().fulfil(key, op);

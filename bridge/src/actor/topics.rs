@@ -279,7 +279,9 @@ impl Topics {
                 continue;
             };
             if let Some(at) = stream.renew_at {
-                if at <= now && stream.batch.is_none() && stream.publishing == 0 {
+                if at > now {
+                    next = earliest(next, Some(at));
+                } else if stream.batch.is_none() && stream.publishing == 0 {
                     // Dropping both halves closes the stream, so that the new one starts new
                     // sync sessions; what was in flight in the old one is replayed by the new.
                     stream.publisher = None;
@@ -289,7 +291,8 @@ impl Topics {
                     work.push(open_stream(self.node.clone(), *topic, Duration::ZERO));
                     continue;
                 }
-                next = earliest(next, Some(at.max(now)));
+                // Else due but waiting for the import or publishes in flight: their results
+                // wake the loop.
             }
             if stream.batch.is_none() && !stream.backlog.is_empty() {
                 let take = stream.backlog.len().min(IMPORT_BATCH);
@@ -310,6 +313,7 @@ impl Topics {
                 if operations.is_empty() {
                     continue;
                 }
+                tracing::debug!(topic = %hex::encode(topic), operations = batch.len(), "importing");
                 stream.batch = Some(batch);
                 let (publisher, topic) = (publisher.clone(), *topic);
                 work.push(
@@ -469,6 +473,7 @@ impl Topics {
                 }
             }
             StreamEvent::ImportEnded { .. } => {
+                tracing::debug!(topic = %hex::encode(topic), left = stream.batch.as_ref().map(|b| b.len()), backlog = stream.backlog.len(), "import ended");
                 // Operations without a body are persisted without an event of their own.
                 for import in stream.batch.take().unwrap_or_default().into_values() {
                     news.push(News::Persisted {
@@ -498,9 +503,10 @@ impl Topics {
             StreamEvent::ReplayFailed { error } => tracing::warn!(
                 topic = %hex::encode(topic), "p2panda could not replay the topic: {error}"
             ),
-            StreamEvent::ImportStarted { .. }
-            | StreamEvent::ReplayStarted { .. }
-            | StreamEvent::ReplayEnded => {}
+            StreamEvent::ImportStarted { session_id } => {
+                tracing::debug!(session_id, "import started")
+            }
+            StreamEvent::ReplayStarted { .. } | StreamEvent::ReplayEnded => {}
         }
     }
 }
