@@ -114,6 +114,12 @@ impl SendQueue {
         self.entries.remove(index)
     }
 
+    /// Offers each queued item to `absorb` until one takes what the caller was about to queue
+    /// (by changing itself); returns whether one did.
+    pub(crate) fn absorb(&mut self, mut absorb: impl FnMut(&mut Item) -> bool) -> bool {
+        self.entries.iter_mut().any(|e| absorb(&mut e.item))
+    }
+
     /// Removes the entries `cancel` matches (overheard from a neighbour, or made moot).
     pub(crate) fn cancel(&mut self, cancel: impl Fn(&Item) -> bool) -> usize {
         let before = self.entries.len();

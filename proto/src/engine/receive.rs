@@ -171,7 +171,21 @@ impl<S: OpStore> Engine<S> {
         }
     }
 
+    /// Queues `want`, or folds it into a Want already queued to the same responder for the
+    /// same topic: out-of-order arrivals during a burst each ask for their gap, and one frame
+    /// can ask for all of them.
     fn queue_want(&mut self, now: Duration, link: LinkId, want: Want) {
+        let absorbed = self.links[link.0].queue.absorb(|item| match item {
+            Item::Want(queued)
+                if (queued.topic, queued.responder) == (want.topic, want.responder) =>
+            {
+                fold_ranges(&mut queued.ranges, &want.ranges)
+            }
+            _ => false,
+        });
+        if absorbed {
+            return;
+        }
         let at = now + self.holdoff(link);
         self.links[link.0]
             .queue
@@ -438,10 +452,25 @@ impl<S: OpStore> Engine<S> {
         if self.pending.iter().any(|p| p.bytes == bytes) {
             return;
         }
-        if self.pending.len() >= self.config.max_pending
-            && let Some(oldest) = (0..self.pending.len()).min_by_key(|i| self.pending[*i].since)
-        {
-            self.pending.swap_remove(oldest);
+        if self.pending.len() >= self.config.max_pending {
+            // Keep what is nearest to decodable: after a loss in a burst, the operations just
+            // past the gap are the ones the repair brings next; those far beyond it will be
+            // sent again anyway.
+            let distance = |w: &Waiting| match w {
+                Waiting::Backlink { topic, author, seq } => {
+                    seq.saturating_sub(self.height(topic, author))
+                }
+                Waiting::Key(_) => 0,
+            };
+            let Some(farthest) =
+                (0..self.pending.len()).max_by_key(|i| distance(&self.pending[*i].waiting))
+            else {
+                return;
+            };
+            if distance(&waiting) >= distance(&self.pending[farthest].waiting) {
+                return;
+            }
+            self.pending.swap_remove(farthest);
         }
         self.pending.push(Pending {
             link,
@@ -510,4 +539,25 @@ impl<S: OpStore> Engine<S> {
             .cancel(|item| *item == Item::KeyWant(asked.clone()));
         self.links[link.0].stats.cancelled += cancelled as u64;
     }
+}
+
+/// Folds `more` into `ranges` (ranges of one author become one covering range); false if a
+/// range did not fit, and then `ranges` is unchanged.
+fn fold_ranges(ranges: &mut BoundedVec<WantRange, MAX_WANT_RANGES>, more: &[WantRange]) -> bool {
+    let mut folded = ranges.clone();
+    for range in more {
+        match folded.iter_mut().find(|r| r.author == range.author) {
+            Some(r) => {
+                r.from_seq = r.from_seq.min(range.from_seq);
+                r.to_seq = r.to_seq.max(range.to_seq);
+            }
+            None => {
+                if folded.push(*range).is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+    *ranges = folded;
+    true
 }
