@@ -19,9 +19,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lorabridge::actor::topics::AppEvent;
-use lorabridge::bridge::Carried;
 use lorabridge::grpc::panda::PublishRequest;
 use lorabridge::grpc::panda::panda_client::PandaClient;
+use lorabridge::lores::Carried;
 use lorabridge::neighbourhood::{Member, Neighbourhood};
 use tokio::sync::broadcast::Receiver;
 

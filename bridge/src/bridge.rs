@@ -26,35 +26,11 @@ use crate::actor::topics::{AppEvent, Topics};
 use crate::actor::{Actor, LORA};
 use crate::grpc::panda::panda_server::PandaServer;
 use crate::grpc::status::status_server::StatusServer;
+use crate::lores::{AppBindings, Carried};
 use crate::node::NodeSpec;
 use crate::reticulum::{Reticulum, ReticulumConfig};
-use crate::service::{AppTopic, PandaService, StatusService};
+use crate::service::{PandaService, StatusService};
 use crate::state::{KeyLocks, State};
-
-/// A topic the bridge carries.
-#[derive(Clone, Debug)]
-pub struct Carried {
-    pub topic: [u8; 32],
-    pub region: [u8; 32],
-    /// `None` for a region's admin topic.
-    pub app_id: Option<String>,
-    pub lora: bool,
-    pub reticulum: bool,
-}
-
-impl Carried {
-    /// An app's topic in a region (as LoRes derives it), on iroh only; set `lora` and
-    /// `reticulum` for the mesh.
-    pub fn app(region: [u8; 32], app_id: &str) -> Self {
-        Self {
-            topic: crate::config::app_topic(&region, app_id),
-            region,
-            app_id: Some(app_id.into()),
-            lora: false,
-            reticulum: false,
-        }
-    }
-}
 
 /// The radio and the rules it transmits under.
 pub struct RadioSpec {
@@ -67,6 +43,8 @@ pub struct RadioSpec {
 pub struct BridgeSpec {
     pub node: NodeSpec,
     pub topics: Vec<Carried>,
+    /// Which topic each app instance publishes to and subscribes from.
+    pub bindings: AppBindings,
     /// Port 0 picks a free port; `Bridge::grpc_addr` tells which.
     pub grpc: SocketAddr,
     pub status: Option<SocketAddr>,
@@ -163,24 +141,9 @@ impl Bridge {
             shutdown.subscribe(),
         )));
 
-        let app_topics: Vec<AppTopic> = spec
-            .topics
-            .iter()
-            .map(|carried| AppTopic {
-                topic: carried.topic,
-                region: carried.region,
-                app_id: carried.app_id.clone(),
-                events: events[&carried.topic].clone(),
-            })
-            .collect();
-        let mut apps = HashMap::new();
-        for app in &app_topics {
-            if let Some(id) = &app.app_id {
-                apps.entry(id.clone()).or_insert_with(|| app.clone());
-            }
-        }
         let panda = PandaServer::new(PandaService {
-            apps: Arc::new(apps),
+            bindings: Arc::new(spec.bindings),
+            events: Arc::new(events.clone()),
             actor: commands,
             state,
             keys: KeyLocks::default(),
@@ -196,7 +159,7 @@ impl Bridge {
             let service = StatusServer::new(StatusService {
                 node_id: *node.id().as_bytes(),
                 network_id: spec.node.network_id,
-                topics: app_topics,
+                topics: spec.topics,
                 db,
                 transports: status_rx,
             });

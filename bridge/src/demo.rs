@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 use crate::actor::topics::AppEvent;
-use crate::bridge::Carried;
 use crate::grpc::panda::PublishRequest;
 use crate::grpc::panda::panda_client::PandaClient;
+use crate::lores::Carried;
 use crate::neighbourhood::{Member, Neighbourhood};
 
 const NETWORK: [u8; 32] = [0x1d; 32];

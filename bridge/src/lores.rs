@@ -25,6 +25,35 @@ pub fn app_topic(region: &[u8; 32], app_id: &str) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
+/// A topic the bridge carries: a region's admin topic or an app's topic in a region, and the
+/// mesh transports it goes over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Carried {
+    /// The p2panda topic id.
+    pub topic: [u8; 32],
+    /// The region it belongs to.
+    pub region: [u8; 32],
+    /// The app, or `None` for the region admin topic.
+    pub app_id: Option<String>,
+    /// Carried over LoRa (a radio must be configured too).
+    pub lora: bool,
+    /// Carried over Reticulum (a `[reticulum]` must be configured too).
+    pub reticulum: bool,
+}
+
+impl Carried {
+    /// An app's topic in a region, on iroh only; set `lora` and `reticulum` for the mesh.
+    pub fn app(region: [u8; 32], app_id: &str) -> Self {
+        Self {
+            topic: app_topic(&region, app_id),
+            region,
+            app_id: Some(app_id.into()),
+            lora: false,
+            reticulum: false,
+        }
+    }
+}
+
 /// One instance of one LoRes app, as a gRPC request names it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AppInstance {
@@ -60,6 +89,17 @@ pub struct AlreadyBound {
 }
 
 impl AppBindings {
+    /// Every instance of each app in `topics` bound to the app's first region there.
+    pub fn of_apps(topics: &[Carried]) -> Self {
+        let mut bindings = Self::default();
+        for topic in topics {
+            if let Some(app_id) = &topic.app_id {
+                bindings.bind_app(app_id, topic.region);
+            }
+        }
+        bindings
+    }
+
     /// Makes `region` the default of `app_id` unless it has one: the first region that binds
     /// an app as a whole keeps it.
     pub fn bind_app(&mut self, app_id: &str, region: [u8; 32]) {

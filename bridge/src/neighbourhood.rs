@@ -13,7 +13,8 @@ use lorabridge_radio::{DriverConfig, ModuleKind, SerialConnector, SerialRadio};
 use lorabridge_sim::modem::{Emulator, Hub, LinkQuality, Medium};
 use p2panda_core::SigningKey;
 
-use crate::bridge::{Bridge, BridgeSpec, Carried, RadioSpec};
+use crate::bridge::{Bridge, BridgeSpec, RadioSpec};
+use crate::lores::{AppBindings, Carried};
 use crate::node::NodeSpec;
 use crate::reticulum::ReticulumConfig;
 
@@ -25,6 +26,8 @@ pub struct Member {
     pub radio: bool,
     /// An rnsd `TCPServerInterface` ("host:port") to join Reticulum through.
     pub reticulum: Option<String>,
+    /// Also find iroh peers by mDNS (as LoRes nodes do), besides the members' addresses.
+    pub mdns: bool,
 }
 
 impl Member {
@@ -34,7 +37,14 @@ impl Member {
             iroh,
             radio,
             reticulum: None,
+            mdns: false,
         }
+    }
+
+    /// Also finds iroh peers by mDNS.
+    pub fn with_mdns(mut self) -> Self {
+        self.mdns = true;
+        self
     }
 
     /// Also connected to Reticulum through the rnsd at `rnsd`.
@@ -190,10 +200,14 @@ impl Neighbourhood {
                 key: identity.key.clone(),
                 database: Some(self.dir.join(format!("{name}.sqlite"))),
                 network_id: self.network_id,
-                mdns: false,
+                mdns: identity.member.mdns,
                 bind: Some(identity.addr),
-                direct_peers: identity.peers.clone(),
                 relay: None,
+                bootstrap: identity
+                    .peers
+                    .iter()
+                    .map(|(id, a)| (*id, Some(*a)))
+                    .collect(),
             },
             topics: self
                 .topics
@@ -204,6 +218,7 @@ impl Neighbourhood {
                     ..t.clone()
                 })
                 .collect(),
+            bindings: AppBindings::of_apps(&self.topics),
             grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             status: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             radio,

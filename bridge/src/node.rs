@@ -21,19 +21,19 @@ pub struct NodeSpec {
     pub network_id: [u8; 32],
     pub mdns: bool,
     pub bind: Option<SocketAddr>,
-    /// Bootstrap nodes at known addresses: reached directly (no relay needed), and through the
-    /// relay as well when there is one.
-    pub direct_peers: Vec<(NodeId, SocketAddr)>,
-    /// The relay that lets nodes across the internet reach this one, and bootstrap nodes known
-    /// by id alone, registered through it as LoRes nodes register theirs. `None`: no relay.
-    /// (Without a relay, ids alone go in with [`record_bootstrap_ids`].)
-    pub relay: Option<(p2panda::RelayUrl, Vec<NodeId>)>,
+    /// The relay that lets nodes across the internet reach this one. `None`: no relay.
+    pub relay: Option<p2panda::RelayUrl>,
+    /// Bootstrap nodes. One with an address is reached directly (no relay needed), and through
+    /// the relay as well when there is one. One known by id alone is registered through the
+    /// relay, as LoRes nodes register theirs; without a relay it waits in the address book
+    /// until mDNS or discovery brings an address (p2panda 0.7.0 keeps such an entry).
+    pub bootstrap: Vec<(NodeId, Option<SocketAddr>)>,
 }
 
 impl NodeSpec {
-    /// Whether iroh has any way to find peers: mDNS, known addresses or a relay.
+    /// Whether iroh has any way to find peers: mDNS, bootstrap nodes or a relay.
     pub fn finds_peers(&self) -> bool {
-        self.mdns || !self.direct_peers.is_empty() || self.relay.is_some()
+        self.mdns || !self.bootstrap.is_empty() || self.relay.is_some()
     }
 }
 
@@ -50,17 +50,30 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
     }
     .map_err(|e| format!("cannot open the database: {e}"))?;
     // Before spawning: p2panda's builder only takes bootstrap nodes behind a relay.
-    let relay = spec.relay.as_ref().map(|(url, _)| url);
-    let direct = spec.direct_peers.iter().map(|(peer, addr)| {
-        let mut endpoint =
-            p2panda::EndpointAddr::new(p2panda_net::utils::from_verifying_key(*peer))
-                .with_ip_addr(*addr);
-        if let Some(url) = relay {
-            endpoint = endpoint.with_relay_url(url.clone());
+    let mut infos = Vec::new();
+    for (peer, addr) in &spec.bootstrap {
+        match (addr, &spec.relay) {
+            (Some(addr), relay) => {
+                let mut endpoint =
+                    p2panda::EndpointAddr::new(p2panda_net::utils::from_verifying_key(*peer))
+                        .with_ip_addr(*addr);
+                if let Some(url) = relay {
+                    endpoint = endpoint.with_relay_url(url.clone());
+                }
+                infos.push(NodeInfo::from(endpoint));
+            }
+            // Registered through the relay by the builder, below.
+            (None, Some(_)) => {}
+            (None, None) => {
+                // Inserting replaces the whole entry, so start from what is known.
+                let known = AddressBookStore::<NodeId, NodeInfo>::node_info(&store, peer)
+                    .await
+                    .map_err(|e| format!("cannot read the address book: {e}"))?;
+                infos.push(known.unwrap_or_else(|| NodeInfo::new(*peer)));
+            }
         }
-        NodeInfo::from(endpoint)
-    });
-    record_bootstrap(&store, direct.collect()).await?;
+    }
+    record_bootstrap(&store, infos).await?;
     let mut builder = p2panda::builder()
         // The bridge acknowledges an operation once its subscribers have it (see
         // `actor::topics`), so that nothing processed is lost to them on a stream renewal.
@@ -73,9 +86,9 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
             MdnsDiscoveryMode::Disabled
         })
         .database_pool(store.pool().clone());
-    if let Some((relay, bootstrap)) = &spec.relay {
+    if let Some(relay) = &spec.relay {
         builder = builder.relay_url(relay.clone());
-        for node in bootstrap {
+        for (node, _) in spec.bootstrap.iter().filter(|(_, addr)| addr.is_none()) {
             builder = builder.bootstrap(*node, relay.clone());
         }
     }
@@ -91,29 +104,6 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
         .await
         .map_err(|e| format!("cannot start the p2panda node: {e}"))?;
     Ok((node, store))
-}
-
-/// Records bootstrap nodes known by id alone, for a node without a relay, in the address book
-/// of the database at `path`: p2panda 0.7.0 keeps such an entry, and the node connects once
-/// an address for it arrives (from mDNS, or from a peer during discovery), as its address
-/// lookup waits for one. An address learnt earlier is kept.
-pub async fn record_bootstrap_ids(path: &Path, ids: &[NodeId]) -> Result<(), String> {
-    let store = SqliteStoreBuilder::new()
-        .database_url(&sqlite_url(path))
-        .build()
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    let mut infos = Vec::new();
-    for id in ids {
-        // Inserting replaces the whole entry, so start from what is known.
-        let known = AddressBookStore::<NodeId, NodeInfo>::node_info(&store, id)
-            .await
-            .map_err(|e| format!("cannot read the address book: {e}"))?;
-        infos.push(known.unwrap_or_else(|| NodeInfo::new(*id)));
-    }
-    record_bootstrap(&store, infos).await?;
-    store.pool().close().await;
-    Ok(())
 }
 
 /// Inserts `infos` into the address book as bootstrap nodes, in one transaction.
@@ -169,16 +159,22 @@ mod tests {
             network_id: [7; 32],
             mdns: false,
             bind: None,
-            direct_peers: vec![(known, addr)],
             relay: None,
+            bootstrap: vec![(known, Some(addr))],
         };
         let (node, store) = spawn(&spec).await.expect("node");
         drop(node);
         store.pool().close().await;
 
-        record_bootstrap_ids(&path, &[bare, known])
-            .await
-            .expect("recorded");
+        // Then both by id alone, without a relay: p2panda 0.7.0 starts on an address book
+        // holding an id without an address.
+        let spec = NodeSpec {
+            bootstrap: vec![(bare, None), (known, None)],
+            ..spec
+        };
+        let (node, store) = spawn(&spec).await.expect("node with a bare bootstrap id");
+        drop(node);
+        store.pool().close().await;
         let bare_entry = entry(&path, &bare).await.expect("recorded");
         assert!(bare_entry.bootstrap);
         assert!(bare_entry.transports.is_none());
@@ -186,15 +182,6 @@ mod tests {
         assert!(known_entry.bootstrap);
         let endpoint = p2panda::EndpointAddr::try_from(known_entry).expect("address kept");
         assert_eq!(endpoint.ip_addrs().copied().collect::<Vec<_>>(), vec![addr]);
-
-        // p2panda 0.7.0 starts on an address book holding an id without an address.
-        let spec = NodeSpec {
-            direct_peers: Vec::new(),
-            ..spec
-        };
-        let (node, store) = spawn(&spec).await.expect("node with a bare bootstrap id");
-        drop(node);
-        store.pool().close().await;
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

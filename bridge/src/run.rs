@@ -6,19 +6,16 @@ use std::sync::Arc;
 
 use lorabridge_radio::e22::cdev::CdevPins;
 use lorabridge_radio::{DriverConfig, SerialConnector, SerialRadio};
-use p2panda::{NodeId, SigningKey};
+use p2panda::SigningKey;
 
-use crate::bridge::{Bridge, BridgeSpec, Carried, RadioSpec};
+use crate::bridge::{Bridge, BridgeSpec, RadioSpec};
 use crate::config::Config;
 use crate::node::NodeSpec;
 
 pub async fn run(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let key = crate::node_key::load_or_create(&config.node_key_path)?;
-    let (node, waiting) = node_spec(&config, key);
-    if !waiting.is_empty() {
-        crate::node::record_bootstrap_ids(&config.database_path, &waiting).await?;
-    }
+    let node = node_spec(&config, key);
     let radio = match &config.radio {
         Some(r) => {
             let connector = SerialConnector::new(r.port.clone(), r.baud);
@@ -43,20 +40,10 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
         }
         None => None,
     };
-    let topics = config
-        .topics()
-        .into_iter()
-        .map(|t| Carried {
-            topic: t.topic,
-            region: t.region,
-            app_id: t.app_id,
-            lora: t.lora,
-            reticulum: t.reticulum,
-        })
-        .collect();
     let spec = BridgeSpec {
         node,
-        topics,
+        topics: config.topics(),
+        bindings: config.bindings().clone(),
         grpc: config.grpc_listen,
         status: Some(config.status_listen),
         radio,
@@ -72,12 +59,11 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The node as `[iroh]` describes it, and the bootstrap ids that, without a relay, wait in the
-/// address book for an address ([`crate::node::record_bootstrap_ids`]). With `enabled = false`
-/// iroh finds no peers at all: no mDNS, no relay, no bootstrap nodes.
-fn node_spec(config: &Config, key: SigningKey) -> (NodeSpec, Vec<NodeId>) {
+/// The node as `[iroh]` describes it. With `enabled = false` iroh finds no peers at all: no
+/// mDNS, no relay, no bootstrap nodes.
+fn node_spec(config: &Config, key: SigningKey) -> NodeSpec {
     let iroh = &config.iroh;
-    let mut spec = NodeSpec {
+    NodeSpec {
         key,
         database: Some(config.database_path.clone()),
         network_id: config.network_id,
@@ -85,25 +71,11 @@ fn node_spec(config: &Config, key: SigningKey) -> (NodeSpec, Vec<NodeId>) {
         bind: iroh
             .bind_port
             .map(|port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
-        direct_peers: Vec::new(),
-        relay: None,
-    };
-    if !iroh.enabled {
-        return (spec, Vec::new());
-    }
-    let mut by_id = Vec::new();
-    for peer in &iroh.bootstrap {
-        match peer.addr {
-            Some(addr) => spec.direct_peers.push((peer.id, addr)),
-            None => by_id.push(peer.id),
-        }
-    }
-    match &iroh.relay_url {
-        Some(url) => {
-            spec.relay = Some((url.clone(), by_id));
-            (spec, Vec::new())
-        }
-        None => (spec, by_id),
+        relay: iroh.relay_url.clone().filter(|_| iroh.enabled),
+        bootstrap: match iroh.enabled {
+            true => iroh.bootstrap.iter().map(|p| (p.id, p.addr)).collect(),
+            false => Vec::new(),
+        },
     }
 }
 
@@ -119,13 +91,15 @@ async fn wait_for_signal() {
 mod tests {
     use std::path::Path;
 
+    use p2panda::NodeId;
+
     use super::*;
 
     fn id(seed: u8) -> NodeId {
         SigningKey::from_bytes(&[seed; 32]).verifying_key()
     }
 
-    fn spec(iroh: &str) -> (NodeSpec, Vec<NodeId>) {
+    fn spec(iroh: &str) -> NodeSpec {
         let text = format!(
             "network = \"lores\"\n[[regions]]\nid = \"{}\"\n[iroh]\n{iroh}\n\
              bootstrap = [\"{}\", \"{}@192.0.2.7:41641\"]",
@@ -138,19 +112,20 @@ mod tests {
     }
 
     #[test]
-    fn with_a_relay_ids_go_through_it_and_addresses_go_direct() {
-        let (node, waiting) = spec("");
-        let (relay, ids) = node.relay.as_ref().expect("the default relay");
+    fn the_default_relay_and_bootstrap_ids_and_addresses() {
+        let node = spec("");
+        let relay = node.relay.as_ref().expect("the default relay");
         assert_eq!(
             relay.as_str(),
             "https://euc1-1.relay.n0.iroh-canary.iroh.link/"
         );
-        assert_eq!(ids, &[id(1)]);
         assert_eq!(
-            node.direct_peers,
-            vec![(id(2), "192.0.2.7:41641".parse().unwrap())]
+            node.bootstrap,
+            vec![
+                (id(1), None),
+                (id(2), Some("192.0.2.7:41641".parse().unwrap()))
+            ]
         );
-        assert!(waiting.is_empty());
         assert!(node.mdns && node.finds_peers());
         assert_eq!(
             node.database.as_deref(),
@@ -160,19 +135,18 @@ mod tests {
     }
 
     #[test]
-    fn without_a_relay_ids_wait_for_an_address() {
-        let (node, waiting) = spec("relay_url = \"\"\nmdns = false\nbind_port = 41641");
+    fn without_a_relay_ids_still_bootstrap() {
+        let node = spec("relay_url = \"\"\nmdns = false\nbind_port = 41641");
         assert!(node.relay.is_none());
-        assert_eq!(waiting, vec![id(1)]);
-        assert_eq!(node.direct_peers.len(), 1);
+        assert_eq!(node.bootstrap.len(), 2);
         assert!(!node.mdns);
         assert_eq!(node.bind, Some("0.0.0.0:41641".parse().unwrap()));
     }
 
     #[test]
     fn iroh_switched_off_finds_no_peers() {
-        let (node, waiting) = spec("enabled = false");
-        assert!(node.relay.is_none() && node.direct_peers.is_empty() && waiting.is_empty());
+        let node = spec("enabled = false");
+        assert!(node.relay.is_none() && node.bootstrap.is_empty());
         assert!(!node.mdns && !node.finds_peers());
     }
 }

@@ -22,23 +22,17 @@ use crate::grpc::status::status_server;
 use crate::grpc::status::{
     Neighbour, StatusReply, StatusRequest, SubBandAirtime, TopicStatus, TransportStatus,
 };
+use crate::lores::{AppBindings, Carried};
 use crate::state::{KeyLocks, MAX_IDEMPOTENCY_KEY, State};
 
 /// Longest a Publish waits for the node to persist its operation.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An app's topic, as carried by this bridge.
-#[derive(Clone)]
-pub struct AppTopic {
-    pub topic: [u8; 32],
-    pub region: [u8; 32],
-    pub app_id: Option<String>,
-    pub events: broadcast::Sender<AppEvent>,
-}
-
 pub struct PandaService {
-    /// App id → its topic (the first configured region that carries the app).
-    pub apps: Arc<HashMap<String, AppTopic>>,
+    /// Which topic each app instance uses.
+    pub bindings: Arc<AppBindings>,
+    /// Each carried topic's events, for subscribers.
+    pub events: Arc<HashMap<[u8; 32], broadcast::Sender<AppEvent>>>,
     pub actor: mpsc::Sender<Command>,
     pub state: State,
     pub keys: KeyLocks,
@@ -47,14 +41,19 @@ pub struct PandaService {
 }
 
 impl PandaService {
-    /// The app's topic; NOT_FOUND (as LoRes answers, and as its client reads as
-    /// "region not bound") when no configured region carries the app.
-    fn app(&self, app_id: &str, instance_id: &str) -> Result<&AppTopic, Status> {
-        self.apps.get(app_id).ok_or_else(|| {
-            Status::not_found(format!(
-                "No region bound to app {app_id:?} instance {instance_id:?}: add the app to `apps` of a [[regions]] entry in the bridge's config"
-            ))
-        })
+    /// The topic of an app instance; NOT_FOUND (as LoRes answers, and as its client reads as
+    /// "region not bound") when no configured region binds it.
+    fn topic(&self, app_id: &str, instance_id: &str) -> Result<[u8; 32], Status> {
+        self.bindings
+            .resolve(app_id, instance_id)
+            .filter(|topic| self.events.contains_key(topic))
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "No region bound to app {app_id:?} instance {instance_id:?}: add the app to \
+                     `apps` (or \"{app_id}:{instance_id}\" to `instances`) of a [[regions]] \
+                     entry in the bridge's config"
+                ))
+            })
     }
 
     /// Publishes once per idempotency key: the key is recorded only after the node persisted
@@ -107,7 +106,7 @@ impl Panda for PandaService {
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
         let request = request.into_inner();
-        let topic = self.app(&request.app_id, &request.instance_id)?.topic;
+        let topic = self.topic(&request.app_id, &request.instance_id)?;
         if request.idempotency_key.len() > MAX_IDEMPOTENCY_KEY {
             return Err(Status::invalid_argument(format!(
                 "idempotency_key is {} bytes; at most {MAX_IDEMPOTENCY_KEY} are accepted",
@@ -131,12 +130,12 @@ impl Panda for PandaService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let request = request.get_ref();
-        let app = self.app(&request.app_id, &request.instance_id)?;
+        let topic = self.topic(&request.app_id, &request.instance_id)?;
         let mut shutdown = self.shutdown.clone();
         let stopped = async move {
             let _ = shutdown.wait_for(|stopped| *stopped).await;
         };
-        let events = BroadcastStream::new(app.events.subscribe())
+        let events = BroadcastStream::new(self.events[&topic].subscribe())
             .map(|event| match event {
                 Ok(event) => Ok(operation_event(event)),
                 Err(BroadcastStreamRecvError::Lagged(missed)) => Err(Status::data_loss(format!(
@@ -161,7 +160,7 @@ fn operation_event(event: AppEvent) -> OperationEvent {
 pub struct StatusService {
     pub node_id: [u8; 32],
     pub network_id: [u8; 32],
-    pub topics: Vec<AppTopic>,
+    pub topics: Vec<Carried>,
     /// The node's database: topic counts come from it, whatever transport brought the ops.
     pub db: SqliteStore,
     pub transports: watch::Receiver<Transports>,

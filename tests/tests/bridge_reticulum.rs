@@ -14,7 +14,8 @@ use std::time::Duration;
 use common::{APP, LIMIT, arrival, publish, subscribe, transport};
 use harness::Rnsd;
 use lorabridge::actor::topics::AppEvent;
-use lorabridge::bridge::{Bridge, BridgeSpec, Carried};
+use lorabridge::bridge::{Bridge, BridgeSpec};
+use lorabridge::lores::{AppBindings, Carried};
 use lorabridge::neighbourhood::{Member, Neighbourhood, QUICK_TRICKLE};
 use lorabridge::node::NodeSpec;
 use lorabridge::reticulum::ReticulumConfig;
@@ -44,10 +45,11 @@ async fn start(dir: &Path, name: &str, rnsd: String) -> Bridge {
             network_id: NETWORK,
             mdns: false,
             bind: Some(loopback()),
-            direct_peers: Vec::new(),
             relay: None,
+            bootstrap: Vec::new(),
         },
         topics: vec![chat()],
+        bindings: AppBindings::of_apps(&[chat()]),
         grpc: loopback(),
         status: Some(loopback()),
         radio: None,

@@ -38,10 +38,10 @@ pub use self::regions::RegionConfig;
 pub use self::reticulum::{
     ANNOUNCE_INTERVAL_RANGE_SECS, DEFAULT_ANNOUNCE_INTERVAL_SECS, DEFAULT_RETICULUM_IDENTITY,
 };
-use crate::lores::AppBindings;
 /// Topic derivation is a LoRes fact and lives in [`crate::lores`]; re-exported for the callers
 /// that still name it here.
 pub use crate::lores::app_topic;
+use crate::lores::{AppBindings, Carried};
 use crate::reticulum::ReticulumConfig;
 use error::Result;
 pub(crate) use network::check_host_port;
@@ -85,21 +85,6 @@ pub struct Config {
     bindings: AppBindings,
 }
 
-/// One p2panda topic the bridge subscribes to, and where it carries it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CarriedTopic {
-    /// The p2panda topic id.
-    pub topic: [u8; 32],
-    /// The region it belongs to.
-    pub region: [u8; 32],
-    /// The app, or `None` for the region admin topic.
-    pub app_id: Option<String>,
-    /// Carried over LoRa: the region allows it *and* a `[radio]` is configured.
-    pub lora: bool,
-    /// Carried over Reticulum: the region allows it *and* `[reticulum]` is configured.
-    pub reticulum: bool,
-}
-
 impl Config {
     /// Parses and validates; relative paths are resolved against `base_dir` (the config file's
     /// folder), so the daemon finds its files whatever directory it was started from.
@@ -128,7 +113,7 @@ impl Config {
 
     /// Every topic the bridge carries, in config order, without duplicates: per region its
     /// admin topic (if `admin_topic`) and one topic per app in its `apps` or `instances`.
-    pub fn topics(&self) -> Vec<CarriedTopic> {
+    pub fn topics(&self) -> Vec<Carried> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for region in &self.regions {
@@ -142,7 +127,7 @@ impl Config {
                 .map(|app| (app_topic(&region.id, app), Some(app.clone())));
             for (topic, app_id) in admin.into_iter().chain(apps) {
                 if seen.insert(topic) {
-                    out.push(CarriedTopic {
+                    out.push(Carried {
                         topic,
                         region: region.id,
                         app_id,
@@ -641,28 +626,28 @@ announce_interval_secs = 3600
         assert_eq!(
             topics,
             vec![
-                CarriedTopic {
+                Carried {
                     topic: bytes(R1),
                     region: bytes(R1),
                     app_id: None,
                     lora: true,
                     reticulum: false,
                 },
-                CarriedTopic {
+                Carried {
                     topic: expected(R1, "chat"),
                     region: bytes(R1),
                     app_id: Some("chat".into()),
                     lora: true,
                     reticulum: false,
                 },
-                CarriedTopic {
+                Carried {
                     topic: expected(R2, "chat"),
                     region: bytes(R2),
                     app_id: Some("chat".into()),
                     lora: false,
                     reticulum: false,
                 },
-                CarriedTopic {
+                Carried {
                     topic: expected(R2, "market"),
                     region: bytes(R2),
                     app_id: Some("market".into()),
