@@ -9,8 +9,8 @@ use std::sync::Arc;
 mod common;
 use common::{APP, arrival, arrival_any, publish, status, subscribe, transport};
 
-use lorabridge::bridge::Carried;
 use lorabridge::grpc::status::TransportStatus;
+use lorabridge::lores::Carried;
 use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
 use lorabridge_proto::operation::{NewOp, lores_body, sign};

@@ -12,9 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{APP, App, Subscription, collect, percentiles, status, subscribe, transport};
+use common::{APP, App, Subscription, collect, logs, percentiles, status, subscribe, transport};
 use harness::Rnsd;
-use lorabridge::bridge::Carried;
+use lorabridge::lores::Carried;
 use lorabridge::neighbourhood::{Member, Neighbourhood};
 use lorabridge_sim::Scenario;
 use lorabridge_sim::air::PhysicalHub;
@@ -32,7 +32,9 @@ fn chat() -> Carried {
 }
 
 fn payloads(prefix: &str, n: usize) -> Vec<Vec<u8>> {
-    (0..n).map(|i| format!("{prefix} {i}").into_bytes()).collect()
+    (0..n)
+        .map(|i| format!("{prefix} {i}").into_bytes())
+        .collect()
 }
 
 fn set(payloads: &[Vec<u8>]) -> HashSet<Vec<u8>> {
@@ -43,20 +45,25 @@ fn set(payloads: &[Vec<u8>]) -> HashSet<Vec<u8>> {
 async fn publish_all(grpc: std::net::SocketAddr, payloads: &[Vec<u8>]) -> Vec<Duration> {
     let mut app = App::connect(grpc).await;
     let mut took = Vec::new();
-    for payload in payloads {
+    for (i, payload) in payloads.iter().enumerate() {
         took.push(app.publish(payload).await.expect("Publish answers"));
+        if (i + 1) % 100 == 0 {
+            eprintln!("published {} of {}", i + 1, payloads.len());
+        }
     }
     took
 }
 
-/// An app publishing at `grpc` every 250 ms until stopped: Publish must keep answering.
+/// An app publishing at `grpc` every `period` until stopped: Publish must keep answering.
+/// (On a radio the period must leave the channel room: at SF7 an op takes about 0.2 s of
+/// air, and a bridge that transmits all the time hears nothing.)
 struct Heartbeat {
     stop: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<Vec<Duration>>,
 }
 
 impl Heartbeat {
-    async fn start(grpc: std::net::SocketAddr) -> Self {
+    async fn start(grpc: std::net::SocketAddr, period: Duration) -> Self {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let mut app = App::connect(grpc).await;
         let task = tokio::spawn(async move {
@@ -70,7 +77,7 @@ impl Heartbeat {
                 took.push(answer.expect("Publish succeeds during the catch-up"));
                 tokio::select! {
                     _ = stopped.changed() => break,
-                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    () = tokio::time::sleep(period) => {}
                 }
             }
             took
@@ -90,15 +97,26 @@ async fn all_once(subscription: &mut Subscription, want: &[Vec<u8>], limit: Dura
     let seen: HashMap<Vec<u8>, usize> = collect(subscription, &set(want), limit)
         .await
         .unwrap_or_else(|missing| {
-            panic!("{} of {} operations never reached {at}", missing.len(), want.len())
+            panic!(
+                "{} of {} operations never reached {at}",
+                missing.len(),
+                want.len()
+            )
         });
     assert_eq!(seen.len(), want.len(), "{at}: one operation per payload");
     let twice: Vec<_> = seen.values().filter(|n| **n > 1).collect();
-    assert!(twice.is_empty(), "{at}: {} operations arrived more than once", twice.len());
+    assert!(
+        twice.is_empty(),
+        "{at}: {} operations arrived more than once",
+        twice.len()
+    );
 }
 
 fn report(test: &str, fields: &[(&str, String)]) {
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .collect();
     println!("{{\"test\": \"{test}\", {}}}", body.join(", "));
 }
 
@@ -112,16 +130,21 @@ fn ms(samples: Vec<Duration>) -> String {
 /// subscription only sees what arrives after it starts.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridge_off_catches_up_500_operations_over_reticulum() {
+    logs();
     let rnsd = Rnsd::start();
-    let members = ["A", "B"].map(|name| Member::new(name, false, false).with_reticulum(rnsd.address()));
-    let mut n = Neighbourhood::start(NETWORK, &members, &[chat()]).await.unwrap();
+    let members =
+        ["A", "B"].map(|name| Member::new(name, false, false).with_reticulum(rnsd.address()));
+    let mut n = Neighbourhood::start(NETWORK, &members, &[chat()])
+        .await
+        .unwrap();
     n.pause("B").await.unwrap();
     let want = payloads("missed by B", 500);
     let publishing = publish_all(n.bridge("A").grpc_addr, &want).await;
+    eprintln!("published {} at A", want.len());
     n.pause("A").await.unwrap();
     n.resume("B").await.unwrap();
     let mut at_b = subscribe(n.bridge("B").grpc_addr).await;
-    let heartbeat = Heartbeat::start(n.bridge("B").grpc_addr).await;
+    let heartbeat = Heartbeat::start(n.bridge("B").grpc_addr, Duration::from_millis(250)).await;
     let started = Instant::now();
     n.resume("A").await.unwrap();
     all_once(&mut at_b, &want, Duration::from_secs(600), "B").await;
@@ -142,6 +165,7 @@ async fn a_bridge_off_catches_up_500_operations_over_reticulum() {
 /// publishes 50; when C is back it gets all 50 through B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridge_off_catches_up_50_operations_over_two_radio_hops() {
+    logs();
     let scenario = Scenario::parse(
         "name = \"row\"\nduration = \"1h\"\n[radio]\nspreading_factor = 7\n\
          [path_loss]\nsigma_db = 0.0\n[topology]\nkind = \"line\"\nn = 3\nspacing_m = 100\n",
@@ -158,8 +182,13 @@ async fn a_bridge_off_catches_up_50_operations_over_two_radio_hops() {
     publish_all(n.bridge("A").grpc_addr, &want).await;
     all_once(&mut at_b, &want, Duration::from_secs(600), "B").await;
     n.resume("C").await.unwrap();
+    let _status = common::print_status(
+        ["A", "B", "C"]
+            .map(|name| (name, n.bridge(name).status_addr.unwrap()))
+            .to_vec(),
+    );
     let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
-    let heartbeat = Heartbeat::start(n.bridge("C").grpc_addr).await;
+    let heartbeat = Heartbeat::start(n.bridge("C").grpc_addr, Duration::from_secs(5)).await;
     let started = Instant::now();
     all_once(&mut at_c, &want, Duration::from_secs(900), "C").await;
     let catch_up = started.elapsed();
@@ -178,17 +207,20 @@ async fn a_bridge_off_catches_up_50_operations_over_two_radio_hops() {
 /// back it syncs them over iroh and carries them over the air to C.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_radio_only_bridge_gets_200_operations_synced_over_iroh() {
+    logs();
     let members = [
         Member::new("A", true, false),
         Member::new("B", true, true),
         Member::new("C", false, true),
     ];
-    let mut n = Neighbourhood::start(NETWORK, &members, &[chat()]).await.unwrap();
+    let mut n = Neighbourhood::start(NETWORK, &members, &[chat()])
+        .await
+        .unwrap();
     let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
     n.pause("B").await.unwrap();
     let want = payloads("over iroh, then the air", 200);
     publish_all(n.bridge("A").grpc_addr, &want).await;
-    let heartbeat = Heartbeat::start(n.bridge("C").grpc_addr).await;
+    let heartbeat = Heartbeat::start(n.bridge("C").grpc_addr, Duration::from_secs(5)).await;
     let started = Instant::now();
     n.resume("B").await.unwrap();
     all_once(&mut at_c, &want, Duration::from_secs(900), "C").await;
@@ -209,6 +241,7 @@ async fn a_radio_only_bridge_gets_200_operations_synced_over_iroh() {
 /// in the end, and A never exceeds its airtime budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_1000_reaches_every_peer_and_the_radio_keeps_the_law() {
+    logs();
     let rnsd = Rnsd::start();
     let members = [
         Member::new("A", true, true).with_reticulum(rnsd.address()),
@@ -216,11 +249,18 @@ async fn a_burst_of_1000_reaches_every_peer_and_the_radio_keeps_the_law() {
         Member::new("C", false, false).with_reticulum(rnsd.address()),
         Member::new("D", false, true),
     ];
-    let n = Neighbourhood::start(NETWORK, &members, &[chat()]).await.unwrap();
+    let n = Neighbourhood::start(NETWORK, &members, &[chat()])
+        .await
+        .unwrap();
     let mut subscriptions = Vec::new();
     for name in ["B", "C", "D"] {
         subscriptions.push((name, subscribe(n.bridge(name).grpc_addr).await));
     }
+    let _status = common::print_status(
+        ["A", "B", "C", "D"]
+            .map(|name| (name, n.bridge(name).status_addr.unwrap()))
+            .to_vec(),
+    );
     let want = payloads("burst", 1000);
     let started = Instant::now();
     let publishing = publish_all(n.bridge("A").grpc_addr, &want).await;
@@ -256,6 +296,7 @@ async fn a_burst_of_1000_reaches_every_peer_and_the_radio_keeps_the_law() {
 /// the radio (D) catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unplugged_radio_stops_nothing_else_and_resumes() {
+    logs();
     let rnsd = Rnsd::start();
     let members = [
         Member::new("A", true, true).with_reticulum(rnsd.address()),
@@ -263,7 +304,9 @@ async fn an_unplugged_radio_stops_nothing_else_and_resumes() {
         Member::new("C", false, false).with_reticulum(rnsd.address()),
         Member::new("D", false, true),
     ];
-    let n = Neighbourhood::start(NETWORK, &members, &[chat()]).await.unwrap();
+    let n = Neighbourhood::start(NETWORK, &members, &[chat()])
+        .await
+        .unwrap();
     let mut at_b = subscribe(n.bridge("B").grpc_addr).await;
     let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
     let mut at_d = subscribe(n.bridge("D").grpc_addr).await;
@@ -272,21 +315,34 @@ async fn an_unplugged_radio_stops_nothing_else_and_resumes() {
     let mut app = App::connect(n.bridge("A").grpc_addr).await;
     let mut took = Vec::new();
     for payload in &want {
-        took.push(app.publish(payload).await.expect("Publish answers while unplugged"));
+        took.push(
+            app.publish(payload)
+                .await
+                .expect("Publish answers while unplugged"),
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     all_once(&mut at_b, &want, Duration::from_secs(120), "B (iroh)").await;
     all_once(&mut at_c, &want, Duration::from_secs(120), "C (Reticulum)").await;
-    let state = transport(n.bridge("A").status_addr.unwrap(), "lora").await.state;
+    let state = transport(n.bridge("A").status_addr.unwrap(), "lora")
+        .await
+        .state;
     assert_ne!(state, "ready", "the radio is away");
-    n.modem("A").unwrap().replug().await.expect("the port comes back");
+    n.modem("A")
+        .unwrap()
+        .replug()
+        .await
+        .expect("the port comes back");
     let started = Instant::now();
     all_once(&mut at_d, &want, Duration::from_secs(900), "D (radio)").await;
     report(
         "unplugged_30s",
         &[
             ("publish_while_unplugged", ms(took)),
-            ("radio_caught_up_after_replug_s", format!("{:.1}", started.elapsed().as_secs_f64())),
+            (
+                "radio_caught_up_after_replug_s",
+                format!("{:.1}", started.elapsed().as_secs_f64()),
+            ),
         ],
     );
     let status = status(n.bridge("D").status_addr.unwrap()).await;

@@ -13,6 +13,15 @@ use lorabridge::grpc::status::{StatusReply, StatusRequest, TransportStatus};
 use tonic::Streaming;
 
 pub const APP: &str = "chat";
+
+/// The bridges' logs on stderr, as `RUST_LOG` asks (e.g. `RUST_LOG=lorabridge=debug`); none
+/// by default.
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
 /// Generous: only to stop a broken build from hanging CI.
 pub const LIMIT: Duration = Duration::from_secs(120);
 
@@ -22,10 +31,53 @@ async fn client(grpc: SocketAddr) -> PandaClient<tonic::transport::Channel> {
         .expect("gRPC connects")
 }
 
-/// A subscription, with the client that carries it (dropping the client ends the stream).
+/// A subscription. A task reads the gRPC stream into a queue, so that a caller's timeout
+/// never interrupts a read half-way; dropping the subscription ends the stream.
 pub struct Subscription {
-    _client: PandaClient<tonic::transport::Channel>,
-    stream: Streaming<OperationEvent>,
+    events: tokio::sync::mpsc::UnboundedReceiver<Result<OperationEvent, tonic::Status>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Subscription {
+    fn new(
+        client: PandaClient<tonic::transport::Channel>,
+        mut stream: Streaming<OperationEvent>,
+    ) -> Self {
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            let _client = client;
+            loop {
+                match stream.message().await {
+                    Ok(Some(event)) => {
+                        if tx.send(Ok(event)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(status) => {
+                        let _ = tx.send(Err(status));
+                        return;
+                    }
+                }
+            }
+        });
+        Self { events, reader }
+    }
+
+    /// The next event; panics if the stream ended.
+    pub async fn next(&mut self) -> OperationEvent {
+        match self.events.recv().await {
+            Some(Ok(event)) => event,
+            Some(Err(status)) => panic!("the subscription ended: {status}"),
+            None => panic!("the subscription ended"),
+        }
+    }
 }
 
 /// Subscribes to the chat app at the bridge serving gRPC on `grpc`.
@@ -40,10 +92,7 @@ pub async fn subscribe(grpc: SocketAddr) -> Subscription {
         .await
         .expect("subscribes")
         .into_inner();
-    Subscription {
-        _client: client,
-        stream,
-    }
+    Subscription::new(client, stream)
 }
 
 /// Publishes to the chat app; `key` is the idempotency key (empty for none).
@@ -88,12 +137,7 @@ pub async fn arrival_any(subscription: &mut Subscription) -> OperationEvent {
 }
 
 async fn next(subscription: &mut Subscription) -> OperationEvent {
-    subscription
-        .stream
-        .message()
-        .await
-        .expect("stream stays open")
-        .expect("stream does not end")
+    subscription.next().await
 }
 
 /// The bridge's whole status reply.
@@ -154,22 +198,39 @@ pub async fn collect(
     let mut seen: std::collections::HashMap<Vec<u8>, usize> = Default::default();
     let mut missing: std::collections::HashSet<Vec<u8>> = want.clone();
     let deadline = tokio::time::Instant::now() + limit;
+    let mut next_report = tokio::time::Instant::now() + Duration::from_secs(10);
     while !missing.is_empty() {
-        match tokio::time::timeout_at(deadline, subscription.stream.message()).await {
-            Ok(Ok(Some(event))) => {
+        if tokio::time::Instant::now() >= next_report {
+            let mut some: Vec<String> = missing
+                .iter()
+                .take(8)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            some.sort();
+            eprintln!(
+                "{} of {} arrived; missing e.g. {some:?}",
+                want.len() - missing.len(),
+                want.len()
+            );
+            next_report += Duration::from_secs(10);
+        }
+        let wait = deadline.min(next_report);
+        match tokio::time::timeout_at(wait, subscription.next()).await {
+            Ok(event) => {
                 if want.contains(&event.payload) {
                     missing.remove(&event.payload);
                     *seen.entry(event.operation_id).or_default() += 1;
                 }
             }
-            Ok(other) => panic!("the subscription ended: {other:?}"),
-            Err(_) => return Err(missing.into_iter().collect()),
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(missing.into_iter().collect());
+            }
+            Err(_) => {}
         }
     }
-    // Anything already on its way (a duplicate would follow its first copy closely).
-    while let Ok(Ok(Some(event))) =
-        tokio::time::timeout(Duration::from_millis(500), subscription.stream.message()).await
-    {
+    // A second of what else is on its way (a duplicate would follow its first copy closely).
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    while let Ok(event) = tokio::time::timeout_at(until, subscription.next()).await {
         if want.contains(&event.payload) {
             *seen.entry(event.operation_id).or_default() += 1;
         }
@@ -185,4 +246,50 @@ pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
         samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     (at(0.5), at(0.99))
+}
+
+/// With `LORABRIDGE_TEST_STATUS` set, prints each bridge's mesh counters every 10 s until
+/// the returned task is dropped: to see where a long test stands.
+pub fn print_status(
+    bridges: Vec<(&'static str, SocketAddr)>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    std::env::var_os("LORABRIDGE_TEST_STATUS")?;
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            for (name, addr) in &bridges {
+                let Ok(mut client) = StatusClient::connect(format!("http://{addr}")).await else {
+                    continue;
+                };
+                let Ok(reply) = client.get_status(StatusRequest {}).await else {
+                    continue;
+                };
+                let reply = reply.into_inner();
+                let ops: Vec<u64> = reply.topics.iter().map(|t| t.operations).collect();
+                let mesh: Vec<String> = reply
+                    .transports
+                    .iter()
+                    .filter(|t| t.name != "iroh")
+                    .map(|t| {
+                        format!(
+                            "{} {} sent {}/{} heard {} rejected {} ops in {} queue {}",
+                            t.name,
+                            t.state,
+                            t.frames_sent,
+                            t.ops_sent,
+                            t.frames_heard,
+                            t.frames_rejected,
+                            t.ops_received,
+                            t.queue_depth
+                        )
+                    })
+                    .collect();
+                eprintln!(
+                    "STATUS {name}: ops {ops:?} backlog {} | {}",
+                    reply.import_backlog,
+                    mesh.join(" | ")
+                );
+            }
+        }
+    }))
 }
