@@ -273,6 +273,8 @@ struct Link {
     last_vector: HashMap<[u8; 32], Duration>,
     /// When a refused send may go.
     wake: Option<Duration>,
+    /// A radio link sends nothing before this (see `LISTEN_AFTER_SEND`).
+    listen_until: Duration,
     /// The frame handed out by `poll_transmit` and not yet reported by `handle_transmitted`.
     in_flight: Option<transmit::InFlight>,
     stats: Stats,
@@ -346,6 +348,7 @@ impl<S: OpStore> Engine<S> {
             keys_shared: HashMap::new(),
             last_vector: HashMap::new(),
             wake: None,
+            listen_until: Duration::ZERO,
             in_flight: None,
             stats: Stats::default(),
         });

@@ -17,8 +17,8 @@ pub(crate) const MAX_ENTRIES: usize = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
     Continuation,
-    Fresh,
     Wanted,
+    Fresh,
     Control,
     Summary,
 }

@@ -15,6 +15,10 @@ use crate::message::{
 };
 use crate::tags::{AuthorTag, OpTag, TopicTag};
 
+/// After a frame on a radio link, the link listens for this many times the frame's airtime
+/// before it sends again: the channel stays at most half ours.
+const LISTEN_AFTER_SEND: f64 = 1.0;
+
 /// Vector pages sent for one topic in one round; authors beyond are offered in later rounds.
 const MAX_VECTOR_PAGES: usize = 8;
 
@@ -26,7 +30,12 @@ impl<S: OpStore> Engine<S> {
     /// a radio is half-duplex and sends one frame at a time.
     pub fn poll_transmit(&mut self, now: Duration, link: LinkId) -> Option<Vec<u8>> {
         self.advance(now);
-        if self.links[link.0].in_flight.is_some() {
+        let state = &mut self.links[link.0];
+        if state.in_flight.is_some() {
+            return None;
+        }
+        if now < state.listen_until {
+            state.wake = Some(state.wake.map_or(state.listen_until, |w| w.min(state.listen_until)));
             return None;
         }
         let mut skipped = 0;
@@ -68,6 +77,12 @@ impl<S: OpStore> Engine<S> {
                 }
             }
             let entry = self.links[link.0].queue.take(index);
+            if let Some(budget) = &self.links[link.0].config.budget {
+                // A radio is deaf while it sends: leave the channel to the neighbours for a
+                // while after each frame, so that their Wants get through a burst of ours.
+                let airtime = budget.modulation.time_on_air(frame.len());
+                self.links[link.0].listen_until = now + airtime.mul_f64(1.0 + LISTEN_AFTER_SEND);
+            }
             let first = messages.remove(0);
             self.links[link.0].in_flight = Some(InFlight {
                 entry,
