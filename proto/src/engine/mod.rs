@@ -352,7 +352,20 @@ impl<S: OpStore> Engine<S> {
             in_flight: None,
             stats: Stats::default(),
         });
-        Ok(LinkId(self.links.len() - 1))
+        let link = LinkId(self.links.len() - 1);
+        self.greet(now, link);
+        Ok(link)
+    }
+
+    /// Sends our summary on `link` soon, outside Trickle's schedule: when the link is new
+    /// (neighbours learn at once that we are here and what we hold, so relays and catch-up
+    /// start within seconds instead of half a Trickle interval), when a peer came back, and
+    /// when a neighbour's summary shows it lacks what we hold.
+    pub fn greet(&mut self, now: Duration, link: LinkId) {
+        let at = now + self.holdoff(link);
+        self.links[link.0]
+            .queue
+            .push(Priority::Summary, at, Item::Summary);
     }
 
     /// Changes the topics `link` carries (a Reticulum peer re-announced with other topics).

@@ -111,7 +111,7 @@ impl<S: OpStore> Engine<S> {
     }
 
     fn on_summary(&mut self, now: Duration, link: LinkId, sender: NodeTag, summary: &Summary) {
-        let (mut agree, mut disagree) = (false, false);
+        let (mut agree, mut disagree, mut lacks) = (false, false, false);
         for entry in &summary.topics {
             for topic in self.link_topics(link, entry.topic) {
                 let (ops, digest) = self.topic_state(&topic);
@@ -141,6 +141,8 @@ impl<S: OpStore> Engine<S> {
                 // the Vectors of a repair.
                 if entry.ops >= ops {
                     self.queue_vector(now, link, &topic);
+                } else {
+                    lacks = true;
                 }
             }
         }
@@ -150,6 +152,16 @@ impl<S: OpStore> Engine<S> {
             trickle.reset(now, random);
         } else if agree {
             trickle.heard_consistent();
+            // A neighbour said what our queued summary would say.
+            let cancelled = self.links[link.0]
+                .queue
+                .cancel(|item| *item == Item::Summary);
+            self.links[link.0].stats.cancelled += cancelled as u64;
+        }
+        if lacks {
+            // The sender lacks what we hold: our summary, soon rather than at the reset
+            // interval, lets it send the Vector that starts the repair.
+            self.greet(now, link);
         }
     }
 

@@ -35,7 +35,11 @@ impl<S: OpStore> Engine<S> {
             return None;
         }
         if now < state.listen_until {
-            state.wake = Some(state.wake.map_or(state.listen_until, |w| w.min(state.listen_until)));
+            state.wake = Some(
+                state
+                    .wake
+                    .map_or(state.listen_until, |w| w.min(state.listen_until)),
+            );
             return None;
         }
         let mut skipped = 0;

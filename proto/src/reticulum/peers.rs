@@ -63,6 +63,8 @@ impl PeerLinks {
                 engine.set_link_topics(now, *link, topics.clone())?;
                 *carried = topics;
             }
+            // It announced again: it may have restarted behind us, so tell it where we are.
+            engine.greet(now, *link);
             return Ok(*link);
         }
         if self.by_peer.len() >= self.max_links {
