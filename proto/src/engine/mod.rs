@@ -275,6 +275,9 @@ struct Link {
     wake: Option<Duration>,
     /// A radio link sends nothing before this (see `LISTEN_AFTER_SEND`).
     listen_until: Duration,
+    /// An answer on this link stopped at its limit with more to send: once the queue is
+    /// empty, our summary asks for the next round.
+    owes_more: bool,
     /// The frame handed out by `poll_transmit` and not yet reported by `handle_transmitted`.
     in_flight: Option<transmit::InFlight>,
     stats: Stats,
@@ -349,6 +352,7 @@ impl<S: OpStore> Engine<S> {
             last_vector: HashMap::new(),
             wake: None,
             listen_until: Duration::ZERO,
+            owes_more: false,
             in_flight: None,
             stats: Stats::default(),
         });

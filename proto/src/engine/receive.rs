@@ -176,6 +176,9 @@ impl<S: OpStore> Engine<S> {
         let mut budget = self.answer_limit(link);
         for (author, from) in lacking {
             let height = self.height(topic, author);
+            if height.saturating_sub(*from) > budget as u64 {
+                self.links[link.0].owes_more = true;
+            }
             for seq in (*from..height).take(budget) {
                 budget -= 1;
                 self.queue_answer(now, link, topic, *author, seq);
@@ -250,6 +253,7 @@ impl<S: OpStore> Engine<S> {
                     .unwrap_or(0);
                 for seq in theirs..*height {
                     if budget == 0 {
+                        self.links[link.0].owes_more = true;
                         break;
                     }
                     budget -= 1;
@@ -304,7 +308,11 @@ impl<S: OpStore> Engine<S> {
                     }
                     let to = range.to_seq.min(height.saturating_sub(1));
                     for seq in range.from_seq..=to {
-                        if budget == 0 || height == 0 {
+                        if height == 0 {
+                            return;
+                        }
+                        if budget == 0 {
+                            self.links[link.0].owes_more = true;
                             return;
                         }
                         budget -= 1;

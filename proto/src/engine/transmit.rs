@@ -47,6 +47,15 @@ impl<S: OpStore> Engine<S> {
             // Entries taken out below shift the indices, so the ready list is taken afresh;
             // entries waiting for the store stay in it, and are skipped by position.
             let Some(&index) = self.links[link.0].queue.ready(now).get(skipped) else {
+                let state = &mut self.links[link.0];
+                if state.owes_more && state.queue.len() == 0 {
+                    // An answer stopped at its limit and has all gone out: our summary asks
+                    // the neighbour for its next Vector or Want, so the repair goes on now
+                    // rather than at the next Trickle interval.
+                    state.owes_more = false;
+                    self.greet(now, link);
+                    continue;
+                }
                 return None;
             };
             let entry = self.links[link.0].queue.get(index).clone();
