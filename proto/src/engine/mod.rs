@@ -367,9 +367,11 @@ impl<S: OpStore> Engine<S> {
     /// when a neighbour's summary shows it lacks what we hold.
     pub fn greet(&mut self, now: Duration, link: LinkId) {
         let at = now + self.holdoff(link);
+        // A summary outside Trickle's schedule serves a repair or a start: it keeps the
+        // smaller reserve of control frames, not the one of routine summaries.
         self.links[link.0]
             .queue
-            .push(Priority::Summary, at, Item::Summary);
+            .push(Priority::Control, at, Item::Summary);
     }
 
     /// Changes the topics `link` carries (a Reticulum peer re-announced with other topics).
