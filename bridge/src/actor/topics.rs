@@ -118,6 +118,14 @@ struct TopicStream {
     renew_at: Option<Instant>,
     last_renewal: Instant,
     delivered: RecentIds,
+    /// Whether the stream is replaying what the node processed but did not see acknowledged.
+    replaying: bool,
+    /// Whether this is the stream opened at start: its replay is of operations that arrived
+    /// before the bridge stopped (or crashed), and a subscription only sees what arrives after
+    /// it starts, so they are not delivered (an app subscribing again after a restart would
+    /// see them twice). A renewed stream's replay is delivered: it brings what the renewal
+    /// cut off.
+    at_start: bool,
     /// The newest processed operation per log, waiting to be acknowledged (acknowledging an
     /// operation acknowledges the log up to it), and whether an ack is running.
     to_ack: HashMap<[u8; 32], ProcessedOperation<Vec<u8>>>,
@@ -172,6 +180,8 @@ impl Topics {
                     renew_at: None,
                     last_renewal: Instant::now(),
                     delivered: RecentIds::new(DELIVERED_MEMORY),
+                    replaying: false,
+                    at_start: true,
                     to_ack: HashMap::new(),
                     acking: false,
                 },
@@ -287,6 +297,7 @@ impl Topics {
                     stream.publisher = None;
                     stream.renew_at = None;
                     stream.last_renewal = now;
+                    stream.at_start = false;
                     self.subscriptions.remove(topic);
                     work.push(open_stream(self.node.clone(), *topic, Duration::ZERO));
                     continue;
@@ -415,7 +426,9 @@ impl Topics {
                     (Source::LocalStore, _) if operation.author() == self.node.id() => "local",
                     _ => "stored",
                 };
-                if stream.delivered.insert(id) {
+                let replayed_from_before =
+                    stream.replaying && stream.at_start && matches!(source, Source::LocalStore);
+                if stream.delivered.insert(id) && !replayed_from_before {
                     let _ = stream.events.send(AppEvent {
                         topic,
                         author: *operation.author().as_bytes(),
@@ -500,13 +513,15 @@ impl Topics {
             StreamEvent::AckFailed { error, .. } => tracing::warn!(
                 topic = %hex::encode(topic), "p2panda could not acknowledge an operation: {error}"
             ),
-            StreamEvent::ReplayFailed { error } => tracing::warn!(
-                topic = %hex::encode(topic), "p2panda could not replay the topic: {error}"
-            ),
+            StreamEvent::ReplayFailed { error } => {
+                stream.replaying = false;
+                tracing::warn!(topic = %hex::encode(topic), "p2panda could not replay the topic: {error}")
+            }
+            StreamEvent::ReplayStarted { .. } => stream.replaying = true,
+            StreamEvent::ReplayEnded => stream.replaying = false,
             StreamEvent::ImportStarted { session_id } => {
                 tracing::debug!(session_id, "import started")
             }
-            StreamEvent::ReplayStarted { .. } | StreamEvent::ReplayEnded => {}
         }
     }
 }
