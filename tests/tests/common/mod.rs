@@ -140,6 +140,14 @@ async fn next(subscription: &mut Subscription) -> OperationEvent {
     subscription.next().await
 }
 
+/// The bridge's status, or `None` while nothing answers at `status_addr`.
+pub async fn try_status(status_addr: SocketAddr) -> Option<StatusReply> {
+    let mut client = StatusClient::connect(format!("http://{status_addr}"))
+        .await
+        .ok()?;
+    Some(client.get_status(StatusRequest {}).await.ok()?.into_inner())
+}
+
 /// The bridge's whole status reply.
 pub async fn status(status_addr: SocketAddr) -> StatusReply {
     StatusClient::connect(format!("http://{status_addr}"))
