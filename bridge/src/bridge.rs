@@ -122,6 +122,17 @@ impl Bridge {
             }
             None => None,
         };
+        let discovery = match iroh {
+            true => {
+                use futures_util::StreamExt;
+                let events = node
+                    .event_stream()
+                    .await
+                    .map_err(|e| format!("cannot watch the node's discovery: {e}"))?;
+                Some(events.boxed())
+            }
+            false => None,
+        };
         let (status_tx, status_rx) = watch::channel(Transports::default());
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let actor = Actor {
@@ -134,6 +145,7 @@ impl Bridge {
             reticulum,
             heard: state.heard_writer(),
             iroh,
+            discovery,
         };
         tasks.push(tokio::spawn(actor.run(
             command_rx,

@@ -244,3 +244,30 @@ async fn operations_hop_across_the_simulated_air() {
     assert_eq!(heard_by_b, a_and_c, "B hears both ends");
     n.stop().await;
 }
+
+/// The status says what iroh is doing: disabled on a bridge that cannot find peers, and the
+/// peers it syncs with on one that can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_tells_the_truth_about_iroh() {
+    let n = iroh_a_b_radio_b_c().await;
+    let iroh = |name: &'static str| {
+        let addr = n.bridge(name).status_addr.expect("status served");
+        async move { transport(addr, "iroh").await }
+    };
+    let c = iroh("C").await;
+    assert_eq!(c.state, "disabled", "C has no way to find iroh peers");
+    assert!(c.peers.is_empty());
+    // A and B open sync sessions once they meet; the status is refreshed every second.
+    let b_id = n.bridge("B").node.id().as_bytes().to_vec();
+    let mut a = iroh("A").await;
+    for _ in 0..120 {
+        if a.peers.contains(&b_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        a = iroh("A").await;
+    }
+    assert_eq!(a.state, "connected");
+    assert_eq!(a.peers, vec![b_id], "A syncs with B, and only B");
+    n.stop().await;
+}

@@ -58,6 +58,12 @@ pub const RETICULUM: &str = "reticulum";
 
 /// Operations from the mesh waiting for the node, past which the actor stops reading frames.
 pub const MAX_IMPORT_BACKLOG: usize = 1024;
+/// An iroh peer counts as connected this long after it was last seen syncing with us or in
+/// a discovery session: p2panda 0.7 tells when a session fails, but not when one ends well,
+/// and its discovery walks meet every reachable peer every few minutes.
+const IROH_PEER_MEMORY: Duration = Duration::from_secs(300);
+/// Peers remembered before the ones not seen lately are forgotten.
+const MAX_IROH_PEERS: usize = 1024;
 /// How often the status is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait at shutdown for the work in flight (acks, publishes) to finish.
@@ -113,6 +119,7 @@ enum Wake {
     Done(Done),
     Radio(Option<RxFrame>),
     Reticulum(Option<ReticulumEvent>),
+    Discovery(Option<p2panda::streams::SystemEvent>),
     Timer,
     Shutdown,
 }
@@ -131,6 +138,8 @@ pub struct Actor {
     pub heard: HeardWriter,
     /// Whether iroh can find peers at all (for the status).
     pub iroh: bool,
+    /// The node's discovery sessions, which tell which iroh peers are reachable.
+    pub discovery: Option<futures_util::stream::BoxStream<'static, p2panda::streams::SystemEvent>>,
 }
 
 /// The actor's state while it runs.
@@ -138,8 +147,8 @@ struct Running {
     actor: Actor,
     work: Work,
     fetching: bool,
-    /// Open iroh sync sessions per peer node id.
-    iroh_sessions: HashMap<[u8; 32], usize>,
+    /// iroh peers and when they were last seen syncing with us or in discovery.
+    iroh_peers: HashMap<[u8; 32], Instant>,
     start: Instant,
 }
 
@@ -155,7 +164,7 @@ impl Actor {
             actor: self,
             work: Work::new(),
             fetching: false,
-            iroh_sessions: HashMap::new(),
+            iroh_peers: HashMap::new(),
             start: Instant::now(),
         };
         let mut next_status = Instant::now();
@@ -205,6 +214,19 @@ impl Actor {
                     tracing::error!("the Reticulum transport stopped");
                     running.actor.reticulum = None;
                 }
+                Wake::Discovery(Some(p2panda::streams::SystemEvent::Discovery(event))) => {
+                    use p2panda_net::discovery::DiscoveryEvent;
+                    match event {
+                        DiscoveryEvent::SessionEnded { remote_node_id, .. } => {
+                            running.iroh_peer(now, *remote_node_id.as_bytes(), true)
+                        }
+                        DiscoveryEvent::SessionFailed { remote_node_id, .. } => {
+                            running.iroh_peer(now, *remote_node_id.as_bytes(), false)
+                        }
+                        DiscoveryEvent::SessionStarted { .. } => {}
+                    }
+                }
+                Wake::Discovery(None) => running.actor.discovery = None,
                 Wake::Timer => {
                     let elapsed = now - running.start;
                     running.actor.engine.handle_timeout(elapsed);
@@ -228,7 +250,9 @@ impl Running {
         let topics = &mut self.actor.topics;
         let work = &mut self.work;
         let reticulum = &mut self.actor.reticulum;
+        let discovery = &mut self.actor.discovery;
         tokio::select! {
+            event = async { match discovery { Some(d) => d.next().await, None => std::future::pending().await } } => Wake::Discovery(event),
             Some(command) = commands.recv() => Wake::Command(command),
             (topic, event) = topics.next_event() => Wake::Stream(topic, event),
             Some(done) = work.next(), if !work.is_empty() => Wake::Done(done),
@@ -319,18 +343,21 @@ impl Running {
                     );
                     self.actor.engine.store_mut().refused(&key);
                 }
-                News::IrohSession { peer, open } => {
-                    let sessions = self.iroh_sessions.entry(peer).or_default();
-                    if open {
-                        *sessions += 1;
-                    } else {
-                        *sessions = sessions.saturating_sub(1);
-                        if *sessions == 0 {
-                            self.iroh_sessions.remove(&peer);
-                        }
-                    }
-                }
+                News::IrohPeer { peer, reachable } => self.iroh_peer(now, peer, reachable),
             }
+        }
+    }
+
+    /// A peer was seen syncing or in discovery (`reachable`), or failed to be reached.
+    fn iroh_peer(&mut self, now: Instant, peer: [u8; 32], reachable: bool) {
+        if reachable {
+            self.iroh_peers.insert(peer, now);
+        } else {
+            self.iroh_peers.remove(&peer);
+        }
+        if self.iroh_peers.len() > MAX_IROH_PEERS {
+            self.iroh_peers
+                .retain(|_, seen| now.duration_since(*seen) < IROH_PEER_MEMORY);
         }
     }
 
@@ -405,7 +432,12 @@ impl Running {
         Transports {
             iroh: IrohView {
                 enabled: self.actor.iroh,
-                peers: self.iroh_sessions.keys().copied().collect(),
+                peers: self
+                    .iroh_peers
+                    .iter()
+                    .filter(|(_, seen)| now.duration_since(**seen) < IROH_PEER_MEMORY)
+                    .map(|(peer, _)| *peer)
+                    .collect(),
             },
             lora: self.actor.radio.as_ref().map(|port| {
                 let state = format!("{:?}", port.radio.state()).to_lowercase();

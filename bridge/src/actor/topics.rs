@@ -84,8 +84,8 @@ pub enum News {
     },
     /// The node refused an operation the mesh brought.
     Refused { key: OpKey, reason: String },
-    /// An iroh sync session with `peer` started (`true`) or ended.
-    IrohSession { peer: [u8; 32], open: bool },
+    /// An iroh peer synced with us (`reachable`), or its sync session failed.
+    IrohPeer { peer: [u8; 32], reachable: bool },
 }
 
 struct Publish {
@@ -502,13 +502,18 @@ impl Topics {
                     stream.renew_at.get_or_insert(at);
                 }
             }
-            StreamEvent::SyncStarted { remote_node_id, .. } => news.push(News::IrohSession {
+            StreamEvent::SyncStarted { remote_node_id, .. } => news.push(News::IrohPeer {
                 peer: *remote_node_id.as_bytes(),
-                open: true,
+                reachable: true,
             }),
-            StreamEvent::SyncEnded { remote_node_id, .. } => news.push(News::IrohSession {
+            // Without an error the session goes on in live mode.
+            StreamEvent::SyncEnded {
+                remote_node_id,
+                error,
+                ..
+            } => news.push(News::IrohPeer {
                 peer: *remote_node_id.as_bytes(),
-                open: false,
+                reachable: error.is_none(),
             }),
             StreamEvent::AckFailed { error, .. } => tracing::warn!(
                 topic = %hex::encode(topic), "p2panda could not acknowledge an operation: {error}"
