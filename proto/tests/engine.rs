@@ -202,12 +202,13 @@ fn truncated_and_forged_frames_are_rejected_and_not_relayed() {
 
 #[test]
 fn sends_never_exceed_the_duty_cycle() {
-    // EU868 1 % sub-band: 36 s of airtime in any hour. Publish far more than fits.
+    // EU868 1 % sub-band: 36 s of airtime in any hour. Publish far more than fits: at SF7
+    // an op takes about 0.12 s, so 400 at each end need more than an hour of budget.
     let mut medium = Medium::new(3, &[TOPIC], |i, j| i.abs_diff(j) == 1, true);
-    for op in chat(1, 150) {
+    for op in chat(1, 400) {
         medium.publish(0, &TOPIC, op);
     }
-    for op in chat(2, 150) {
+    for op in chat(2, 400) {
         medium.publish(2, &TOPIC, op);
     }
     medium.run_for(3 * HOUR);
@@ -228,7 +229,7 @@ fn sends_never_exceed_the_duty_cycle() {
         }
         assert!(
             node.engine.stats(LINK).budget_refusals > 0,
-            "the budget was the limit"
+            "the budget was the limit at node {i}"
         );
     }
     // The budget bounded the rate, but it kept moving ops.

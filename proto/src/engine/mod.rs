@@ -21,6 +21,7 @@
 //! once on every other link; out-of-order operations wait in a bounded reorder buffer while
 //! the gap is wanted.
 
+mod answers;
 mod compare;
 mod pending;
 mod queue;
@@ -278,6 +279,8 @@ struct Link {
     /// An answer on this link stopped at its limit with more to send: once the queue is
     /// empty, our summary asks for the next round.
     owes_more: bool,
+    /// What answers may still draw from this link (radio links only).
+    answers: answers::AnswerGuard,
     /// The frame handed out by `poll_transmit` and not yet reported by `handle_transmitted`.
     in_flight: Option<transmit::InFlight>,
     stats: Stats,
@@ -353,6 +356,7 @@ impl<S: OpStore> Engine<S> {
             wake: None,
             listen_until: Duration::ZERO,
             owes_more: false,
+            answers: answers::AnswerGuard::default(),
             in_flight: None,
             stats: Stats::default(),
         });

@@ -24,13 +24,13 @@ pub enum Priority {
 }
 
 impl Priority {
-    /// Share of the airtime budget that must remain after a send of this priority, so that
-    /// a short budget silences summaries first and never starves operations.
+    /// Share of the airtime budget that must remain after a send of this priority: the last
+    /// tenth is kept for anti-entropy (summaries, Vectors, Wants), so that no load, a burst
+    /// or an attacker drawing answers, can silence the repair of what was missed.
     pub(crate) fn reserve(self) -> f64 {
         match self {
-            Priority::Continuation | Priority::Fresh | Priority::Wanted => 0.0,
-            Priority::Control => 0.1,
-            Priority::Summary => 0.3,
+            Priority::Continuation | Priority::Fresh | Priority::Wanted => 0.1,
+            Priority::Control | Priority::Summary => 0.0,
         }
     }
 }
@@ -91,27 +91,25 @@ impl SendQueue {
         }
     }
 
-    /// Entries ready at `now`, best first.
-    pub(crate) fn ready(&self, now: Duration) -> Vec<usize> {
-        let mut ready: Vec<usize> = (0..self.entries.len())
-            .filter(|i| self.entries[*i].not_before <= now)
+    /// The entries ready at `now`, best first, by their queue order (which, unlike their
+    /// position, stays valid while others are taken out).
+    pub(crate) fn ready(&self, now: Duration) -> Vec<u64> {
+        let mut ready: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| e.not_before <= now)
             .collect();
-        ready.sort_by_key(|i| {
-            (
-                self.entries[*i].priority,
-                self.entries[*i].not_before,
-                self.entries[*i].order,
-            )
-        });
-        ready
+        ready.sort_by_key(|e| (e.priority, e.not_before, e.order));
+        ready.into_iter().map(|e| e.order).collect()
     }
 
-    pub(crate) fn get(&self, index: usize) -> &Entry {
-        &self.entries[index]
+    pub(crate) fn get(&self, order: u64) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.order == order)
     }
 
-    pub(crate) fn take(&mut self, index: usize) -> Entry {
-        self.entries.remove(index)
+    pub(crate) fn take(&mut self, order: u64) -> Option<Entry> {
+        let index = self.entries.iter().position(|e| e.order == order)?;
+        Some(self.entries.remove(index))
     }
 
     /// Offers each queued item to `absorb` until one takes what the caller was about to queue

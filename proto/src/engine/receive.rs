@@ -333,6 +333,10 @@ impl<S: OpStore> Engine<S> {
         author: [u8; 32],
         seq: u64,
     ) {
+        let state = &self.links[link.0];
+        if state.config.budget.is_some() && !state.answers.may_answer(now, &(*topic, author, seq)) {
+            return;
+        }
         let at = now + self.holdoff(link);
         let item = Item::Op {
             topic: *topic,

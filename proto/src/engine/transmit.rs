@@ -42,11 +42,14 @@ impl<S: OpStore> Engine<S> {
             );
             return None;
         }
-        let mut skipped = 0;
+        // Entries refused by the budget at a reserve, and by the answers' share: the rest of
+        // the same kind would be refused too, so they are not even built.
+        let mut refused_reserve = f64::INFINITY;
+        let mut answers_capped = false;
+        let ready = self.links[link.0].queue.ready(now);
+        let mut candidates = ready.into_iter();
         loop {
-            // Entries taken out below shift the indices, so the ready list is taken afresh;
-            // entries waiting for the store stay in it, and are skipped by position.
-            let Some(&index) = self.links[link.0].queue.ready(now).get(skipped) else {
+            let Some(order) = candidates.next() else {
                 let state = &mut self.links[link.0];
                 if state.owes_more && state.queue.len() == 0 {
                     // An answer stopped at its limit and has all gone out: our summary asks
@@ -54,42 +57,54 @@ impl<S: OpStore> Engine<S> {
                     // rather than at the next Trickle interval.
                     state.owes_more = false;
                     self.greet(now, link);
+                    candidates = self.links[link.0].queue.ready(now).into_iter();
                     continue;
                 }
                 return None;
             };
-            let entry = self.links[link.0].queue.get(index).clone();
+            let Some(entry) = self.links[link.0].queue.get(order).cloned() else {
+                continue;
+            };
+            if entry.priority.reserve() >= refused_reserve
+                || (answers_capped && entry.priority == Priority::Wanted)
+            {
+                continue;
+            }
             let (mut messages, id) = match self.messages_for(link, &entry.item) {
                 Built::Ready(messages, id) => (messages, id),
-                Built::Loading => {
-                    skipped += 1;
-                    continue;
-                }
+                // Its body is being read from disk: the next entry meanwhile.
+                Built::Loading => continue,
                 Built::Moot => {
-                    self.links[link.0].queue.take(index);
+                    self.links[link.0].queue.take(order);
                     continue;
                 }
             };
             let nonce = self.nonce();
             let mtu = self.links[link.0].config.mtu;
             let Ok(frame) = self.codec.encode(self.me, &messages[0], nonce, mtu) else {
-                self.links[link.0].queue.take(index);
+                self.links[link.0].queue.take(order);
                 continue;
             };
             match self.charge(now, link, frame.len(), entry.priority) {
                 Charge::Sent => {}
                 Charge::Busy => return None,
+                Charge::AnswersCapped => {
+                    answers_capped = true;
+                    continue;
+                }
                 Charge::Refused => {
                     if entry.priority == Priority::Summary {
                         // Trickle offers the summary again next interval.
-                        self.links[link.0].queue.take(index);
-                    } else {
-                        skipped += 1;
+                        self.links[link.0].queue.take(order);
                     }
+                    refused_reserve = refused_reserve.min(entry.priority.reserve());
                     continue;
                 }
             }
-            let entry = self.links[link.0].queue.take(index);
+            let entry = self.links[link.0]
+                .queue
+                .take(order)
+                .expect("the entry just built");
             if let Some(budget) = &self.links[link.0].config.budget {
                 // A radio is deaf while it sends: leave the channel to the neighbours for a
                 // while after each frame, so that their Wants get through a burst of ours.
@@ -132,6 +147,11 @@ impl<S: OpStore> Engine<S> {
             return;
         }
         self.note_sent(now, link, &entry.item, &first, id, len);
+        if let (Priority::Wanted, Item::Op { topic, author, seq }) = (entry.priority, &entry.item) {
+            self.links[link.0]
+                .answers
+                .sent(now, (*topic, *author, *seq));
+        }
         if let Some(id) = id {
             for message in rest {
                 let continuation = Item::Continuation {
@@ -322,6 +342,20 @@ impl<S: OpStore> Engine<S> {
             .sub_band(m.frequency_hz, m.bandwidth_hz)
             .and_then(|band| band.duty_budget())
             .map_or(Duration::ZERO, |b| b.mul_f64(priority.reserve()));
+        if priority == Priority::Wanted {
+            let cap = budget
+                .plan
+                .sub_band(m.frequency_hz, m.bandwidth_hz)
+                .and_then(|band| band.duty_budget())
+                .map(|b| b.mul_f64(super::answers::ANSWER_SHARE));
+            if let Some(cap) = cap
+                && let Err(at) = state.answers.charge(now, airtime, cap)
+            {
+                state.stats.budget_refusals += 1;
+                state.wake = Some(state.wake.map_or(at, |w| w.min(at)));
+                return Charge::AnswersCapped;
+            }
+        }
         // Asking for airtime plus reserve gives the exact instant the reserve is also met.
         match ledger.check(now, m.frequency_hz, m.bandwidth_hz, airtime + reserve) {
             Ok(()) => {
@@ -416,4 +450,6 @@ enum Charge {
     Busy,
     /// The budget (or its reserve) does not allow this frame now.
     Refused,
+    /// Answers have used their share of the hour's budget.
+    AnswersCapped,
 }

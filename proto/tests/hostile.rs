@@ -1,0 +1,108 @@
+//! A neighbour that forges, replays or floods frames, against engines in the test medium.
+//! Each test names the finding of the security review it checks (issue #13).
+
+mod common;
+
+use std::time::Duration;
+
+use common::medium::{Medium, NETWORK, modulation};
+use common::{key, log};
+use lorabridge_proto::message::{Message, Vector};
+use lorabridge_proto::operation::RawOp;
+use lorabridge_proto::{AuthorTag, FrameCodec, NetworkTag, NodeTag, TopicTag};
+
+const TOPIC: [u8; 32] = [0x42; 32];
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn chat(author: u8, n: usize) -> Vec<RawOp> {
+    let payloads: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("message {i} from {author}: hello neighbours").into_bytes())
+        .collect();
+    log(&key(author), &TOPIC, &payloads)
+}
+
+/// A frame as a stranger with tag `sender` would send it, without a region key.
+fn forged(sender: [u8; 2], message: &Message) -> Vec<u8> {
+    FrameCodec::new(NetworkTag::from_network_id(&NETWORK), None)
+        .encode(NodeTag(sender), message, [9; 12], 255)
+        .expect("encodes")
+}
+
+/// "I hold nothing in this topic": every honest hearer would push what it holds.
+fn empty_vector() -> Message {
+    Message::Vector(Vector {
+        topic: TopicTag::from_topic(&TOPIC),
+        from: AuthorTag([0, 0]),
+        to: AuthorTag([0xff, 0xff]),
+        heights: Default::default(),
+    })
+}
+
+/// Airtime of all frames node `i` sent from `since` on.
+fn airtime_since(medium: &Medium, i: usize, since: Duration) -> Duration {
+    medium.nodes[i]
+        .sends
+        .iter()
+        .filter(|(at, _)| *at >= since)
+        .map(|(_, airtime)| *airtime)
+        .sum()
+}
+
+/// Four nodes that all hear each other in EU868's 1 % sub-band (36 s of air an hour) and
+/// hold the same 40 operations.
+fn converged_clique() -> Medium {
+    let mut medium = Medium::new(4, &[TOPIC], |_, _| true, true);
+    for op in chat(1, 40) {
+        medium.publish(0, &TOPIC, op);
+        medium.run_for(Duration::from_secs(5));
+    }
+    medium.run_for(60 * MINUTE);
+    for i in 0..4 {
+        assert_eq!(medium.held(i), 40);
+    }
+    medium
+}
+
+/// Finding 1: a forged (or replayed) empty Vector, heard by everyone, made every hearer
+/// queue up to 32 pushes, and about 17 an hour used up a bridge's whole budget. Answers are
+/// now bounded (a back-off per operation and link, half the budget at most), and the last
+/// tenth of the budget stays for anti-entropy: under the attack, a new operation and its
+/// repair still get through.
+#[test]
+fn forged_vectors_cannot_use_up_the_budget() {
+    let mut medium = converged_clique();
+    let frame = forged([0xde, 0xad], &empty_vector());
+    let attacker_per_frame = modulation(true).time_on_air(frame.len());
+    let start = medium.now;
+    const REPLAYS: u32 = 17;
+    for replay in 0..REPLAYS {
+        for i in 0..4 {
+            medium.inject(i, &frame);
+        }
+        if replay == 8 {
+            // Half-way through the attack node 3 publishes.
+            medium.publish(3, &TOPIC, chat(2, 1).remove(0));
+        }
+        medium.run_for(Duration::from_secs(210));
+    }
+    let attacker = attacker_per_frame * REPLAYS;
+    let answers: Duration = (0..4).map(|i| airtime_since(&medium, i, start)).sum();
+    println!(
+        "{{\"test\": \"forged_vector_amplification\", \"attacker_s\": {:.2}, \"answers_s\": {:.2}, \"amplification\": {:.1}}}",
+        attacker.as_secs_f64(),
+        answers.as_secs_f64(),
+        answers.as_secs_f64() / attacker.as_secs_f64()
+    );
+    for i in 0..4 {
+        assert_eq!(
+            medium.held(i),
+            41,
+            "node {i} got the op published during the attack"
+        );
+        let used = airtime_since(&medium, i, start);
+        assert!(
+            used <= Duration::from_secs(36) / 2 + Duration::from_secs(4),
+            "node {i} spent {used:?} of its 36 s in the attack hour"
+        );
+    }
+}
