@@ -23,7 +23,7 @@ use crate::actor::reticulum::ReticulumPort;
 use crate::actor::status::Transports;
 use crate::actor::store::NodeStore;
 use crate::actor::topics::{AppEvent, Topics};
-use crate::actor::{Actor, LORA};
+use crate::actor::{Actor, ENGINE_EPOCH, LORA};
 use crate::grpc::panda::panda_server::PandaServer;
 use crate::grpc::status::status_server::StatusServer;
 use crate::lores::{AppBindings, Carried};
@@ -108,7 +108,15 @@ impl Bridge {
                 for id in heard {
                     engine.mark_heard(link, id);
                 }
-                Some(RadioPort::new(link, radio.radio))
+                // The last hour's sends, so that a restart does not renew the duty cycle.
+                let sends = state.airtime_last_hour().await.map_err(|e| e.to_string())?;
+                engine.restore_airtime(
+                    link,
+                    sends
+                        .into_iter()
+                        .map(|(ago, airtime)| (ENGINE_EPOCH.saturating_sub(ago), airtime)),
+                );
+                Some(RadioPort::new(link, radio.radio, radio.modulation))
             }
             None => None,
         };
@@ -143,7 +151,7 @@ impl Bridge {
             topics,
             radio,
             reticulum,
-            heard: state.heard_writer(),
+            state: state.writer(),
             iroh,
             discovery,
         };
@@ -241,7 +249,7 @@ async fn add_radio(
     };
     engine
         .add_link(
-            std::time::Duration::ZERO,
+            ENGINE_EPOCH,
             LinkConfig {
                 mtu: radio.mtu,
                 budget: Some(budget),

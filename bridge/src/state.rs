@@ -21,9 +21,10 @@ pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 /// How often expired keys are deleted.
 const EXPIRY_EVERY: Duration = Duration::from_secs(3600);
-/// Heard ids waiting to be written; past this they are dropped (and logged): the only cost is
-/// that such an operation may be sent once more on the radio after a restart.
-const HEARD_QUEUE: usize = 4096;
+/// Records waiting to be written; past this they are dropped (and logged): a heard id so lost
+/// may be echoed once on the radio after a restart, a send so lost is not counted against
+/// the duty cycle after a restart. The writer keeps up with any radio by far.
+const WRITE_QUEUE: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the bridge's state database: {0}")]
@@ -62,6 +63,8 @@ impl State {
             .await?;
         for statement in [
             "CREATE TABLE IF NOT EXISTS lorabridge_heard (transport TEXT NOT NULL, op_id BLOB NOT NULL, PRIMARY KEY (transport, op_id))",
+            "CREATE TABLE IF NOT EXISTS lorabridge_airtime (sent_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS lorabridge_airtime_sent ON lorabridge_airtime (sent_ms)",
             // Keys were scoped to (app, instance) before; LoRes scopes them to the topic.
             "DROP TABLE IF EXISTS lorabridge_idempotency",
             "CREATE TABLE IF NOT EXISTS lorabridge_publish_keys (topic BLOB NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL, PRIMARY KEY (topic, key))",
@@ -90,25 +93,62 @@ impl State {
             .collect())
     }
 
-    /// A writer of heard ids that never waits: for the actor's loop.
-    pub fn heard_writer(&self) -> HeardWriter {
-        let (tx, mut rx) = mpsc::channel::<(&'static str, [u8; 32])>(HEARD_QUEUE);
+    /// The radio's transmissions of the last hour before now: (how long ago each started,
+    /// its airtime), oldest first. One dated in the future (the clock went back since) counts
+    /// as just now, so the budget is never over-estimated as free. Older rows are deleted.
+    pub async fn airtime_last_hour(&self) -> Result<Vec<(Duration, Duration)>, StateError> {
+        let now = now_ms();
+        let hour_ago = now.saturating_sub(3_600_000) as i64;
+        sqlx::query("DELETE FROM lorabridge_airtime WHERE sent_ms < ?")
+            .bind(hour_ago)
+            .execute(&self.pool)
+            .await?;
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT sent_ms, airtime_us FROM lorabridge_airtime ORDER BY sent_ms")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut sends: Vec<(Duration, Duration)> = rows
+            .into_iter()
+            .map(|(sent, airtime)| {
+                let ago = now.saturating_sub(u64::try_from(sent).unwrap_or(0));
+                let airtime = Duration::from_micros(u64::try_from(airtime).unwrap_or(0));
+                (Duration::from_millis(ago), airtime)
+            })
+            .collect();
+        sends.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(sends)
+    }
+
+    /// A writer for the actor's loop, which never waits: heard ids and radio sends.
+    pub fn writer(&self) -> StateWriter {
+        let (tx, mut rx) = mpsc::channel::<Record>(WRITE_QUEUE);
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            while let Some((transport, id)) = rx.recv().await {
-                let result = sqlx::query(
-                    "INSERT OR IGNORE INTO lorabridge_heard (transport, op_id) VALUES (?, ?)",
-                )
-                .bind(transport)
-                .bind(&id[..])
-                .execute(&pool)
-                .await;
+            while let Some(record) = rx.recv().await {
+                let result = match record {
+                    Record::Heard { transport, id } => sqlx::query(
+                        "INSERT OR IGNORE INTO lorabridge_heard (transport, op_id) VALUES (?, ?)",
+                    )
+                    .bind(transport)
+                    .bind(id.to_vec())
+                    .execute(&pool)
+                    .await,
+                    Record::Airtime { sent_ms, airtime } => {
+                        sqlx::query(
+                            "INSERT INTO lorabridge_airtime (sent_ms, airtime_us) VALUES (?, ?)",
+                        )
+                        .bind(sent_ms as i64)
+                        .bind(airtime.as_micros() as i64)
+                        .execute(&pool)
+                        .await
+                    }
+                };
                 if let Err(e) = result {
-                    tracing::warn!("cannot record a heard operation: {e}");
+                    tracing::warn!("cannot write the bridge's state: {e}");
                 }
             }
         });
-        HeardWriter { tx }
+        StateWriter { tx }
     }
 
     /// Whether `key` was used for a publish in `topic` within the retention window.
@@ -159,16 +199,42 @@ impl State {
     }
 }
 
-/// Records heard operations off the caller's path; see [`State::heard_writer`].
-#[derive(Clone)]
-pub struct HeardWriter {
-    tx: mpsc::Sender<(&'static str, [u8; 32])>,
+enum Record {
+    Heard {
+        transport: &'static str,
+        id: [u8; 32],
+    },
+    Airtime {
+        sent_ms: u64,
+        airtime: Duration,
+    },
 }
 
-impl HeardWriter {
-    pub fn record(&self, transport: &'static str, id: [u8; 32]) {
-        if self.tx.try_send((transport, id)).is_err() {
-            tracing::warn!("the heard-operations writer is behind; one id was not recorded");
+/// Writes the bridge's state off the caller's path; see [`State::writer`].
+#[derive(Clone)]
+pub struct StateWriter {
+    tx: mpsc::Sender<Record>,
+}
+
+impl StateWriter {
+    /// An operation heard on `transport`, never to be echoed there.
+    pub fn heard(&self, transport: &'static str, id: [u8; 32]) {
+        self.send(Record::Heard { transport, id });
+    }
+
+    /// A radio transmission starting now, for the duty cycle after a restart. (Written
+    /// when the frame is handed to the radio: a crash in the instant before the write lands
+    /// forgets at most that frame.)
+    pub fn airtime(&self, airtime: Duration) {
+        self.send(Record::Airtime {
+            sent_ms: now_ms(),
+            airtime,
+        });
+    }
+
+    fn send(&self, record: Record) {
+        if self.tx.try_send(record).is_err() {
+            tracing::warn!("the state writer is behind; a record was dropped");
         }
     }
 }
@@ -226,6 +292,12 @@ pub fn state_path(node_database: &Path) -> std::path::PathBuf {
     name.into()
 }
 
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -235,6 +307,25 @@ fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_last_hours_sends_come_back_oldest_first() {
+        let state = State::open(None).await.unwrap();
+        let now = now_ms() as i64;
+        for (ago_ms, airtime_us) in [(7_200_000i64, 1), (600_000, 2), (60_000, 3), (-60_000, 4)] {
+            sqlx::query("INSERT INTO lorabridge_airtime (sent_ms, airtime_us) VALUES (?, ?)")
+                .bind(now - ago_ms)
+                .bind(airtime_us)
+                .execute(&state.pool)
+                .await
+                .unwrap();
+        }
+        let sends = state.airtime_last_hour().await.unwrap();
+        let airtimes: Vec<u128> = sends.iter().map(|(_, a)| a.as_micros()).collect();
+        assert_eq!(airtimes, vec![2, 3, 4], "two hours ago is forgotten");
+        assert!(sends[0].0 >= Duration::from_secs(599));
+        assert_eq!(sends[2].0, Duration::ZERO, "from the future counts as now");
+    }
 
     #[tokio::test]
     async fn a_key_is_used_only_once_recorded() {
@@ -277,9 +368,9 @@ mod tests {
     #[tokio::test]
     async fn heard_ids_come_back_newest_first_and_bounded() {
         let state = State::open(None).await.unwrap();
-        let writer = state.heard_writer();
+        let writer = state.writer();
         for i in 0..5u8 {
-            writer.record("lora", [i; 32]);
+            writer.heard("lora", [i; 32]);
         }
         let mut heard = Vec::new();
         for _ in 0..100 {

@@ -229,6 +229,27 @@ impl AirtimeLedger {
         Ok(())
     }
 
+    /// Charges a send that already happened, unchecked: what the ledger held before a restart,
+    /// restored from disk so that a restarted bridge does not start with a fresh budget.
+    /// Sends must come oldest first and not overlap.
+    pub fn restore(
+        &mut self,
+        start: Duration,
+        frequency_hz: u32,
+        bandwidth_hz: u32,
+        airtime: Duration,
+    ) {
+        let end = start.saturating_add(airtime);
+        self.on_air_until = self.on_air_until.max(end);
+        if let Some(band) = self
+            .bands
+            .iter_mut()
+            .find(|b| b.band.contains_channel(frequency_hz, bandwidth_hz))
+        {
+            band.charge(start, end, frequency_hz);
+        }
+    }
+
     /// Airtime charged in the sub-band holding this channel over the last hour where it has a
     /// duty cycle, else on this channel over the last dwell window; zero outside the plan or
     /// in a sub-band without limits. Includes a send still on air.

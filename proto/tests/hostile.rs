@@ -106,3 +106,64 @@ fn forged_vectors_cannot_use_up_the_budget() {
         );
     }
 }
+
+/// Finding 7: the duty-cycle ledger started empty at every start, so a bridge restarting
+/// (systemd's Restart=always after a crash) got a fresh hourly budget each time. The daemon
+/// keeps its sends on disk and restores them; here each restart restores the sends of the
+/// last hour. Three restarts within an hour, each followed by a neighbour wanting every op:
+/// the hour's airtime stays within the 1 % band's 36 s.
+#[test]
+fn restarts_do_not_renew_the_duty_cycle_budget() {
+    let mut medium = Medium::new(2, &[TOPIC], |_, _| true, true);
+    let ops = chat(1, 300);
+    let mut store = lorabridge_proto::engine::MemoryStore::default();
+    for (seq, op) in ops.iter().enumerate() {
+        use lorabridge_proto::engine::OpStore;
+        store.insert(
+            &TOPIC,
+            key(1).verifying_key().as_bytes(),
+            seq as u64,
+            op.clone(),
+        );
+    }
+    let start = medium.now;
+    for restart in 0..4 {
+        // Node 0 starts (again) on its store, with the sends of the last hour restored.
+        let mut engine = common::medium::engine(0, &[TOPIC], store.clone(), modulation(true));
+        let hour_ago = medium.now.saturating_sub(Duration::from_secs(3600));
+        let past: Vec<_> = medium.nodes[0]
+            .sends
+            .iter()
+            .filter(|(at, _)| *at >= hour_ago)
+            .copied()
+            .collect();
+        engine.restore_airtime(common::medium::LINK, past);
+        medium.nodes[0].engine = engine;
+        // A neighbour that holds nothing asks for everything, twice a minute.
+        for _ in 0..20 {
+            medium.inject(0, &forged([0xbe, 0xef], &empty_vector()));
+            medium.run_for(Duration::from_secs(30));
+        }
+        let _ = restart;
+        store = medium.nodes[0].engine.store().clone();
+    }
+    let used = airtime_since(&medium, 0, start);
+    println!(
+        "{{\"test\": \"restarts_and_duty_cycle\", \"span_s\": {}, \"airtime_s\": {:.1}}}",
+        (medium.now - start).as_secs(),
+        used.as_secs_f64()
+    );
+    // Four starts in 40 minutes: every hour-long window starting at a send is within budget.
+    for (from, _) in &medium.nodes[0].sends {
+        let until = *from + Duration::from_secs(3600);
+        let in_window: Duration = medium.nodes[0]
+            .sends
+            .iter()
+            .map(|(s, a)| (*s + *a).min(until).saturating_sub((*s).max(*from)))
+            .sum();
+        assert!(
+            in_window <= Duration::from_secs(36),
+            "{in_window:?} of air in the hour from {from:?}"
+        );
+    }
+}

@@ -271,3 +271,29 @@ async fn the_status_tells_the_truth_about_iroh() {
     assert_eq!(a.peers, vec![b_id], "A syncs with B, and only B");
     n.stop().await;
 }
+
+/// The duty cycle holds across restarts: a restarted bridge starts with the airtime it
+/// used in the last hour, not with a fresh budget (#13, finding 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_bridge_keeps_its_airtime_of_the_hour() {
+    let mut n = iroh_a_b_radio_b_c().await;
+    for i in 0..5 {
+        publish(
+            n.bridge("C").grpc_addr,
+            format!("on air {i}").as_bytes(),
+            b"",
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let used = |t: &TransportStatus| t.airtime.iter().map(|a| a.used_secs).sum::<f64>();
+    let before = used(&lora(&n, "C").await);
+    assert!(before > 0.0, "C has transmitted");
+    n.restart("C").await.expect("C starts again");
+    let after = used(&lora(&n, "C").await);
+    assert!(
+        after >= before,
+        "C used {before:.3} s before the restart and starts with {after:.3} s"
+    );
+    n.stop().await;
+}

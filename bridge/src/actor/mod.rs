@@ -44,7 +44,7 @@ use tokio::time::Instant;
 
 use crate::error::PublishError;
 use crate::reticulum::ReticulumEvent;
-use crate::state::HeardWriter;
+use crate::state::StateWriter;
 use radio::RadioPort;
 use reticulum::ReticulumPort;
 use status::{IrohView, TransportView, Transports};
@@ -64,6 +64,9 @@ pub const MAX_IMPORT_BACKLOG: usize = 1024;
 const IROH_PEER_MEMORY: Duration = Duration::from_secs(300);
 /// Peers remembered before the ones not seen lately are forgotten.
 const MAX_IROH_PEERS: usize = 1024;
+/// Where the engine's clock starts: past the duty-cycle window, so that the radio's sends of
+/// the hour before a restart are restored at their times.
+pub const ENGINE_EPOCH: Duration = Duration::from_secs(2 * 3600);
 /// How often the status is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait at shutdown for the work in flight (acks, publishes) to finish.
@@ -135,7 +138,8 @@ pub struct Actor {
     pub topics: Topics,
     pub radio: Option<RadioPort>,
     pub reticulum: Option<ReticulumPort>,
-    pub heard: HeardWriter,
+    /// The bridge's own state on disk: heard ids, radio sends.
+    pub state: StateWriter,
     /// Whether iroh can find peers at all (for the status).
     pub iroh: bool,
     /// The node's discovery sessions, which tell which iroh peers are reachable.
@@ -179,7 +183,7 @@ impl Actor {
                 .actor
                 .engine
                 .poll_timeout()
-                .map(|t| running.start + t);
+                .map(|t| running.start + t.saturating_sub(ENGINE_EPOCH));
             let wake = [due, engine_due, Some(next_status)]
                 .into_iter()
                 .flatten()
@@ -205,7 +209,7 @@ impl Actor {
                     running.actor.radio = None;
                 }
                 Wake::Reticulum(Some(event)) => {
-                    let elapsed = now - running.start;
+                    let elapsed = running.engine_time(now);
                     if let Some(port) = &mut running.actor.reticulum {
                         port.on_event(&mut running.actor.engine, elapsed, event);
                     }
@@ -228,7 +232,7 @@ impl Actor {
                 }
                 Wake::Discovery(None) => running.actor.discovery = None,
                 Wake::Timer => {
-                    let elapsed = now - running.start;
+                    let elapsed = running.engine_time(now);
                     running.actor.engine.handle_timeout(elapsed);
                 }
                 Wake::Shutdown => break,
@@ -239,6 +243,12 @@ impl Actor {
 }
 
 impl Running {
+    /// The engine's clock: time since the start, plus `ENGINE_EPOCH`, so that sends restored
+    /// from before the start have a place on it.
+    fn engine_time(&self, now: Instant) -> Duration {
+        ENGINE_EPOCH + now.duration_since(self.start)
+    }
+
     async fn wait(
         &mut self,
         commands: &mut mpsc::Receiver<Command>,
@@ -267,13 +277,19 @@ impl Running {
     /// topics, starts due imports, acks and renewals, sends what may go, starts fetches.
     /// Returns the earliest instant something becomes due that the engine does not know of.
     fn turn(&mut self, now: Instant) -> Option<Instant> {
-        let elapsed = now - self.start;
+        let elapsed = self.engine_time(now);
         self.drain_engine();
         let mut news = Vec::new();
         let topics_due = self.actor.topics.poll(now, &mut self.work, &mut news);
         self.apply(now, news);
         let radio_due = match &mut self.actor.radio {
-            Some(port) => port.transmit(&mut self.actor.engine, elapsed, now, &mut self.work),
+            Some(port) => port.transmit(
+                &mut self.actor.engine,
+                elapsed,
+                now,
+                &mut self.work,
+                &self.actor.state,
+            ),
             None => None,
         };
         if let Some(port) = &self.actor.reticulum {
@@ -306,7 +322,7 @@ impl Running {
                 } => {
                     let via = if Some(link) == radio_link {
                         // Persisted so that the radio never echoes it, even after a restart.
-                        self.actor.heard.record(LORA, op.id());
+                        self.actor.state.heard(LORA, op.id());
                         LORA
                     } else {
                         RETICULUM
@@ -323,7 +339,7 @@ impl Running {
 
     /// Acts on what the topic streams said.
     fn apply(&mut self, now: Instant, news: Vec<News>) {
-        let elapsed = now - self.start;
+        let elapsed = self.engine_time(now);
         for news in news {
             match news {
                 News::Persisted { key, op, from_mesh } => {
@@ -375,7 +391,7 @@ impl Running {
     }
 
     fn on_done(&mut self, now: Instant, done: Done) {
-        let elapsed = now - self.start;
+        let elapsed = self.engine_time(now);
         match done {
             Done::Published {
                 topic,
@@ -415,7 +431,7 @@ impl Running {
     }
 
     fn on_frame(&mut self, now: Instant, frame: RxFrame) {
-        let elapsed = now - self.start;
+        let elapsed = self.engine_time(now);
         if let Some(port) = &self.actor.radio {
             let signal = frame
                 .rssi_dbm
@@ -427,7 +443,7 @@ impl Running {
     }
 
     fn status(&self, now: Instant) -> Transports {
-        let elapsed = now - self.start;
+        let elapsed = self.engine_time(now);
         let engine = &self.actor.engine;
         Transports {
             iroh: IrohView {

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use lorabridge_hardware::Modulation;
 use lorabridge_proto::engine::{Engine, LinkId, OpStore};
 use lorabridge_radio::{Radio, RadioError};
 use tokio::time::Instant;
 
 use super::{Done, Work};
+use crate::state::StateWriter;
 
 /// After a failed send, the radio is given this long before the next frame: a driver that has
 /// given up fails every send at once, and the loop must not spin on it.
@@ -21,15 +23,18 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 pub struct RadioPort {
     pub link: LinkId,
     pub radio: Arc<dyn Radio>,
+    /// What the engine charges each frame's airtime with; sends are recorded with the same.
+    modulation: Modulation,
     sending: bool,
     retry_at: Option<Instant>,
 }
 
 impl RadioPort {
-    pub fn new(link: LinkId, radio: Arc<dyn Radio>) -> Self {
+    pub fn new(link: LinkId, radio: Arc<dyn Radio>, modulation: Modulation) -> Self {
         Self {
             link,
             radio,
+            modulation,
             sending: false,
             retry_at: None,
         }
@@ -43,6 +48,7 @@ impl RadioPort {
         elapsed: Duration,
         now: Instant,
         work: &mut Work,
+        state: &StateWriter,
     ) -> Option<Instant> {
         if let Some(at) = self.retry_at {
             if now < at {
@@ -54,6 +60,8 @@ impl RadioPort {
             return None;
         }
         if let Some(frame) = engine.poll_transmit(elapsed, self.link) {
+            // On disk before it is on air, so that a restart keeps the duty cycle.
+            state.airtime(self.modulation.time_on_air(frame.len()));
             self.sending = true;
             let radio = self.radio.clone();
             work.push(async move { Done::RadioSent(radio.send(&frame).await) }.boxed());

@@ -501,6 +501,23 @@ impl<S: OpStore> Engine<S> {
         self.links[link.0].ledger.as_ref()
     }
 
+    /// Charges `link`'s ledger with transmissions made before a restart, (start, airtime)
+    /// oldest first, in the engine's time: the duty cycle holds across restarts.
+    pub fn restore_airtime(
+        &mut self,
+        link: LinkId,
+        sends: impl IntoIterator<Item = (Duration, Duration)>,
+    ) {
+        let state = &mut self.links[link.0];
+        let (Some(budget), Some(ledger)) = (&state.config.budget, &mut state.ledger) else {
+            return;
+        };
+        let m = &budget.modulation;
+        for (start, airtime) in sends {
+            ledger.restore(start, m.frequency_hz, m.bandwidth_hz, airtime);
+        }
+    }
+
     /// Marks an operation as already heard on a link (the daemon restores this from disk so
     /// nothing is echoed after a restart).
     pub fn mark_heard(&mut self, link: LinkId, id: [u8; 32]) {
