@@ -88,9 +88,11 @@ impl Bridge {
         let mesh_topics: HashSet<[u8; 32]> =
             lora_topics.iter().chain(&rns_topics).copied().collect();
         let mesh_list: Vec<[u8; 32]> = mesh_topics.iter().copied().collect();
+        let epoch = state.next_epoch().await.map_err(|e| e.to_string())?;
         let mut engine = Engine::new(
             EngineConfig {
                 region_key: spec.region_key,
+                epoch,
                 trickle: spec
                     .trickle
                     .unwrap_or(EngineConfig::new([0; 32], [0; 32], [0; 32]).trickle),

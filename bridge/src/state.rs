@@ -63,6 +63,7 @@ impl State {
             .await?;
         for statement in [
             "CREATE TABLE IF NOT EXISTS lorabridge_heard (transport TEXT NOT NULL, op_id BLOB NOT NULL, PRIMARY KEY (transport, op_id))",
+            "CREATE TABLE IF NOT EXISTS lorabridge_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS lorabridge_airtime (sent_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS lorabridge_airtime_sent ON lorabridge_airtime (sent_ms)",
             // Keys were scoped to (app, instance) before; LoRes scopes them to the topic.
@@ -91,6 +92,25 @@ impl State {
             .into_iter()
             .filter_map(|(id,)| id.try_into().ok())
             .collect())
+    }
+
+    /// This start's epoch for sealed radio frames: later than every earlier start's, whatever
+    /// the clock says (the clock of a Pi without a battery may start in the past). Neighbours
+    /// refuse frames from an epoch older than one they heard, so it must only grow.
+    pub async fn next_epoch(&self) -> Result<u32, StateError> {
+        let last: Option<(i64,)> =
+            sqlx::query_as("SELECT value FROM lorabridge_meta WHERE name = 'epoch'")
+                .fetch_optional(&self.pool)
+                .await?;
+        let after_last = last.map_or(0, |(v,)| {
+            u32::try_from(v).unwrap_or(u32::MAX).saturating_add(1)
+        });
+        let epoch = after_last.max(u32::try_from(now_secs()).unwrap_or(u32::MAX));
+        sqlx::query("INSERT OR REPLACE INTO lorabridge_meta (name, value) VALUES ('epoch', ?)")
+            .bind(i64::from(epoch))
+            .execute(&self.pool)
+            .await?;
+        Ok(epoch)
     }
 
     /// The radio's transmissions of the last hour before now: (how long ago each started,
@@ -307,6 +327,20 @@ fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn epochs_only_grow() {
+        let state = State::open(None).await.unwrap();
+        let first = state.next_epoch().await.unwrap();
+        assert!(u64::from(first) >= now_secs() - 1);
+        // A clock set back by a day does not turn the epoch back.
+        sqlx::query("UPDATE lorabridge_meta SET value = ? WHERE name = 'epoch'")
+            .bind(i64::from(first) + 86_400)
+            .execute(&state.pool)
+            .await
+            .unwrap();
+        assert_eq!(state.next_epoch().await.unwrap(), first + 86_401);
+    }
 
     #[tokio::test]
     async fn the_last_hours_sends_come_back_oldest_first() {

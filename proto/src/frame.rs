@@ -49,6 +49,41 @@ impl std::fmt::Debug for RegionKey {
 pub struct Frame {
     pub sender: NodeTag,
     pub message: Message,
+    /// Where a sealed frame stands in its sender's sequence (read from its nonce), for
+    /// refusing replays; `None` for a plain frame.
+    pub sequence: Option<Sequence>,
+}
+
+/// A sealed frame's place in its sender's frames: the sender's start epoch and a counter.
+/// The nonce of a sealed frame is `sender tag [2] ‖ epoch [4] ‖ counter [6]`, big-endian,
+/// so that nonces never repeat under a region key: each start has a new epoch, each frame a
+/// new counter, and bridges with different tags never share one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sequence {
+    pub epoch: u32,
+    pub counter: u64,
+}
+
+impl Sequence {
+    /// The nonce of this frame from `sender`. Counters wrap at 2^48 frames.
+    pub fn nonce(self, sender: NodeTag) -> [u8; 12] {
+        let mut nonce = [0; 12];
+        nonce[..2].copy_from_slice(&sender.0);
+        nonce[2..6].copy_from_slice(&self.epoch.to_be_bytes());
+        nonce[6..].copy_from_slice(&self.counter.to_be_bytes()[2..]);
+        nonce
+    }
+
+    fn from_nonce(nonce: &[u8]) -> Self {
+        let mut epoch = [0; 4];
+        epoch.copy_from_slice(&nonce[2..6]);
+        let mut counter = [0; 8];
+        counter[2..].copy_from_slice(&nonce[6..12]);
+        Self {
+            epoch: u32::from_be_bytes(epoch),
+            counter: u64::from_be_bytes(counter),
+        }
+    }
 }
 
 /// Why a received frame was rejected.
@@ -100,7 +135,7 @@ impl FrameCodec {
     }
 
     /// Encodes one frame no longer than `mtu`. `nonce` must never repeat under one region key:
-    /// pass 12 fresh random bytes (it is unused without a key).
+    /// pass [`Sequence::nonce`] (it is unused without a key).
     pub fn encode(
         &self,
         sender: NodeTag,
@@ -166,6 +201,7 @@ impl FrameCodec {
         }
         let sender = NodeTag([header[3], header[4]]);
         let plain;
+        let mut sequence = None;
         let message_bytes = match (&self.key, flags & FLAG_ENCRYPTED != 0) {
             (None, false) => body,
             (None, true) => return Err(FrameError::KeyRequired),
@@ -184,6 +220,7 @@ impl FrameCodec {
                         },
                     )
                     .map_err(|_| FrameError::WrongKey)?;
+                sequence = Some(Sequence::from_nonce(nonce));
                 &plain[..]
             }
         };
@@ -195,6 +232,10 @@ impl FrameCodec {
                 rest.len()
             )));
         }
-        Ok(Frame { sender, message })
+        Ok(Frame {
+            sender,
+            message,
+            sequence,
+        })
     }
 }

@@ -19,7 +19,7 @@ pub mod tags;
 
 pub use compact::{CompactError, DecodedOp, OpContext};
 pub use fragment::{Reassembler, ReassemblyLimits};
-pub use frame::{Frame, FrameCodec, FrameError, RegionKey};
+pub use frame::{Frame, FrameCodec, FrameError, RegionKey, Sequence};
 pub use message::Message;
 pub use operation::{NewOp, RawOp};
 pub use tags::{AuthorTag, NetworkTag, NodeTag, OpTag, TopicTag};

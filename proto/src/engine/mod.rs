@@ -26,6 +26,7 @@ mod compare;
 mod pending;
 mod queue;
 mod receive;
+mod replay;
 pub mod store;
 mod transmit;
 pub mod trickle;
@@ -82,9 +83,13 @@ pub struct EngineConfig {
     pub region_key: Option<[u8; 32]>,
     /// This node's public key; its first two bytes tag our frames.
     pub node_key: [u8; 32],
-    /// Seeds all randomness (Trickle instants, hold-offs, AEAD nonces): pass fresh random
-    /// bytes in the daemon, a scenario seed in the simulator.
+    /// Seeds all randomness (Trickle instants, hold-offs): pass fresh random bytes in the
+    /// daemon, a scenario seed in the simulator.
     pub seed: [u8; 32],
+    /// This start's epoch. It must grow from one start of the node to the next (the daemon
+    /// keeps the last one on disk): with a region key, frames carry it with a counter, and
+    /// neighbours refuse a frame from an epoch older than one they heard.
+    pub epoch: u32,
     pub trickle: TrickleConfig,
     /// Answers (pushed ops, vectors, wants, hellos) wait a random time below this, so that
     /// one neighbour's answer, overheard, cancels the others'.
@@ -107,6 +112,7 @@ impl EngineConfig {
             region_key: None,
             node_key,
             seed,
+            epoch: 0,
             trickle: TrickleConfig {
                 // 90 s, not less: a fresh op's eager relay wave crosses five SF9 hops in
                 // tens of seconds, and summaries compared before it has passed only disagree
@@ -145,6 +151,8 @@ pub enum Rejection {
         author: [u8; 32],
         seq: u64,
     },
+    /// A sealed frame heard before (or from an earlier start of its sender): a replay.
+    Replayed,
 }
 
 /// What the owner must act on.
@@ -299,6 +307,9 @@ pub struct Engine<S> {
     pending: Vec<Pending>,
     events: VecDeque<Event>,
     rng: ChaCha12Rng,
+    /// Frames sealed so far this start (the counter of their nonces).
+    sealed: u64,
+    replays: replay::ReplayWindow,
     now: Duration,
 }
 
@@ -325,6 +336,8 @@ impl<S: OpStore> Engine<S> {
             pending: Vec::new(),
             events: VecDeque::new(),
             rng: ChaCha12Rng::from_seed(config.seed),
+            sealed: 0,
+            replays: replay::ReplayWindow::default(),
             now: Duration::ZERO,
             config,
         }

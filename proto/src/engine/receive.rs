@@ -46,6 +46,11 @@ impl<S: OpStore> Engine<S> {
         if frame.sender == self.me {
             return;
         }
+        if let Some(sequence) = frame.sequence
+            && !self.replays.accept(frame.sender, sequence)
+        {
+            return self.reject(link, Rejection::Replayed);
+        }
         self.links[link.0].stats.frames_heard += 1;
         self.note_neighbour(now, link, frame.sender, signal);
         match frame.message {

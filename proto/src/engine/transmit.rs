@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use heapless::Vec as BoundedVec;
-use rand_chacha::rand_core::Rng;
 
 use super::queue::{Entry, Item, Priority};
 use super::{Engine, LinkId, Lookup, OpStore};
@@ -323,10 +322,14 @@ impl<S: OpStore> Engine<S> {
         pages
     }
 
+    /// The next sealed frame's nonce (see `frame::Sequence`).
     fn nonce(&mut self) -> [u8; 12] {
-        let mut nonce = [0; 12];
-        self.rng.fill_bytes(&mut nonce);
-        nonce
+        let sequence = crate::frame::Sequence {
+            epoch: self.config.epoch,
+            counter: self.sealed,
+        };
+        self.sealed += 1;
+        sequence.nonce(self.me)
     }
 
     /// Charges a frame to the link's ledger, keeping the priority's reserve.
