@@ -109,11 +109,28 @@ pub enum CompactError {
 
 /// Encodes `op`, an operation of `topic`. With `elide_author` the author travels as a 2-byte
 /// tag (the receiver must have its key from a Hello or an earlier op); otherwise in full.
+///
+/// An operation too large for the mesh with its body travels without it (detached): the
+/// header alone keeps its author's log whole on the other side, so the later operations of
+/// that log still cross, and the body stays where iroh reaches. Only a header too large
+/// for the mesh is refused.
 pub fn encode(op: &RawOp, topic: &[u8; 32], elide_author: bool) -> Result<Vec<u8>, CompactError> {
-    let out = match NodeHeader::parse(&op.header).filter(|h| h.log_id == log_id(topic)) {
-        Some(header) => encode_compact(&header, op.body.as_deref(), topic, elide_author),
-        None => encode_full(op, topic),
+    let with = |body: Option<&[u8]>| match NodeHeader::parse(&op.header)
+        .filter(|h| h.log_id == log_id(topic))
+    {
+        Some(header) => encode_compact(&header, body, topic, elide_author),
+        None => encode_full(
+            &RawOp {
+                header: op.header.clone(),
+                body: body.map(<[u8]>::to_vec),
+            },
+            topic,
+        ),
     };
+    let mut out = with(op.body.as_deref());
+    if out.len() > MAX_OP_BYTES && op.body.is_some() {
+        out = with(None);
+    }
     if out.len() > MAX_OP_BYTES {
         return Err(CompactError::TooLarge(out.len()));
     }

@@ -237,3 +237,32 @@ fn replayed_sealed_frames_are_refused() {
     );
     assert_eq!(stats.ops_sent, sent_before, "and draws no answer");
 }
+
+/// Finding 4: an operation over the mesh's 8 KiB was never sent, and the same author's
+/// later operations then never reached radio-only bridges: they waited for its backlink.
+/// Now it crosses without its body (the header keeps the log whole).
+#[test]
+fn an_oversized_operation_does_not_stall_its_log() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    let ops = log(
+        &key(3),
+        &TOPIC,
+        &[vec![7; 20_000], b"small, after the big one".to_vec()],
+    );
+    for op in &ops {
+        medium.publish(0, &TOPIC, op.clone());
+    }
+    medium.run_for(30 * MINUTE);
+    assert_eq!(medium.held(1), 2, "both crossed");
+    let received = &medium.nodes[1].received;
+    let big = received
+        .iter()
+        .find(|op| op.id() == ops[0].id())
+        .expect("the big one");
+    assert_eq!(big.body, None, "its body stays behind");
+    let small = received
+        .iter()
+        .find(|op| op.id() == ops[1].id())
+        .expect("the small one");
+    assert_eq!(small.body, ops[1].body, "with its body");
+}

@@ -34,6 +34,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lorabridge_proto::RawOp;
+use lorabridge_proto::compact::MAX_OP_BYTES;
 use lorabridge_proto::engine::{Engine, Event};
 use lorabridge_radio::{RadioError, RxFrame};
 use p2panda::Node;
@@ -344,11 +345,17 @@ impl Running {
             match news {
                 News::Persisted { key, op, from_mesh } => {
                     let topic = key.0;
-                    if !from_mesh
-                        && self.actor.mesh_topics.contains(&topic)
-                        && let Err(e) = self.actor.engine.handle_local_op(elapsed, &topic, op)
-                    {
-                        tracing::warn!("cannot offer an operation to the mesh: {e}");
+                    if !from_mesh && self.actor.mesh_topics.contains(&topic) {
+                        if op.canonical_len() > MAX_OP_BYTES {
+                            tracing::warn!(
+                                topic = %hex::encode(topic),
+                                bytes = op.canonical_len(),
+                                "an operation larger than the mesh carries: its body stays on iroh, its header crosses"
+                            );
+                        }
+                        if let Err(e) = self.actor.engine.handle_local_op(elapsed, &topic, op) {
+                            tracing::warn!("cannot offer an operation to the mesh: {e}");
+                        }
                     }
                     self.actor.engine.store_mut().persisted(&key);
                 }
