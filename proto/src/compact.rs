@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! flags u8 | topic tag [2] | author tag [2] or key [32] | signature [64] | timestamp | seq
-//!          | backlink [32] if FLAG_BACKLINK | payload size, hash [32] if the body is detached
+//!          | backlink [32] if FLAG_BACKLINK (only with FLAG_PRUNE) | payload size, hash [32] if the body is detached
 //!          | body (the rest; raw bytes of a `Vec<u8>` int-array body when BODY_INT_ARRAY)
 //! ```
 //!
@@ -261,10 +261,12 @@ fn decode_compact(
         .varint()
         .filter(|s| *s <= u64::from(u32::MAX))
         .ok_or(malformed.clone())?;
-    let backlink = if flags & FLAG_BACKLINK != 0 {
-        Some(r.array().ok_or(malformed.clone())?)
-    } else {
-        None
+    // Only an operation that starts its log afresh carries its backlink: any other would
+    // let a self-signed op at a high seq stand in a log with nothing below it.
+    let backlink = match (flags & FLAG_BACKLINK != 0, flags & FLAG_PRUNE != 0) {
+        (false, _) => None,
+        (true, true) => Some(r.array().ok_or(malformed.clone())?),
+        (true, false) => return Err(malformed),
     };
     let form = BodyForm::from_flags(flags);
     let (payload_size, payload_hash, body) = match form {

@@ -8,6 +8,7 @@ use p2panda_core::{Body, Hash, Header, PruneFlag, SigningKey, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::cbor;
+use crate::node_header::NodeHeader;
 use crate::tags::log_id;
 
 /// One operation: canonical CBOR header and the body, if the author's node still has it.
@@ -26,6 +27,12 @@ impl RawOp {
     /// Header plus body bytes: what p2panda's own sync sends for it.
     pub fn canonical_len(&self) -> usize {
         self.header.len() + self.body.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Whether the operation carries the Node API's prune flag: it starts its log afresh,
+    /// and p2panda deletes the author's earlier operations in that log when it stores it.
+    pub fn prunes(&self) -> bool {
+        NodeHeader::parse(&self.header).is_some_and(|h| h.prune)
     }
 }
 

@@ -98,6 +98,54 @@ fn prune_flagged_op_carries_its_backlink() {
 }
 
 #[test]
+fn an_inline_backlink_without_the_prune_flag_is_refused() {
+    // A self-signed op at a high seq, its backlink made up: accepted, it would stand in a
+    // log with nothing below it, a log the repair can never fill.
+    let author = key(3);
+    let vk = *author.verifying_key().as_bytes();
+    let made_up = [0xab; 32];
+    let op = sign(
+        &author,
+        &NewOp {
+            topic: &TOPIC,
+            seq: 1000,
+            backlink: Some(made_up),
+            timestamp: TIMESTAMP,
+            prune: false,
+            body: Some(&lores_body(b"high")),
+        },
+    );
+    let mut bytes = compact::encode(&op, &TOPIC, true).unwrap();
+    assert_eq!(bytes[0] & 0b100, 0, "the encoder leaves the backlink out");
+    // Forge the flag and splice the backlink in after the seq (flags, tags, signature,
+    // timestamp varint, seq varint).
+    let ctx = receiver_knowing(&vk);
+    let seq_end = {
+        let mut at = 1 + 2 + 2 + 64;
+        while bytes[at] & 0x80 != 0 {
+            at += 1;
+        }
+        at += 1;
+        while bytes[at] & 0x80 != 0 {
+            at += 1;
+        }
+        at + 1
+    };
+    bytes[0] |= 0b100;
+    bytes.splice(seq_end..seq_end, made_up);
+    assert_eq!(
+        compact::decode(&bytes, &ctx).unwrap_err(),
+        CompactError::Malformed
+    );
+    // With the prune flag set too, the signature (over prune = false) fails instead.
+    bytes[0] |= 0b1;
+    assert_eq!(
+        compact::decode(&bytes, &ctx).unwrap_err(),
+        CompactError::BadSignature
+    );
+}
+
+#[test]
 fn empty_and_detached_bodies_round_trip() {
     let author = key(4);
     let vk = *author.verifying_key().as_bytes();

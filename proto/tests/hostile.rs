@@ -266,3 +266,101 @@ fn an_oversized_operation_does_not_stall_its_log() {
         .expect("the small one");
     assert_eq!(small.body, ops[1].body, "with its body");
 }
+
+/// An author's log of `n` chained operations in `TOPIC`, op `prune_at` prune-flagged.
+fn log_pruned_at(author: u8, n: u32, prune_at: u32) -> Vec<RawOp> {
+    use lorabridge_proto::operation::{NewOp, lores_body, sign};
+    let mut backlink = None;
+    (0..n)
+        .map(|seq| {
+            let body = lores_body(format!("entry {seq}").as_bytes());
+            let op = sign(
+                &key(author),
+                &NewOp {
+                    topic: &TOPIC,
+                    seq,
+                    backlink,
+                    timestamp: common::TIMESTAMP + u64::from(seq),
+                    prune: seq == prune_at,
+                    body: Some(&body),
+                },
+            );
+            backlink = Some(op.id());
+            op
+        })
+        .collect()
+}
+
+/// Finding 3: repair walked every log from seq 0, so a log whose held seqs start at 32 or
+/// more (pruned) never got repaired: the budget of each answer went to seqs not held. Node 0
+/// holds 40..45 of a log pruned at 40; node 1 holds nothing of it, or 0..10 from before the
+/// prune.
+#[test]
+fn a_pruned_log_is_repaired() {
+    use lorabridge_proto::engine::{MemoryStore, OpStore};
+    let author = *key(4).verifying_key().as_bytes();
+    let ops = log_pruned_at(4, 45, 40);
+    for held_before in [0, 10] {
+        let mut medium = Medium::line(2, &[TOPIC]);
+        let mut pruned = MemoryStore::default();
+        let mut old = MemoryStore::default();
+        for (seq, op) in ops.iter().enumerate() {
+            if seq >= 40 {
+                pruned.insert(&TOPIC, &author, seq as u64, op.clone());
+            } else if seq < held_before {
+                old.insert(&TOPIC, &author, seq as u64, op.clone());
+            }
+        }
+        medium.nodes[0].engine = common::medium::engine(0, &[TOPIC], pruned, modulation(false));
+        medium.nodes[1].engine = common::medium::engine(1, &[TOPIC], old, modulation(false));
+        medium.run_for(30 * MINUTE);
+        let store = medium.nodes[1].engine.store();
+        assert_eq!(
+            store.heights(&TOPIC),
+            vec![(author, 45)],
+            "holding {held_before} before"
+        );
+        assert_eq!(store.len(), 5, "the prune dropped what came before");
+        for seq in 40..45 {
+            assert_eq!(store.op(&TOPIC, &author, seq), Some(&ops[seq as usize]));
+        }
+    }
+}
+
+/// Finding 3, its other half: an operation at a high seq with no prune flag (here a
+/// self-signed one in the full form, which carries its whole header) was stored with
+/// nothing below it, a log no repair could ever fill. It now waits for its predecessors.
+#[test]
+fn an_operation_far_ahead_of_its_log_is_not_stored() {
+    use lorabridge_proto::operation::{NewOp, sign};
+    let mut medium = Medium::line(2, &[TOPIC]);
+    let far = sign(
+        &key(5),
+        &NewOp {
+            topic: &TOPIC,
+            seq: 1000,
+            backlink: Some([0xab; 32]),
+            timestamp: common::TIMESTAMP,
+            prune: false,
+            body: None,
+        },
+    );
+    // The full form: flags (full, no body) | topic tag | header length | header.
+    let mut bytes = vec![0x80];
+    bytes.extend_from_slice(&TopicTag::from_topic(&TOPIC).0);
+    let mut len = far.header.len();
+    while len >= 0x80 {
+        bytes.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    bytes.push(len as u8);
+    bytes.extend_from_slice(&far.header);
+    let message = Message::Op(bytes.into_iter().collect());
+    medium.inject(1, &forged([0xfa, 0x11], &message));
+    medium.run_for(5 * MINUTE);
+    assert_eq!(medium.held(1), 0, "seq 1000 stands alone: not stored");
+    // Its log's first operations, published later, are stored as usual.
+    medium.publish(0, &TOPIC, log_pruned_at(5, 1, u32::MAX).remove(0));
+    medium.run_for(5 * MINUTE);
+    assert_eq!(medium.held(1), 1);
+}

@@ -38,9 +38,10 @@ const MAX_REQUESTS: usize = 256;
 /// asked for again.
 const MAX_ABSENT: usize = 1024;
 
-/// A log's height and the id of its last operation.
+/// A log's first seq held (above 0 once pruned), height and the id of its last operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Tip {
+    first: u64,
     height: u64,
     last: [u8; 32],
 }
@@ -116,13 +117,19 @@ impl OpStore for NodeStore {
             .unwrap_or_default()
     }
 
+    fn first(&self, topic: &[u8; 32], author: &[u8; 32]) -> u64 {
+        self.tip(topic, author).map_or(0, |t| t.first)
+    }
+
     fn get(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Lookup {
         let key = (*topic, *author, seq);
         if let Some(op) = self.unpersisted.get(&key).or_else(|| self.cache.get(&key)) {
             return Lookup::Held(op.clone());
         }
-        let below_tip = self.tip(topic, author).is_some_and(|t| seq < t.height);
-        if !below_tip || self.absent.contains(&absent_id(&key)) {
+        let held = self
+            .tip(topic, author)
+            .is_some_and(|t| (t.first..t.height).contains(&seq));
+        if !held || self.absent.contains(&absent_id(&key)) {
             return Lookup::Absent;
         }
         if self.requested.len() < MAX_REQUESTS && self.requested.insert(key) {
@@ -148,14 +155,16 @@ impl OpStore for NodeStore {
             .or_default()
             .entry(*author)
             .or_insert(Tip {
+                first: seq,
                 height: 0,
                 last: [0; 32],
             });
+        if op.prunes() {
+            tip.first = seq;
+        }
         if seq + 1 >= tip.height {
-            *tip = Tip {
-                height: seq + 1,
-                last: op.id(),
-            };
+            tip.height = seq + 1;
+            tip.last = op.id();
         }
         self.unpersisted.insert((*topic, *author, seq), op);
     }
@@ -209,9 +218,13 @@ impl Cache {
 
 type Logs = BTreeMap<[u8; 32], Tip>;
 
-/// Operations the node holds in `topic` (the sum of its logs' heights).
+/// Operations the node holds in `topic`.
 pub async fn count(store: &SqliteStore, topic: &[u8; 32]) -> Result<u64, String> {
-    Ok(tips(store, topic).await?.values().map(|t| t.height).sum())
+    Ok(tips(store, topic)
+        .await?
+        .values()
+        .map(|t| t.height - t.first)
+        .sum())
 }
 
 /// Every log of `topic` in the node's database, with its tip.
@@ -228,15 +241,27 @@ async fn tips(store: &SqliteStore, topic: &[u8; 32]) -> Result<Logs, String> {
                 )
                 .await
                 .map_err(|e| format!("cannot read a log of the node's database: {e}"))?;
-            if let Some(op) = latest {
-                tips.insert(
-                    *author.as_bytes(),
-                    Tip {
-                        height: u64::from(op.header.seq_num) + 1,
-                        last: *op.hash.as_bytes(),
-                    },
-                );
-            }
+            let Some(op) = latest else {
+                continue;
+            };
+            // A log holds a run of seqs up to its latest: p2panda deletes what a prune-flagged
+            // operation replaces.
+            let (held, _bytes) =
+                LogStore::<Operation, VerifyingKey, LogId, SeqNum, Hash>::get_log_size(
+                    store, &author, &log_id, None, None,
+                )
+                .await
+                .map_err(|e| format!("cannot read a log of the node's database: {e}"))?
+                .unwrap_or_default();
+            let height = u64::from(op.header.seq_num) + 1;
+            tips.insert(
+                *author.as_bytes(),
+                Tip {
+                    first: height.saturating_sub(u64::from(held)),
+                    height,
+                    last: *op.hash.as_bytes(),
+                },
+            );
         }
     }
     Ok(tips)
@@ -367,12 +392,44 @@ mod tests {
     #[test]
     fn an_operation_missing_from_disk_is_not_asked_for_again() {
         let mut s = store();
+        s.insert(&T, &A, 0, op(0));
         s.insert(&T, &A, 5, op(5));
+        s.persisted(&(T, A, 0));
         s.persisted(&(T, A, 5));
         assert_eq!(s.get(&T, &A, 3), Lookup::Loading);
         s.take_requests();
         s.fulfil((T, A, 3), None);
         assert_eq!(s.get(&T, &A, 3), Lookup::Absent);
+        assert!(s.take_requests().is_empty());
+    }
+
+    #[test]
+    fn a_prune_flagged_operation_moves_the_first_seq_held() {
+        use lorabridge_proto::operation::{NewOp, sign};
+        let key = p2panda_core::SigningKey::from_bytes(&[9; 32]);
+        let author = *key.verifying_key().as_bytes();
+        let pruned = sign(
+            &key,
+            &NewOp {
+                topic: &T,
+                seq: 40,
+                backlink: Some([3; 32]),
+                timestamp: 1,
+                prune: true,
+                body: None,
+            },
+        );
+        let mut s = store();
+        s.insert(&T, &author, 0, op(0));
+        assert_eq!(s.first(&T, &author), 0);
+        s.insert(&T, &author, 40, pruned);
+        assert_eq!(s.first(&T, &author), 40);
+        assert_eq!(s.heights(&T), vec![(author, 41)]);
+        assert_eq!(
+            s.get(&T, &author, 39),
+            Lookup::Absent,
+            "below the first: not asked for"
+        );
         assert!(s.take_requests().is_empty());
     }
 

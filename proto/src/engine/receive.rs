@@ -181,10 +181,11 @@ impl<S: OpStore> Engine<S> {
         let mut budget = self.answer_limit(link);
         for (author, from) in lacking {
             let height = self.height(topic, author);
-            if height.saturating_sub(*from) > budget as u64 {
+            let from = (*from).max(self.store.first(topic, author));
+            if height.saturating_sub(from) > budget as u64 {
                 self.links[link.0].owes_more = true;
             }
-            for seq in (*from..height).take(budget) {
+            for seq in (from..height).take(budget) {
                 budget -= 1;
                 self.queue_answer(now, link, topic, *author, seq);
             }
@@ -255,7 +256,8 @@ impl<S: OpStore> Engine<S> {
                     .filter(|h| h.author == tag)
                     .map(|h| h.ops)
                     .min()
-                    .unwrap_or(0);
+                    .unwrap_or(0)
+                    .max(self.store.first(&topic, author));
                 for seq in theirs..*height {
                     if budget == 0 {
                         self.links[link.0].owes_more = true;
@@ -312,7 +314,8 @@ impl<S: OpStore> Engine<S> {
                         continue;
                     }
                     let to = range.to_seq.min(height.saturating_sub(1));
-                    for seq in range.from_seq..=to {
+                    let from = range.from_seq.max(self.store.first(&topic, &author));
+                    for seq in from..=to {
                         if height == 0 {
                             return;
                         }
@@ -399,19 +402,7 @@ impl<S: OpStore> Engine<S> {
                     continue;
                 }
                 Err(CompactError::MissingBacklink { topic, author, seq }) => {
-                    self.hold(
-                        now,
-                        link,
-                        sender,
-                        bytes,
-                        Waiting::Backlink { topic, author, seq },
-                    );
-                    let range = WantRange {
-                        author: AuthorTag::from_key(&author),
-                        from_seq: self.height(&topic, &author),
-                        to_seq: seq - 1,
-                    };
-                    self.want_gap(now, link, sender, &topic, range);
+                    self.await_predecessor(now, link, sender, bytes, (topic, author, seq));
                     continue;
                 }
                 Err(CompactError::UnknownAuthor(tag)) => {
@@ -445,6 +436,12 @@ impl<S: OpStore> Engine<S> {
                 }
                 continue;
             }
+            if op.seq > self.height(&op.topic, &op.author) && !op.op.prunes() {
+                // A full-form op ahead of its log: stored now, it would leave a hole below
+                // it that no repair fills. It waits for its predecessor like a compact one.
+                self.await_predecessor(now, link, sender, bytes, (op.topic, op.author, op.seq));
+                continue;
+            }
             self.store_op(now, &op.topic, op.author, op.seq, op.op.clone());
             self.links[link.0].stats.ops_received += 1;
             self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some((link, sender)));
@@ -466,6 +463,39 @@ impl<S: OpStore> Engine<S> {
                 work.push((waiting.link, waiting.sender, waiting.bytes));
             }
         }
+    }
+
+    /// Holds operation `seq` of `author` in `topic`, heard from `sender` before the ones
+    /// below it, and wants the gap from `sender`, which holds them: an engine stores (and so
+    /// relays) only operations whose predecessors it holds.
+    fn await_predecessor(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        sender: NodeTag,
+        bytes: Vec<u8>,
+        (topic, author, seq): ([u8; 32], [u8; 32], u64),
+    ) {
+        let from_seq = self.height(&topic, &author);
+        self.hold(
+            now,
+            link,
+            sender,
+            bytes,
+            Waiting::Backlink { topic, author, seq },
+        );
+        let want = Want {
+            topic: TopicTag::from_topic(&topic),
+            responder: sender,
+            ranges: [WantRange {
+                author: AuthorTag::from_key(&author),
+                from_seq,
+                to_seq: seq - 1,
+            }]
+            .into_iter()
+            .collect(),
+        };
+        self.queue_want(now, link, want);
     }
 
     /// Holds an operation that cannot be decoded yet. Bound: `max_pending` operations; the
@@ -508,25 +538,6 @@ impl<S: OpStore> Engine<S> {
             since: now,
             waiting,
         });
-    }
-
-    /// Wants `range`, the operations missing before one heard out of order from `sender`,
-    /// which holds them: an engine stores (and so relays) only operations whose predecessors
-    /// it holds.
-    fn want_gap(
-        &mut self,
-        now: Duration,
-        link: LinkId,
-        sender: NodeTag,
-        topic: &[u8; 32],
-        range: WantRange,
-    ) {
-        let want = Want {
-            topic: TopicTag::from_topic(topic),
-            responder: sender,
-            ranges: [range].into_iter().collect(),
-        };
-        self.queue_want(now, link, want);
     }
 
     fn on_hello(&mut self, now: Duration, link: LinkId, hello: &Hello) {

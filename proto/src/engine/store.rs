@@ -20,10 +20,14 @@ pub enum Lookup {
 /// The daemon answers this from its p2panda node's database, with only the heights and the
 /// latest id of each log in memory, fetching bodies when a send needs them; the simulator
 /// and tests use `MemoryStore`. The engine only inserts operations that decoded, verified and
-/// arrived in order, so a log's seqs below its height are held.
+/// arrived in order, or that start their log afresh (`RawOp::prunes`), so a log's seqs from
+/// its first to below its height are held.
 pub trait OpStore {
     /// The height (highest seq held + 1) of every author's log in `topic`.
     fn heights(&self, topic: &[u8; 32]) -> Vec<([u8; 32], u64)>;
+    /// The lowest seq held in `author`'s log in `topic`: 0, unless the log was pruned (or is
+    /// not held). Repair starts here, so it never spends its budget on seqs not held.
+    fn first(&self, topic: &[u8; 32], author: &[u8; 32]) -> u64;
     /// Operation `seq` of `author` in `topic`; asking for one on disk starts fetching it.
     fn get(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Lookup;
     /// The id of operation `seq` of `author` in `topic`, if the store knows it without
@@ -79,6 +83,13 @@ impl OpStore for MemoryStore {
         heights
     }
 
+    fn first(&self, topic: &[u8; 32], author: &[u8; 32]) -> u64 {
+        self.logs
+            .get(&(*topic, *author))
+            .and_then(|log| log.keys().next().copied())
+            .unwrap_or(0)
+    }
+
     fn get(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64) -> Lookup {
         match self.op(topic, author, seq) {
             Some(op) => Lookup::Held(op.clone()),
@@ -90,11 +101,16 @@ impl OpStore for MemoryStore {
         self.op(topic, author, seq).map(RawOp::id)
     }
 
+    /// A prune-flagged operation drops the log's earlier operations, as p2panda does.
     fn insert(&mut self, topic: &[u8; 32], author: &[u8; 32], seq: u64, op: RawOp) {
+        let log = self.logs.entry((*topic, *author)).or_default();
+        if op.prunes() {
+            let kept = log.split_off(&seq);
+            for earlier in std::mem::replace(log, kept).values() {
+                self.ids.remove(&earlier.id());
+            }
+        }
         self.ids.insert(op.id());
-        self.logs
-            .entry((*topic, *author))
-            .or_default()
-            .insert(seq, op);
+        log.insert(seq, op);
     }
 }
