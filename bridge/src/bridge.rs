@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 
 use crate::actor::radio::RadioPort;
 use crate::actor::reticulum::ReticulumPort;
@@ -31,6 +32,7 @@ use crate::node::NodeSpec;
 use crate::reticulum::{Reticulum, ReticulumConfig};
 use crate::service::{PandaService, StatusService};
 use crate::state::{KeyLocks, State};
+use crate::web::{self, Configured, Recorder, StatusSource};
 
 /// The radio and the rules it transmits under.
 pub struct RadioSpec {
@@ -75,6 +77,10 @@ impl Bridge {
             .await
             .map_err(|e| e.to_string())?;
         let iroh = spec.node.finds_peers();
+        let configured = Configured {
+            lora: spec.radio.is_some(),
+            reticulum: spec.reticulum.is_some(),
+        };
         let (node, db) = crate::node::spawn(&spec.node).await?;
         let node = Arc::new(node);
         let (shutdown, _) = watch::channel(false);
@@ -144,6 +150,10 @@ impl Bridge {
             false => None,
         };
         let (status_tx, status_rx) = watch::channel(Transports::default());
+        // Subscribed to the topics before the actor runs, so it misses no operation.
+        let recorder = Recorder::new(status_rx.clone(), &events, &spec.topics);
+        let history = recorder.history();
+        tasks.push(recorder.spawn(shutdown.subscribe()));
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let actor = Actor {
             node: node.clone(),
@@ -178,17 +188,22 @@ impl Bridge {
         tasks.push(task);
         let mut status_addr = None;
         if let Some(addr) = spec.status {
-            let service = StatusServer::new(StatusService {
+            let source = StatusSource {
                 node_id: *node.id().as_bytes(),
                 network_id: spec.node.network_id,
-                topics: spec.topics,
+                topics: spec.topics.into(),
                 db,
                 transports: status_rx,
-            });
-            let (addr, task) = serve(addr, shutdown.subscribe(), move |router| {
-                router.add_service(service);
+                history,
+                configured,
+            };
+            let grpc = StatusServer::new(StatusService {
+                source: source.clone(),
             })
-            .await?;
+            .max_decoding_message_size(web::server::MAX_GRPC_REQUEST);
+            let (addr, task) = web::serve(addr, Routes::new(grpc), source, shutdown.subscribe())
+                .await
+                .map_err(|e| e.to_string())?;
             status_addr = Some(addr);
             tasks.push(task);
         }

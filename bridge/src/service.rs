@@ -6,24 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use p2panda_store::SqliteStore;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tonic::{Request, Response, Status};
 
-use crate::actor::status::{TransportView, Transports};
+use crate::actor::Command;
 use crate::actor::topics::AppEvent;
-use crate::actor::{Command, LORA, RETICULUM};
 use crate::error::PublishError;
 use crate::grpc::panda::panda_server::Panda;
 use crate::grpc::panda::{OperationEvent, PublishRequest, PublishResponse, SubscribeRequest};
 use crate::grpc::status::status_server;
-use crate::grpc::status::{
-    Neighbour, StatusReply, StatusRequest, SubBandAirtime, TopicStatus, TransportStatus,
-};
-use crate::lores::{AppBindings, Carried};
+use crate::grpc::status::{StatusReply, StatusRequest};
+use crate::lores::AppBindings;
 use crate::state::{KeyLocks, MAX_IDEMPOTENCY_KEY, State};
+use crate::web::StatusSource;
 
 /// Longest a Publish waits for the node to persist its operation.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -157,88 +154,19 @@ fn operation_event(event: AppEvent) -> OperationEvent {
     }
 }
 
+/// The status service: what [`StatusSource::snapshot`] says, as the web window shows it too.
 pub struct StatusService {
-    pub node_id: [u8; 32],
-    pub network_id: [u8; 32],
-    pub topics: Vec<Carried>,
-    /// The node's database: topic counts come from it, whatever transport brought the ops.
-    pub db: SqliteStore,
-    pub transports: watch::Receiver<Transports>,
+    pub source: StatusSource,
 }
 
 #[tonic::async_trait]
 impl status_server::Status for StatusService {
     async fn get_status(&self, _: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
-        let transports = self.transports.borrow().clone();
-        let mut topics = Vec::new();
-        for t in &self.topics {
-            let operations = crate::actor::store::count(&self.db, &t.topic)
-                .await
-                .map_err(Status::internal)?;
-            topics.push(TopicStatus {
-                topic_id: t.topic.to_vec(),
-                app_id: t.app_id.clone().unwrap_or_default(),
-                region_id: t.region.to_vec(),
-                operations,
-            });
-        }
-        let iroh = TransportStatus {
-            name: "iroh".into(),
-            state: match (transports.iroh.enabled, transports.iroh.peers.is_empty()) {
-                (false, _) => "disabled",
-                (true, true) => "ready",
-                (true, false) => "connected",
-            }
-            .into(),
-            peers: transports.iroh.peers.iter().map(|p| p.to_vec()).collect(),
-            ..Default::default()
-        };
-        let mut all = vec![iroh];
-        let views = [(LORA, transports.lora), (RETICULUM, transports.reticulum)];
-        for (name, view) in views {
-            all.extend(view.map(|v| transport_status(name, v)));
-        }
-        Ok(Response::new(StatusReply {
-            node_id: self.node_id.to_vec(),
-            network_id: self.network_id.to_vec(),
-            topics,
-            transports: all,
-            import_backlog: transports.import_backlog as u64,
-        }))
-    }
-}
-
-fn transport_status(name: &str, view: TransportView) -> TransportStatus {
-    let c = view.counters;
-    TransportStatus {
-        name: name.into(),
-        state: view.state,
-        neighbours: view
-            .neighbours
-            .iter()
-            .map(|(n, ago)| Neighbour {
-                tag: hex::encode(n.tag.0),
-                last_heard_secs_ago: ago.as_secs_f64(),
-                rssi_dbm: n.rssi_dbm,
-                snr_db: n.snr_db,
-                frames: n.frames,
-            })
-            .collect(),
-        airtime: view
-            .airtime
-            .iter()
-            .map(|a| SubBandAirtime {
-                sub_band: a.sub_band.clone(),
-                used_secs: a.duty_cycle_used.as_secs_f64(),
-                budget_secs: a.duty_cycle_budget.map_or(0.0, |b| b.as_secs_f64()),
-            })
-            .collect(),
-        queue_depth: view.queue_depth as u64,
-        frames_sent: c.frames_sent,
-        frames_heard: c.frames_heard,
-        frames_rejected: c.frames_rejected,
-        ops_received: c.ops_received,
-        ops_sent: c.ops_sent,
-        peers: Vec::new(),
+        let status = self
+            .source
+            .snapshot()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(status))
     }
 }

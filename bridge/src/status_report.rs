@@ -56,6 +56,9 @@ pub fn render(status: &StatusReply) -> String {
 
 fn render_transport(out: &mut String, t: &TransportStatus) {
     let _ = writeln!(out, "  {:<10} {}", t.name, t.state);
+    if t.state == crate::web::snapshot::DISABLED {
+        return;
+    }
     if t.name == "iroh" {
         for peer in &t.peers {
             let _ = writeln!(out, "    peer     {}", hex::encode(peer));
@@ -134,11 +137,13 @@ mod tests {
                         rssi_dbm: Some(-97.0),
                         snr_db: Some(4.5),
                         frames: 12,
+                        history: Vec::new(),
                     }],
                     airtime: vec![SubBandAirtime {
                         sub_band: "g3".into(),
                         used_secs: 36.0,
                         budget_secs: 360.0,
+                        used_secs_history: Vec::new(),
                     }],
                     frames_sent: 5,
                     ops_received: 2,

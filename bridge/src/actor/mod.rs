@@ -35,7 +35,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lorabridge_proto::RawOp;
 use lorabridge_proto::compact::MAX_OP_BYTES;
-use lorabridge_proto::engine::{Engine, Event};
+use lorabridge_proto::engine::{Engine, Event, Rejection};
 use lorabridge_radio::{RadioError, RxFrame};
 use p2panda::Node;
 use p2panda::streams::StreamPublisher;
@@ -154,6 +154,8 @@ struct Running {
     fetching: bool,
     /// iroh peers and when they were last seen syncing with us or in discovery.
     iroh_peers: HashMap<[u8; 32], Instant>,
+    /// Operations rejected per mesh transport, for the status.
+    ops_rejected: HashMap<&'static str, u64>,
     start: Instant,
 }
 
@@ -170,6 +172,7 @@ impl Actor {
             work: Work::new(),
             fetching: false,
             iroh_peers: HashMap::new(),
+            ops_rejected: HashMap::new(),
             start: Instant::now(),
         };
         let mut next_status = Instant::now();
@@ -332,6 +335,14 @@ impl Running {
                     self.actor.topics.import(&topic, Import { key, op, via });
                 }
                 Event::Rejected { link, reason } => {
+                    if matches!(reason, Rejection::Op(_) | Rejection::Fork { .. }) {
+                        let via = if Some(link) == radio_link {
+                            LORA
+                        } else {
+                            RETICULUM
+                        };
+                        *self.ops_rejected.entry(via).or_default() += 1;
+                    }
                     tracing::debug!(?link, "rejected from the mesh: {reason:?}")
                 }
             }
@@ -469,6 +480,7 @@ impl Running {
                     .ledger(port.link)
                     .map(|l| l.summary(elapsed))
                     .unwrap_or_default();
+                view.ops_rejected = self.ops_rejected.get(LORA).copied().unwrap_or(0);
                 view
             }),
             reticulum: self.actor.reticulum.as_ref().map(|port| {
@@ -478,7 +490,10 @@ impl Running {
                     "connected"
                 };
                 let links = port.peers.iter().map(|(_, link)| link);
-                TransportView::of(engine, elapsed, state.into(), links)
+                let mut view = TransportView::of(engine, elapsed, state.into(), links);
+                view.peers = port.peers.iter().map(|(peer, _)| peer.0.to_vec()).collect();
+                view.ops_rejected = self.ops_rejected.get(RETICULUM).copied().unwrap_or(0);
+                view
             }),
             import_backlog: self.actor.topics.backlog(),
         }

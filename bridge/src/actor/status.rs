@@ -14,6 +14,11 @@ pub struct TransportView {
     pub neighbours: Vec<(Neighbour, Duration)>,
     pub queue_depth: usize,
     pub airtime: Vec<SubBandUsage>,
+    /// Peers learned otherwise than by hearing them (Reticulum: from announces).
+    pub peers: Vec<Vec<u8>>,
+    /// Operations heard that failed to decode or forked a log (the engine counts them among
+    /// its rejected frames, without telling them apart).
+    pub ops_rejected: u64,
 }
 
 impl TransportView {
