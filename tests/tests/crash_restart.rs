@@ -18,6 +18,9 @@ use harness::{Reaped, Rnsd};
 const REGION: &str = "4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d";
 
 /// The `lorabridge` binary cargo built beside this test (target/<profile>/lorabridge).
+///
+/// Cargo builds another package's binary only for that package's own integration tests:
+/// `cargo test --workspace` builds it for `bridge/tests/cli.rs`.
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let dir = exe
@@ -27,7 +30,7 @@ fn binary() -> PathBuf {
     let binary = dir.join("lorabridge");
     assert!(
         binary.exists(),
-        "{} is missing: build it with cargo build --ignore-rust-version -p lorabridge",
+        "{} is missing: run the whole workspace's tests, or cargo build --ignore-rust-version -p lorabridge",
         binary.display()
     );
     binary
