@@ -13,6 +13,7 @@ pub mod node;
 pub mod node_key;
 pub mod reticulum;
 pub mod run;
+mod secret_file;
 pub mod service;
 pub mod state;
 pub mod status_report;

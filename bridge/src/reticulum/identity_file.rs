@@ -1,11 +1,12 @@
 //! The bridge's Reticulum identity on disk: 64 secret bytes (X25519 ‖ Ed25519 seed, the
 //! layout `rnid` uses), created on first start with mode 0600.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use lorabridge_proto::reticulum::Identity;
 use lorabridge_proto::reticulum::identity::KEY_FILE_LEN;
+
+use crate::secret_file;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityFileError {
@@ -25,14 +26,16 @@ pub enum IdentityFileError {
     Random(getrandom::Error),
 }
 
-/// Loads the identity at `path`, or creates one there if the file does not exist.
+/// Loads the identity at `path`, or creates one there if there is none yet.
 pub fn load_or_create(path: &Path) -> Result<Identity, IdentityFileError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Identity::from_key_file(&bytes).map_err(|_| IdentityFileError::Invalid {
-            path: path.to_owned(),
-            len: bytes.len(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path),
+    match secret_file::read(path) {
+        Ok(Some(bytes)) => {
+            Identity::from_key_file(&bytes).map_err(|_| IdentityFileError::Invalid {
+                path: path.to_owned(),
+                len: bytes.len(),
+            })
+        }
+        Ok(None) => create(path),
         Err(source) => Err(IdentityFileError::Read {
             path: path.to_owned(),
             source,
@@ -44,21 +47,38 @@ fn create(path: &Path) -> Result<Identity, IdentityFileError> {
     let mut secret = [0u8; KEY_FILE_LEN];
     getrandom::fill(&mut secret).map_err(IdentityFileError::Random)?;
     let identity = Identity::from_key_file(&secret).expect("64 bytes make an identity");
-    let write = |path: &Path| -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+    secret_file::create(path, &identity.to_key_file()).map_err(|source| {
+        IdentityFileError::Write {
+            path: path.to_owned(),
+            source,
         }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path)?;
-        file.write_all(&identity.to_key_file())?;
-        file.sync_all()
-    };
-    write(path).map_err(|source| IdentityFileError::Write {
-        path: path.to_owned(),
-        source,
     })?;
     Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_kept_and_an_empty_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reticulum.identity");
+        let first = load_or_create(&path).unwrap();
+        assert_eq!(
+            load_or_create(&path).unwrap().to_key_file(),
+            first.to_key_file()
+        );
+        std::fs::write(&path, [1u8; 10]).unwrap();
+        assert!(matches!(
+            load_or_create(&path),
+            Err(IdentityFileError::Invalid { len: 10, .. })
+        ));
+        std::fs::write(&path, "").unwrap();
+        let fresh = load_or_create(&path).unwrap();
+        assert_eq!(
+            load_or_create(&path).unwrap().to_key_file(),
+            fresh.to_key_file()
+        );
+    }
 }
