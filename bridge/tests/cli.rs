@@ -35,7 +35,10 @@ fn help_names_every_command() {
             "--help lists `{command}`:\n{help}"
         );
     }
-    assert!(help.contains("PANDA_GRPC_ADDR"), "--help says how apps connect:\n{help}");
+    assert!(
+        help.contains("PANDA_GRPC_ADDR"),
+        "--help says how apps connect:\n{help}"
+    );
 }
 
 #[test]
@@ -50,7 +53,11 @@ fn the_example_config_is_valid() {
         "check-config accepts the example: {}",
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).contains("Topics carried:"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Topics carried:"),
+        "{}",
+        text(&out.stdout)
+    );
     let written: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -61,16 +68,18 @@ fn the_example_config_is_valid() {
 #[test]
 fn a_wrong_value_is_named_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let example = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("bridge.example.toml"),
-    )
-    .unwrap();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("bridge.example.toml"))
+            .unwrap();
     let wrong = example.replacen(
         "region = \"EU868\"",
         "region = \"EU868\"\nspreading_factor = 13",
         1,
     );
-    assert_ne!(wrong, example, "the example has a [radio] table with a region");
+    assert_ne!(
+        wrong, example,
+        "the example has a [radio] table with a region"
+    );
     std::fs::write(dir.path().join("bridge.toml"), wrong).unwrap();
     for command in ["check-config", "run"] {
         let out = lorabridge(&[command, "--config", "bridge.toml"], dir.path());
