@@ -45,6 +45,10 @@ pub struct ReticulumConfig {
 /// on LoRa an announce costs ~180 bytes of airtime.
 pub const MIN_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The endpoint runs on the wall clock; waking at least this often lets it notice the clock
+/// being set back (see `Endpoint::handle_timeout`).
+const CLOCK_CHECK: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reticulum: no rnsd servers configured")]
@@ -235,7 +239,11 @@ async fn drive(
         stats: TransportStats::default(),
     };
     loop {
-        let wait = d.endpoint.poll_timeout().saturating_sub(unix_now());
+        let wait = d
+            .endpoint
+            .poll_timeout()
+            .saturating_sub(unix_now())
+            .min(CLOCK_CHECK);
         tokio::select! {
             command = commands.recv() => match command {
                 Some(command) => d.on_command(command),
@@ -272,7 +280,7 @@ impl Driver {
         match event {
             ConnEvent::Up { server, writer } => {
                 self.writers[server] = Some(writer);
-                self.endpoint.announce(unix_now());
+                self.endpoint.interface_up(unix_now());
                 self.emit(ReticulumEvent::Connected {
                     server: self.servers[server].clone(),
                 });

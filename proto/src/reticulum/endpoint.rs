@@ -190,6 +190,7 @@ pub struct Endpoint {
     out: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     next_announce: Duration,
+    last_announce: Option<Duration>,
     last_emitted: u64,
     path_request_destination: Hash16,
     path_requests: HashMap<Hash16, Duration>,
@@ -207,6 +208,9 @@ const PATH_REQUEST_INTERVAL: Duration = Duration::from_secs(30);
 const PATH_ANSWER_INTERVAL: Duration = Duration::from_secs(10);
 /// Destinations whose path requests are remembered for rate limiting.
 const MAX_PATH_REQUESTS: usize = 256;
+/// Interfaces coming up announce at most this often, so a flapping rnsd connection does not
+/// make an announce a second.
+const INTERFACE_ANNOUNCE_SPACING: Duration = Duration::from_secs(10);
 
 impl Endpoint {
     /// `seed` drives every random choice (ephemeral keys, IVs, announce blobs, jitter): pass
@@ -229,6 +233,7 @@ impl Endpoint {
             out: VecDeque::new(),
             events: VecDeque::new(),
             next_announce: Duration::ZERO,
+            last_announce: None,
             last_emitted: 0,
             path_request_destination: plain_destination_hash(PATH_REQUEST_NAME),
             path_requests: HashMap::new(),
@@ -266,8 +271,18 @@ impl Endpoint {
             .collect()
     }
 
-    /// Queues an announce now (on start and whenever an interface comes up) and restarts the
-    /// announce timer.
+    /// An interface came up: the peers behind it learn us from an announce, at once unless
+    /// one went out less than `INTERFACE_ANNOUNCE_SPACING` ago, else when that spacing ends.
+    pub fn interface_up(&mut self, now: Duration) {
+        match self.last_announce {
+            Some(last) if now >= last && now < last + INTERFACE_ANNOUNCE_SPACING => {
+                self.next_announce = self.next_announce.min(last + INTERFACE_ANNOUNCE_SPACING);
+            }
+            _ => self.announce(now),
+        }
+    }
+
+    /// Queues an announce now and restarts the announce timer.
     pub fn announce(&mut self, now: Duration) {
         let mut random = [0u8; 5];
         self.rng.fill_bytes(&mut random);
@@ -283,6 +298,7 @@ impl Endpoint {
             &self.app_data,
         );
         self.stats.announces_sent += 1;
+        self.last_announce = Some(now);
         self.queue(packet);
         let interval = self.config.announce_interval;
         let jitter = interval.as_nanos() as u64 / 10;
@@ -539,8 +555,12 @@ impl Endpoint {
     }
 
     /// Announces when due, forgets expired paths and receipts.
+    ///
+    /// `now` is the wall clock (announces carry it). Set back (NTP correcting a Pi without a
+    /// real-time clock), it would leave the next announce far ahead; an announce is due
+    /// within one interval whatever the clock did.
     pub fn handle_timeout(&mut self, now: Duration) {
-        if now >= self.next_announce {
+        if now >= self.next_announce || self.next_announce > now + self.config.announce_interval {
             self.announce(now);
         }
         for peer in self.paths.expire(now) {

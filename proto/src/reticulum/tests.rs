@@ -254,6 +254,45 @@ fn announces_repeat_on_the_interval_with_increasing_emission_times() {
     assert!(a.poll_transmit().is_some());
 }
 
+#[test]
+fn a_flapping_interface_announces_at_most_every_ten_seconds() {
+    let mut a = endpoint(1, [0xab, 0xcd]);
+    for s in 0..60 {
+        let now = T0 + s * SEC;
+        a.interface_up(now);
+        a.handle_timeout(now);
+    }
+    while a.poll_transmit().is_some() {}
+    // Once on the first connection, then once per spacing of 10 s: at 0, 10, ..., 50 s.
+    assert_eq!(a.stats().announces_sent, 6);
+}
+
+#[test]
+fn announces_go_on_after_the_clock_is_set_back() {
+    let mut a = endpoint(1, [0xab, 0xcd]);
+    a.handle_timeout(T0);
+    assert_eq!(a.stats().announces_sent, 1);
+    let back = T0 - 3600 * SEC;
+    a.handle_timeout(back);
+    assert_eq!(
+        a.stats().announces_sent,
+        2,
+        "announced at once after the jump"
+    );
+    let due = a.poll_timeout();
+    assert!(due <= back + 15 * 60 * SEC, "the next within an interval");
+    a.handle_timeout(due);
+    assert_eq!(a.stats().announces_sent, 3);
+    // The emission times still grow, or transport nodes would ignore the announces.
+    let emitted: Vec<u64> = std::iter::from_fn(|| a.poll_transmit())
+        .map(|raw| {
+            let p = Packet::decode(&raw).unwrap();
+            super::Announce::validate(&p).unwrap().emitted()
+        })
+        .collect();
+    assert!(emitted.windows(2).all(|w| w[1] > w[0]), "{emitted:?}");
+}
+
 proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
