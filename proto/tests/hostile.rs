@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::medium::{Medium, NETWORK, modulation};
+use common::medium::{Fate, Medium, NETWORK, keyed_engine, modulation, node_key};
 use common::{key, log};
 use lorabridge_proto::message::{Message, Vector};
 use lorabridge_proto::operation::RawOp;
@@ -363,4 +363,64 @@ fn an_operation_far_ahead_of_its_log_is_not_stored() {
     medium.publish(0, &TOPIC, log_pruned_at(5, 1, u32::MAX).remove(0));
     medium.run_for(5 * MINUTE);
     assert_eq!(medium.held(1), 1);
+}
+
+/// Finding 8: node tags are two bytes of the node key, and frames with our own tag were
+/// dropped as our own, so two bridges sharing a tag never synced. Now only frames we sent are
+/// ours; a neighbour with our tag makes us take another, and both then sync.
+#[test]
+fn bridges_that_share_a_tag_still_sync() {
+    let mut medium = Medium::new(0, &[TOPIC], |_, _| true, false);
+    let m = modulation(false);
+    let a = node_key(1);
+    let mut b = a;
+    b[31] ^= 1;
+    assert_eq!(NodeTag::from_key(&a), NodeTag::from_key(&b));
+    medium.add_node(keyed_engine(a, 0, &[TOPIC], Default::default(), m), |_| {
+        true
+    });
+    medium.add_node(keyed_engine(b, 1, &[TOPIC], Default::default(), m), |_| {
+        true
+    });
+    for op in chat(1, 5) {
+        medium.publish(0, &TOPIC, op);
+    }
+    for op in chat(2, 5) {
+        medium.publish(1, &TOPIC, op);
+    }
+    medium.run_for(10 * MINUTE);
+    assert_eq!(
+        (medium.held(0), medium.held(1)),
+        (10, 10),
+        "both hold both logs"
+    );
+    let retagged = medium.nodes[0].retagged + medium.nodes[1].retagged;
+    assert!((1..=2).contains(&retagged), "{retagged} changes of tag");
+}
+
+/// Our own latest frames heard back (a replay, or an echo) change nothing.
+#[test]
+fn our_own_frames_heard_back_are_ignored() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let record = sent.clone();
+    medium.fate = Box::new(move |from, _, frame| {
+        if from == 0 {
+            record.borrow_mut().push(frame.to_vec());
+        }
+        Fate::Deliver
+    });
+    for op in chat(1, 3) {
+        medium.publish(0, &TOPIC, op);
+    }
+    medium.run_for(MINUTE);
+    let sent = sent.borrow().clone();
+    assert!(sent.len() >= 2, "node 0 sent {} frames", sent.len());
+    let (rejected, held) = (medium.nodes[0].rejected, medium.held(0));
+    for frame in sent.iter().rev().take(8).rev() {
+        medium.inject(0, frame);
+    }
+    assert_eq!(medium.nodes[0].retagged, 0, "no change of tag");
+    assert_eq!(medium.nodes[0].rejected, rejected);
+    assert_eq!(medium.held(0), held);
 }

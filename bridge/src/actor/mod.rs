@@ -345,6 +345,14 @@ impl Running {
                     }
                     tracing::debug!(?link, "rejected from the mesh: {reason:?}")
                 }
+                Event::Retagged { from, to } => tracing::info!(
+                    "a neighbour sends with this bridge's mesh tag {:02x}{:02x}: it is now \
+                     {:02x}{:02x}",
+                    from.0[0],
+                    from.0[1],
+                    to.0[0],
+                    to.0[1]
+                ),
             }
         }
     }

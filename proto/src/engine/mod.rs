@@ -23,6 +23,7 @@
 
 mod answers;
 mod compare;
+mod own_tag;
 mod pending;
 mod queue;
 mod receive;
@@ -168,6 +169,8 @@ pub enum Event {
     },
     /// Something heard was refused.
     Rejected { link: LinkId, reason: Rejection },
+    /// A neighbour sends with our node tag, so ours changed (see `own_tag`).
+    Retagged { from: NodeTag, to: NodeTag },
 }
 
 /// A bridge heard on a link.
@@ -310,6 +313,9 @@ pub struct Engine<S> {
     /// Frames sealed so far this start (the counter of their nonces).
     sealed: u64,
     replays: replay::ReplayWindow,
+    own: own_tag::OwnFrames,
+    /// When our tag last changed because a neighbour shared it.
+    retagged: Option<Duration>,
     now: Duration,
 }
 
@@ -338,6 +344,8 @@ impl<S: OpStore> Engine<S> {
             rng: ChaCha12Rng::from_seed(config.seed),
             sealed: 0,
             replays: replay::ReplayWindow::default(),
+            own: own_tag::OwnFrames::default(),
+            retagged: None,
             now: Duration::ZERO,
             config,
         }

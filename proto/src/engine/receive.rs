@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use heapless::Vec as BoundedVec;
 
+use super::own_tag;
 use super::pending::{Pending, Waiting};
 use super::queue::{Item, Priority};
 use super::{Engine, Event, LinkId, MAX_NEIGHBOURS, Neighbour, OpStore, Rejection};
@@ -44,7 +45,10 @@ impl<S: OpStore> Engine<S> {
             Err(error) => return self.reject(link, Rejection::Frame(error)),
         };
         if frame.sender == self.me {
-            return;
+            if self.own.is_ours(bytes) {
+                return;
+            }
+            self.retag(now);
         }
         if let Some(sequence) = frame.sequence
             && !self.replays.accept(frame.sender, sequence)
@@ -62,6 +66,24 @@ impl<S: OpStore> Engine<S> {
             Message::Hello(hello) => self.on_hello(now, link, &hello),
             Message::KeyWant(tags) => self.on_key_want(now, link, &tags),
         }
+    }
+
+    /// A frame we did not send carries our tag: a neighbour has it too. Takes a new one,
+    /// unless it changed less than `RETAG_SPACING` ago.
+    fn retag(&mut self, now: Duration) {
+        if self
+            .retagged
+            .is_some_and(|at| now < at + own_tag::RETAG_SPACING)
+        {
+            return;
+        }
+        let from = self.me;
+        while self.me == from {
+            let [a, b, ..] = self.random().to_le_bytes();
+            self.me = NodeTag([a, b]);
+        }
+        self.retagged = Some(now);
+        self.emit(Event::Retagged { from, to: self.me });
     }
 
     fn reject(&mut self, link: LinkId, reason: Rejection) {

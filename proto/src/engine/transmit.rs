@@ -110,6 +110,7 @@ impl<S: OpStore> Engine<S> {
                 let airtime = budget.modulation.time_on_air(frame.len());
                 self.links[link.0].listen_until = now + airtime.mul_f64(1.0 + LISTEN_AFTER_SEND);
             }
+            self.own.sent(&frame);
             let first = messages.remove(0);
             self.links[link.0].in_flight = Some(InFlight {
                 entry,

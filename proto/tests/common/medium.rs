@@ -24,6 +24,8 @@ pub struct Node {
     pub engine: Engine<MemoryStore>,
     pub received: Vec<RawOp>,
     pub rejected: usize,
+    /// Times its engine changed its node tag.
+    pub retagged: usize,
     /// (start, airtime) of every transmission.
     pub sends: Vec<(Duration, Duration)>,
 }
@@ -72,9 +74,20 @@ pub fn engine(
     store: MemoryStore,
     m: Modulation,
 ) -> Engine<MemoryStore> {
+    keyed_engine(node_key(i), i, topics, store, m)
+}
+
+/// Node `i`'s engine with the node key `key`.
+pub fn keyed_engine(
+    key: [u8; 32],
+    i: usize,
+    topics: &[[u8; 32]],
+    store: MemoryStore,
+    m: Modulation,
+) -> Engine<MemoryStore> {
     let mut seed = [7u8; 32];
     seed[0] = i as u8;
-    let mut engine = Engine::new(EngineConfig::new(NETWORK, node_key(i), seed), store);
+    let mut engine = Engine::new(EngineConfig::new(NETWORK, key, seed), store);
     let budget = Budget {
         modulation: m,
         plan: RegionPlan::builtin("EU868").unwrap(),
@@ -102,6 +115,7 @@ impl Medium {
                 engine: engine(i, topics, MemoryStore::default(), m),
                 received: vec![],
                 rejected: 0,
+                retagged: 0,
                 sends: vec![],
             })
             .collect();
@@ -132,6 +146,7 @@ impl Medium {
             engine,
             received: vec![],
             rejected: 0,
+            retagged: 0,
             sends: vec![],
         });
     }
@@ -158,6 +173,7 @@ impl Medium {
             match event {
                 Event::Received { op, .. } => self.nodes[i].received.push(op),
                 Event::Rejected { .. } => self.nodes[i].rejected += 1,
+                Event::Retagged { .. } => self.nodes[i].retagged += 1,
             }
         }
     }
