@@ -49,6 +49,7 @@ pub async fn spawn(spec: &NodeSpec) -> Result<(Node, SqliteStore), String> {
         None => SqliteStoreBuilder::memory().build().await,
     }
     .map_err(|e| format!("cannot open the database: {e}"))?;
+    index_logs(&store).await?;
     // Before spawning: p2panda's builder only takes bootstrap nodes behind a relay.
     let mut infos = Vec::new();
     for (peer, addr) in &spec.bootstrap {
@@ -121,6 +122,22 @@ async fn record_bootstrap(store: &SqliteStore, infos: Vec<NodeInfo>) -> Result<(
     store.commit(permit).await.map_err(|e| e.to_string())
 }
 
+/// p2panda 0.7.0 keeps operations in a table without an index by log, so finding a log's
+/// latest operation (at every publish and import) reads the whole table, and a bridge that
+/// holds many operations publishes slower and slower (with 16 clients: 10 000 in 78 s, the
+/// next 10 000 in 168 s). SQLite uses this index for p2panda's own queries. It is made
+/// before the node starts, so no p2panda writer waits on it.
+async fn index_logs(store: &SqliteStore) -> Result<(), String> {
+    sqlx::query(
+        "CREATE INDEX IF NOT EXISTS lorabridge_operations_by_log \
+         ON operations_v1 (verifying_key, log_id, seq_num)",
+    )
+    .execute(store.pool())
+    .await
+    .map_err(|e| format!("cannot index the database's operations: {e}"))?;
+    Ok(())
+}
+
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
@@ -142,6 +159,38 @@ mod tests {
         AddressBookStore::<NodeId, NodeInfo>::node_info(&store, id)
             .await
             .expect("address book")
+    }
+
+    #[tokio::test]
+    async fn a_logs_latest_operation_is_found_by_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = NodeSpec {
+            key: SigningKey::from_bytes(&[9; 32]),
+            database: Some(dir.path().join("node.sqlite")),
+            network_id: [7; 32],
+            mdns: false,
+            bind: None,
+            relay: None,
+            bootstrap: vec![],
+        };
+        let (node, store) = spawn(&spec).await.expect("node");
+        // The query p2panda 0.7.0 runs for a log's latest operation.
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT hash, header, body FROM operations_v1 \
+             WHERE verifying_key = ? AND log_id = ? ORDER BY seq_num DESC LIMIT 1",
+        )
+        .bind("author")
+        .bind(vec![0u8])
+        .fetch_all(store.pool())
+        .await
+        .expect("a plan");
+        drop(node);
+        store.pool().close().await;
+        assert!(
+            plan.iter()
+                .any(|(.., detail)| detail.contains("lorabridge_operations_by_log")),
+            "{plan:?}"
+        );
     }
 
     #[tokio::test]
