@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::medium::{Fate, Medium, NETWORK, keyed_engine, modulation, node_key};
 use common::{key, log};
-use lorabridge_proto::message::{Message, Vector};
+use lorabridge_proto::message::{Hello, Message, Vector};
 use lorabridge_proto::operation::RawOp;
 use lorabridge_proto::{AuthorTag, FrameCodec, NetworkTag, NodeTag, TopicTag};
 
@@ -423,4 +423,36 @@ fn our_own_frames_heard_back_are_ignored() {
     assert_eq!(medium.nodes[0].retagged, 0, "no change of tag");
     assert_eq!(medium.nodes[0].rejected, rejected);
     assert_eq!(medium.held(0), held);
+}
+
+/// Finding 6: Hello frames carry any keys. 683 Hellos of 6 keys evicted every known key,
+/// and keys claimed under a known author's tag came before it among the 4 the decoder tries,
+/// so that author's ops failed their signature check. Keys that Hellos claim are now kept
+/// apart from the keys of operations that checked out, and never come before them.
+#[test]
+fn hellos_cannot_poison_a_known_authors_key() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    let ops = chat(1, 6);
+    for op in &ops[..3] {
+        medium.publish(0, &TOPIC, op.clone());
+    }
+    medium.run_for(10 * MINUTE);
+    assert_eq!(medium.held(1), 3);
+    let author = *key(1).verifying_key().as_bytes();
+    for i in 0..700u32 {
+        let mut keys = heapless::Vec::new();
+        for j in 0..6u32 {
+            let mut junk = [0u8; 32];
+            junk[..2].copy_from_slice(&AuthorTag::from_key(&author).0);
+            junk[2..6].copy_from_slice(&i.to_be_bytes());
+            junk[6..10].copy_from_slice(&j.to_be_bytes());
+            keys.push(junk).unwrap();
+        }
+        medium.inject(1, &forged([0xee, 0xee], &Message::Hello(Hello { keys })));
+    }
+    for op in &ops[3..] {
+        medium.publish(0, &TOPIC, op.clone());
+    }
+    medium.run_for(10 * MINUTE);
+    assert_eq!(medium.held(1), 6, "the author's later ops still decode");
 }

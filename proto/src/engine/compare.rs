@@ -124,8 +124,10 @@ impl<S: OpStore> Engine<S> {
             .map(|(a, _)| *a)
             .filter(|a| AuthorTag::from_key(a) == tag)
             .collect();
+        // Only keys that signed operations here: a key a Hello claims could make a tag
+        // ambiguous and stop the comparison.
         let candidates = if held.is_empty() {
-            self.keys.get(tag)
+            self.keys.verified(tag)
         } else {
             held
         };

@@ -6,38 +6,100 @@ use std::time::Duration;
 use super::LinkId;
 use crate::tags::{AuthorTag, NodeTag};
 
-/// Author keys known, by tag. Bound: `MAX_KEYS`; the key learned first is forgotten first
-/// (authors with ops in the store are re-added whenever their ops are used).
+/// Author keys known, by tag, in two tiers so that keys anyone can claim never displace
+/// the keys of operations that checked out.
+///
+/// - Verified: authors of operations stored here (their signatures checked), at most
+///   `MAX_KEYS`; the key learned first is forgotten first (authors with ops in the store are
+///   re-added whenever their ops are used).
+/// - Claimed: keys from Hello frames, which anyone can send, at most `MAX_CLAIMED`, the
+///   oldest forgotten first. A claimed key becomes verified once an operation signed by it
+///   is stored.
+///
+/// Candidates for a tag list the verified keys first, so a flood of Hellos naming a known
+/// author's tag cannot push that author's key out of the few the decoder tries.
 #[derive(Debug, Default)]
 pub(crate) struct KeyBook {
+    verified: KeyTier,
+    claimed: KeyTier,
+}
+
+const MAX_KEYS: usize = 4096;
+const MAX_CLAIMED: usize = 1024;
+
+impl KeyBook {
+    /// The author of an operation that checked out.
+    pub(crate) fn add(&mut self, key: [u8; 32]) {
+        self.claimed.remove(&key);
+        self.verified.add(key, MAX_KEYS);
+    }
+
+    /// A key a neighbour says exists (a Hello).
+    pub(crate) fn claim(&mut self, key: [u8; 32]) {
+        if !self.verified.contains(&key) {
+            self.claimed.add(key, MAX_CLAIMED);
+        }
+    }
+
+    /// Keys with tag `tag`: the verified ones first, then the claimed ones, newest first.
+    pub(crate) fn get(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
+        let mut keys = self.verified.get(tag);
+        keys.extend(self.claimed.get(tag).into_iter().rev());
+        keys
+    }
+
+    /// Keys with tag `tag` that signed operations stored here: what to tell a neighbour.
+    pub(crate) fn verified(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
+        self.verified.get(tag)
+    }
+}
+
+/// Keys by tag, forgotten in the order they were learned.
+#[derive(Debug, Default)]
+struct KeyTier {
     by_tag: HashMap<AuthorTag, Vec<[u8; 32]>>,
     order: VecDeque<[u8; 32]>,
 }
 
-const MAX_KEYS: usize = 4096;
-
-impl KeyBook {
-    pub(crate) fn add(&mut self, key: [u8; 32]) {
+impl KeyTier {
+    fn add(&mut self, key: [u8; 32], max: usize) {
         let keys = self.by_tag.entry(AuthorTag::from_key(&key)).or_default();
         if keys.contains(&key) {
             return;
         }
         keys.push(key);
         self.order.push_back(key);
-        if self.order.len() > MAX_KEYS
+        if self.order.len() > max
             && let Some(old) = self.order.pop_front()
         {
-            let tag = AuthorTag::from_key(&old);
-            if let Some(keys) = self.by_tag.get_mut(&tag) {
-                keys.retain(|k| *k != old);
-                if keys.is_empty() {
-                    self.by_tag.remove(&tag);
-                }
+            self.forget(&old);
+        }
+    }
+
+    fn contains(&self, key: &[u8; 32]) -> bool {
+        self.by_tag
+            .get(&AuthorTag::from_key(key))
+            .is_some_and(|keys| keys.contains(key))
+    }
+
+    fn remove(&mut self, key: &[u8; 32]) {
+        if self.contains(key) {
+            self.order.retain(|k| k != key);
+            self.forget(key);
+        }
+    }
+
+    fn forget(&mut self, key: &[u8; 32]) {
+        let tag = AuthorTag::from_key(key);
+        if let Some(keys) = self.by_tag.get_mut(&tag) {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                self.by_tag.remove(&tag);
             }
         }
     }
 
-    pub(crate) fn get(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
+    fn get(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
         self.by_tag.get(&tag).cloned().unwrap_or_default()
     }
 }

@@ -564,7 +564,7 @@ impl<S: OpStore> Engine<S> {
 
     fn on_hello(&mut self, now: Duration, link: LinkId, hello: &Hello) {
         for key in &hello.keys {
-            self.keys.add(*key);
+            self.keys.claim(*key);
         }
         let heard = |keys: &Vec<[u8; 32]>| keys.iter().all(|k| hello.keys.contains(k));
         let cancelled = self.links[link.0]
@@ -586,7 +586,7 @@ impl<S: OpStore> Engine<S> {
     fn on_key_want(&mut self, now: Duration, link: LinkId, tags: &[AuthorTag]) {
         let keys: Vec<[u8; 32]> = tags
             .iter()
-            .flat_map(|tag| self.keys.get(*tag))
+            .flat_map(|tag| self.keys.verified(*tag))
             .take(crate::message::MAX_HELLO_KEYS)
             .collect();
         if !keys.is_empty() {
