@@ -190,7 +190,8 @@ pub struct Endpoint {
     out: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     next_announce: Duration,
-    last_announce: Option<Duration>,
+    /// When an interface coming up last made us announce.
+    last_interface_announce: Option<Duration>,
     last_emitted: u64,
     path_request_destination: Hash16,
     path_requests: HashMap<Hash16, Duration>,
@@ -233,7 +234,7 @@ impl Endpoint {
             out: VecDeque::new(),
             events: VecDeque::new(),
             next_announce: Duration::ZERO,
-            last_announce: None,
+            last_interface_announce: None,
             last_emitted: 0,
             path_request_destination: plain_destination_hash(PATH_REQUEST_NAME),
             path_requests: HashMap::new(),
@@ -272,13 +273,17 @@ impl Endpoint {
     }
 
     /// An interface came up: the peers behind it learn us from an announce, at once unless
-    /// one went out less than `INTERFACE_ANNOUNCE_SPACING` ago, else when that spacing ends.
+    /// an interface coming up made one less than `INTERFACE_ANNOUNCE_SPACING` ago, else when
+    /// that spacing ends.
     pub fn interface_up(&mut self, now: Duration) {
-        match self.last_announce {
+        match self.last_interface_announce {
             Some(last) if now >= last && now < last + INTERFACE_ANNOUNCE_SPACING => {
                 self.next_announce = self.next_announce.min(last + INTERFACE_ANNOUNCE_SPACING);
             }
-            _ => self.announce(now),
+            _ => {
+                self.last_interface_announce = Some(now);
+                self.announce(now);
+            }
         }
     }
 
@@ -298,7 +303,6 @@ impl Endpoint {
             &self.app_data,
         );
         self.stats.announces_sent += 1;
-        self.last_announce = Some(now);
         self.queue(packet);
         let interval = self.config.announce_interval;
         let jitter = interval.as_nanos() as u64 / 10;
