@@ -111,6 +111,7 @@ impl Bridge {
             match event {
                 EngineEvent::Received { .. } => self.received += 1,
                 EngineEvent::Rejected { reason, .. } => panic!("engine rejected {reason:?}"),
+                EngineEvent::Retagged { from, to } => panic!("retagged {from:?} -> {to:?}"),
             }
         }
     }

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::reticulum::{PeerLinks, Reticulum, ReticulumEvent};
 
-/// Reticulum peers the engine keeps links for: the engine cannot drop a link, so a neighbourhood
-/// that churns through more peer identities than this stops adding them (and says so).
+/// Reticulum peers the engine keeps links for; past this, a new peer takes the link of the
+/// one heard from longest ago (see `PeerLinks`).
 pub const MAX_RETICULUM_PEERS: usize = 64;
 
 /// The Reticulum transport, its events and one engine link per peer bridge.
@@ -74,7 +74,7 @@ impl ReticulumPort {
                 Err(e) => tracing::warn!(%peer, "Reticulum peer ignored: {e}"),
             },
             ReticulumEvent::Endpoint(PeerEvent::Received { from, frame }) => {
-                match self.peers.link(&from) {
+                match self.peers.heard(elapsed, &from) {
                     Some(link) => engine.handle_frame(elapsed, link, &frame, None),
                     // The endpoint asks rnsd for the sender's path; its announce follows.
                     None => tracing::debug!(%from, "a frame from a peer not yet announced"),

@@ -353,6 +353,37 @@ impl<S: OpStore> Engine<S> {
 
     /// Adds a link; its Trickle timer starts at `now`.
     pub fn add_link(&mut self, now: Duration, config: LinkConfig) -> Result<LinkId, LinkError> {
+        let state = self.new_link(now, config)?;
+        self.links.push(state);
+        let link = LinkId(self.links.len() - 1);
+        self.greet(now, link);
+        Ok(link)
+    }
+
+    /// Gives `link` to another neighbour (a Reticulum peer that takes the place of one not
+    /// heard for longest): all it learned of the old one (queue, neighbours, what they heard,
+    /// answers) is forgotten, as on a new link. Its airtime ledger and its counters stay, so
+    /// the duty cycle holds across the change and totals only grow.
+    pub fn reset_link(
+        &mut self,
+        now: Duration,
+        link: LinkId,
+        config: LinkConfig,
+    ) -> Result<(), LinkError> {
+        let mut state = self.new_link(now, config)?;
+        let old = &mut self.links[link.0];
+        if state.ledger.is_some() && old.ledger.is_some() {
+            state.ledger = old.ledger.take();
+        }
+        // The counters are the slot's, so that totals over links only grow.
+        state.stats = old.stats;
+        *old = state;
+        self.greet(now, link);
+        Ok(())
+    }
+
+    /// A link's state as it starts, its Trickle timer at `now`.
+    fn new_link(&mut self, now: Duration, config: LinkConfig) -> Result<Link, LinkError> {
         if config.topics.len() > MAX_SUMMARY_TOPICS {
             return Err(LinkError::TooManyTopics(config.topics.len()));
         }
@@ -364,7 +395,7 @@ impl<S: OpStore> Engine<S> {
         }
         self.learn_keys(&config.topics);
         let random = self.random();
-        self.links.push(Link {
+        Ok(Link {
             ledger: config.budget.as_ref().map(|b| AirtimeLedger::new(&b.plan)),
             trickle: Trickle::new(self.config.trickle, now, random),
             config,
@@ -380,10 +411,7 @@ impl<S: OpStore> Engine<S> {
             answers: answers::AnswerGuard::default(),
             in_flight: None,
             stats: Stats::default(),
-        });
-        let link = LinkId(self.links.len() - 1);
-        self.greet(now, link);
-        Ok(link)
+        })
     }
 
     /// Sends our summary on `link` soon, outside Trickle's schedule: when the link is new

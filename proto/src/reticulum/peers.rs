@@ -13,22 +13,30 @@ use super::packet::Hash16;
 use crate::engine::{Engine, LinkConfig, LinkError, LinkId, OpStore};
 use crate::tags::TopicTag;
 
-/// Maps peers to engine links. Bounded by `max_links`: the engine cannot remove links, so a
-/// peer keeps its link for the life of the engine (and gets it back when it re-announces).
+/// Maps peers to engine links. Bounded by `max_links`: when a new peer announces and every
+/// link is taken, the peer heard from longest ago (announce or frame) gives up its link,
+/// which the engine resets for the newcomer. So identities announced in bulk cannot lock
+/// honest peers out: an evicted honest peer gets a link back at its next announce. (An
+/// attacker that announces new identities faster than honest peers talk can still make
+/// links change hands; each change costs a summary, never a lost operation.)
 #[derive(Debug)]
 pub struct PeerLinks {
-    /// Each peer's link and the topics it carries.
-    by_peer: HashMap<Hash16, (LinkId, Vec<[u8; 32]>)>,
-    by_link: HashMap<LinkId, Hash16>,
+    /// Each peer's link, the topics it carries, and when it was last heard from.
+    by_peer: HashMap<Hash16, Peer>,
     max_links: usize,
+}
+
+#[derive(Debug)]
+struct Peer {
+    link: LinkId,
+    topics: Vec<[u8; 32]>,
+    last_heard: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PeerLinkError {
     #[error("the peer carries none of our topics")]
     NoCommonTopic,
-    #[error("already {0} peer links")]
-    Full(usize),
     #[error(transparent)]
     Link(#[from] LinkError),
 }
@@ -37,7 +45,6 @@ impl PeerLinks {
     pub fn new(max_links: usize) -> Self {
         Self {
             by_peer: HashMap::new(),
-            by_link: HashMap::new(),
             max_links,
         }
     }
@@ -58,45 +65,63 @@ impl PeerLinks {
             .filter(|t| peer_topics.contains(&TopicTag::from_topic(t)))
             .copied()
             .collect();
-        if let Some((link, carried)) = self.by_peer.get_mut(&peer) {
-            if *carried != topics {
-                engine.set_link_topics(now, *link, topics.clone())?;
-                *carried = topics;
+        if let Some(known) = self.by_peer.get_mut(&peer) {
+            known.last_heard = now;
+            if known.topics != topics {
+                engine.set_link_topics(now, known.link, topics.clone())?;
+                known.topics = topics;
             }
             // It announced again: it may have restarted behind us, so tell it where we are.
-            engine.greet(now, *link);
-            return Ok(*link);
-        }
-        if self.by_peer.len() >= self.max_links {
-            return Err(PeerLinkError::Full(self.max_links));
+            engine.greet(now, known.link);
+            return Ok(known.link);
         }
         if topics.is_empty() {
             return Err(PeerLinkError::NoCommonTopic);
         }
-        let link = engine.add_link(
-            now,
-            LinkConfig {
-                mtu: MAX_FRAME,
-                budget: None,
-                topics: topics.clone(),
+        let config = LinkConfig {
+            mtu: MAX_FRAME,
+            budget: None,
+            topics: topics.clone(),
+        };
+        let link = if self.by_peer.len() < self.max_links {
+            engine.add_link(now, config)?
+        } else {
+            let quietest = *self
+                .by_peer
+                .iter()
+                .min_by_key(|(_, p)| p.last_heard)
+                .map(|(peer, _)| peer)
+                .expect("a full table has peers");
+            let link = self.by_peer[&quietest].link;
+            engine.reset_link(now, link, config)?;
+            self.by_peer.remove(&quietest);
+            link
+        };
+        self.by_peer.insert(
+            peer,
+            Peer {
+                link,
+                topics,
+                last_heard: now,
             },
-        )?;
-        self.by_peer.insert(peer, (link, topics));
-        self.by_link.insert(link, peer);
+        );
         Ok(link)
     }
 
-    pub fn link(&self, peer: &Hash16) -> Option<LinkId> {
-        self.by_peer.get(peer).map(|(link, _)| *link)
+    /// A frame from `peer` arrived: its link, if it has one, and it counts as heard now.
+    pub fn heard(&mut self, now: Duration, peer: &Hash16) -> Option<LinkId> {
+        let known = self.by_peer.get_mut(peer)?;
+        known.last_heard = now;
+        Some(known.link)
     }
 
-    pub fn peer(&self, link: LinkId) -> Option<Hash16> {
-        self.by_link.get(&link).copied()
+    pub fn link(&self, peer: &Hash16) -> Option<LinkId> {
+        self.by_peer.get(peer).map(|p| p.link)
     }
 
     /// Every (peer, link) pair.
     pub fn iter(&self) -> impl Iterator<Item = (Hash16, LinkId)> + '_ {
-        self.by_peer.iter().map(|(p, (l, _))| (*p, *l))
+        self.by_peer.iter().map(|(peer, p)| (*peer, p.link))
     }
 
     pub fn len(&self) -> usize {
@@ -112,6 +137,8 @@ impl PeerLinks {
 mod tests {
     use super::*;
     use crate::engine::{EngineConfig, MemoryStore};
+
+    const SEC: Duration = Duration::from_secs(1);
 
     /// The topics of the next summary the engine sends on `link`.
     fn summarised(engine: &mut Engine<MemoryStore>, link: LinkId) -> Vec<TopicTag> {
@@ -151,7 +178,7 @@ mod tests {
             Ok(a)
         );
         assert_eq!(summarised(&mut engine, a), vec![other]);
-        assert_eq!(links.peer(a), Some(Hash16([1; 16])));
+        assert_eq!(links.link(&Hash16([1; 16])), Some(a));
         assert_eq!(
             links.on_peer(
                 &mut engine,
@@ -162,12 +189,23 @@ mod tests {
             ),
             Err(PeerLinkError::NoCommonTopic)
         );
-        links
+        let c = links
             .on_peer(&mut engine, now, Hash16([3; 16]), &[tag], &ours)
             .unwrap();
-        assert_eq!(
-            links.on_peer(&mut engine, now, Hash16([4; 16]), &[tag], &ours),
-            Err(PeerLinkError::Full(2))
-        );
+        assert_eq!(links.heard(now + SEC * 5, &Hash16([3; 16])), Some(c));
+        // Full: a newcomer takes the link of the peer heard from longest ago, reset for it.
+        let d = links
+            .on_peer(&mut engine, now + SEC * 10, Hash16([4; 16]), &[tag], &ours)
+            .unwrap();
+        assert_eq!(d, a);
+        assert_eq!(links.len(), 2);
+        assert_eq!(links.link(&Hash16([1; 16])), None);
+        assert_eq!(links.link(&Hash16([3; 16])), Some(c));
+        assert_eq!(summarised(&mut engine, d), vec![tag]);
+        // The evicted peer gets a link back when it announces again.
+        let back = links
+            .on_peer(&mut engine, now + SEC * 20, Hash16([1; 16]), &[tag], &ours)
+            .unwrap();
+        assert_eq!(back, c, "peer 3, heard at 5 s, was the quietest now");
     }
 }
