@@ -16,6 +16,8 @@
 //! Defaults: 100 000 operations of 64 bytes, published by 16 concurrent clients. rnsd comes
 //! from the venv of `tests/reticulum/setup.sh` (or `$RNS_VENV`).
 
+mod common;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,12 +25,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{APP, arg, memory};
 use lorabridge::grpc::panda::PublishRequest;
 use lorabridge::grpc::panda::panda_client::PandaClient;
 use lorabridge::grpc::status::StatusRequest;
 use lorabridge::grpc::status::status_client::StatusClient;
 
-const APP: &str = "chat";
 const REGION: &str = "4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d";
 const PAYLOAD_BYTES: usize = 64;
 /// Longest wait for a process to listen or a bridge to answer.
@@ -42,7 +44,7 @@ async fn main() -> Result<(), String> {
     let rnsd = Rnsd::start(dir.path())?;
     let station = Station::configure(dir.path(), rnsd.port)?;
     let mut bridge = station.start().await?;
-    println!("bridge started: {}", memory(bridge.id()));
+    println!("bridge started: {}", memory(&bridge.id().to_string()));
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -82,7 +84,7 @@ async fn main() -> Result<(), String> {
             println!(
                 "{done:>7} published in {:>6.1} s: {}",
                 started.elapsed().as_secs_f64(),
-                memory(bridge.id())
+                memory(&bridge.id().to_string())
             );
         }
     }
@@ -95,7 +97,7 @@ async fn main() -> Result<(), String> {
         filled.as_secs_f64(),
         ops as f64 / filled.as_secs_f64(),
         station.held().await?,
-        memory(bridge.id())
+        memory(&bridge.id().to_string())
     );
 
     bridge.stop();
@@ -105,30 +107,11 @@ async fn main() -> Result<(), String> {
     println!(
         "restarted in {:.1} s, held: {held}; {}",
         restarted.elapsed().as_secs_f64(),
-        memory(bridge.id())
+        memory(&bridge.id().to_string())
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    println!("10 s later: {}", memory(bridge.id()));
+    println!("10 s later: {}", memory(&bridge.id().to_string()));
     Ok(())
-}
-
-fn arg(position: usize, name: &str, default: usize) -> Result<usize, String> {
-    match std::env::args().nth(position) {
-        Some(n) => n.parse().map_err(|e| format!("{name} {n:?}: {e}")),
-        None => Ok(default),
-    }
-}
-
-/// VmRSS and VmHWM of a process, from /proc.
-fn memory(pid: u32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map_or("?".to_string(), |v| v.trim().to_string())
-    };
-    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn free_port() -> Result<u16, String> {

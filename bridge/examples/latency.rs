@@ -15,32 +15,26 @@
 //! of A's message on the shared channel, and both are lost until the summaries repair them.
 //! Prints p50/p95/max per path and any message that did not arrive in 30 s.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::{APP, arg};
 use lorabridge::actor::topics::AppEvent;
-use lorabridge::grpc::panda::PublishRequest;
-use lorabridge::grpc::panda::panda_client::PandaClient;
 use lorabridge::lores::Carried;
 use lorabridge::neighbourhood::{Member, Neighbourhood};
 use tokio::sync::broadcast::Receiver;
 
 const NETWORK: [u8; 32] = [0x4c; 32];
 const REGION: [u8; 32] = [0x5d; 32];
-const APP: &str = "chat";
 /// Longest wait for one message before it counts as lost.
 const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), String> {
-    let rounds: usize = match std::env::args().nth(1) {
-        Some(n) => n.parse().map_err(|e| format!("ROUNDS {n:?}: {e}"))?,
-        None => 20,
-    };
-    let gap = match std::env::args().nth(2) {
-        Some(ms) => Duration::from_millis(ms.parse().map_err(|e| format!("GAP_MS {ms:?}: {e}"))?),
-        None => Duration::from_secs(4),
-    };
+    let rounds: usize = arg(1, "ROUNDS", 20)?;
+    let gap = Duration::from_millis(arg(2, "GAP_MS", 4000)?);
     let carried = Carried {
         lora: true,
         ..Carried::app(REGION, APP)
@@ -105,19 +99,7 @@ async fn main() -> Result<(), String> {
 }
 
 async fn publish(hood: &Neighbourhood, name: &str, payload: &[u8]) -> Result<(), String> {
-    let mut client = PandaClient::connect(format!("http://{}", hood.bridge(name).grpc_addr))
-        .await
-        .map_err(|e| e.to_string())?;
-    client
-        .publish(PublishRequest {
-            app_id: APP.into(),
-            instance_id: "latency".into(),
-            payload: payload.to_vec(),
-            idempotency_key: Vec::new(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    common::publish(hood.bridge(name).grpc_addr, "latency", payload.to_vec()).await
 }
 
 /// Time from `sent` until `events` carries `payload`; events seen earlier are skipped, so each

@@ -11,13 +11,14 @@
 //! delivery so far, latency p50/p99 per path (from the Publish call until the bridge processed
 //! the operation), and the resident memory of the process that runs all four bridges.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{APP, arg, memory};
 use lorabridge::actor::topics::AppEvent;
-use lorabridge::grpc::panda::PublishRequest;
-use lorabridge::grpc::panda::panda_client::PandaClient;
 use lorabridge::lores::Carried;
 use lorabridge::neighbourhood::{Member, Neighbourhood};
 use tokio::sync::broadcast::Receiver;
@@ -25,7 +26,6 @@ use tokio::sync::broadcast::error::RecvError;
 
 const NETWORK: [u8; 32] = [0x50; 32];
 const REGION: [u8; 32] = [0x6b; 32];
-const APP: &str = "chat";
 const NAMES: [&str; 4] = ["A", "B", "C", "D"];
 /// Longest wait at the end for messages still on their way.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -43,14 +43,8 @@ struct Ledger {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), String> {
-    let minutes: u64 = match std::env::args().nth(1) {
-        Some(n) => n.parse().map_err(|e| format!("MINUTES {n:?}: {e}"))?,
-        None => 30,
-    };
-    let gap = match std::env::args().nth(2) {
-        Some(ms) => Duration::from_millis(ms.parse().map_err(|e| format!("GAP_MS {ms:?}: {e}"))?),
-        None => Duration::from_secs(5),
-    };
+    let minutes: u64 = arg(1, "MINUTES", 30)?;
+    let gap = Duration::from_millis(arg(2, "GAP_MS", 5000)?);
     let carried = Carried {
         lora: true,
         ..Carried::app(REGION, APP)
@@ -62,7 +56,7 @@ async fn main() -> Result<(), String> {
         Member::new("D", false, true),
     ];
     let hood = Neighbourhood::start(NETWORK, &members, &[carried.clone()]).await?;
-    println!("4 bridges started: {}", memory());
+    println!("4 bridges started: {}", memory("self"));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     for (to, name) in NAMES.iter().enumerate() {
         let events = hood.bridge(name).watch(&carried.topic).expect("carried");
@@ -137,7 +131,7 @@ fn report(ledger: &Mutex<Ledger>, elapsed: Duration, when: &str) {
         elapsed.as_secs_f64() / 60.0,
         100.0 * arrived as f64 / expected.max(1) as f64,
         ledger.lagged,
-        memory()
+        memory("self")
     );
     let mut paths: Vec<_> = ledger.arrived.iter().collect();
     paths.sort_by_key(|(path, _)| **path);
@@ -158,31 +152,7 @@ fn report(ledger: &Mutex<Ledger>, elapsed: Duration, when: &str) {
 }
 
 async fn publish(hood: &Neighbourhood, name: &str, payload: Vec<u8>) -> Result<(), String> {
-    let mut client = PandaClient::connect(format!("http://{}", hood.bridge(name).grpc_addr))
-        .await
-        .map_err(|e| e.to_string())?;
-    client
-        .publish(PublishRequest {
-            app_id: APP.into(),
-            instance_id: "soak".into(),
-            payload,
-            idempotency_key: Vec::new(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-/// VmRSS and VmHWM of this process, from /proc.
-fn memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map_or("?".to_string(), |v| v.trim().to_string())
-    };
-    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+    common::publish(hood.bridge(name).grpc_addr, "soak", payload).await
 }
 
 fn ms(d: Duration) -> f64 {

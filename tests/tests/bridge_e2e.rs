@@ -7,10 +7,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 mod common;
-use common::{APP, arrival, arrival_any, publish, status, subscribe, transport};
+use common::{NETWORK, arrival, arrival_any, chat_topic, publish, status, subscribe, transport};
 
 use lorabridge::grpc::status::TransportStatus;
-use lorabridge::lores::Carried;
 use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
 use lorabridge_proto::operation::{NewOp, lores_body, sign};
@@ -18,16 +17,6 @@ use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
 use lorabridge_sim::Scenario;
 use lorabridge_sim::air::PhysicalHub;
 use p2panda_core::SigningKey;
-
-const NETWORK: [u8; 32] = [0x5e; 32];
-const REGION: [u8; 32] = [0x2a; 32];
-
-fn chat_topic() -> Carried {
-    Carried {
-        lora: true,
-        ..Carried::app(REGION, APP)
-    }
-}
 
 /// A and B share iroh on loopback; B and C share only the radio.
 async fn iroh_a_b_radio_b_c() -> Neighbourhood {

@@ -15,9 +15,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod common;
-use common::{APP, LIMIT, arrival, publish, status, subscribe};
+use common::{LIMIT, NETWORK, arrival, chat_topic, publish, status, subscribe};
 
-use lorabridge::lores::Carried;
 use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
 use lorabridge_proto::operation::{NewOp, lores_body, sign};
@@ -25,16 +24,6 @@ use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
 use p2panda_core::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-const NETWORK: [u8; 32] = [0x5e; 32];
-const REGION: [u8; 32] = [0x2a; 32];
-
-fn chat_topic() -> Carried {
-    Carried {
-        lora: true,
-        ..Carried::app(REGION, APP)
-    }
-}
 
 /// A has iroh and a radio, B only a radio, C only iroh: A hears B on the air and syncs with
 /// C over iroh.

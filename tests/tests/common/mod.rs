@@ -13,6 +13,17 @@ use lorabridge::grpc::status::{StatusReply, StatusRequest, TransportStatus};
 use tonic::Streaming;
 
 pub const APP: &str = "chat";
+/// The network and region of the in-process neighbourhoods.
+pub const NETWORK: [u8; 32] = [0x5e; 32];
+pub const REGION: [u8; 32] = [0x2a; 32];
+
+/// The chat app's topic in `REGION`, carried over the radio too.
+pub fn chat_topic() -> lorabridge::lores::Carried {
+    lorabridge::lores::Carried {
+        lora: true,
+        ..lorabridge::lores::Carried::app(REGION, APP)
+    }
+}
 
 /// The bridges' logs on stderr, as `RUST_LOG` asks (e.g. `RUST_LOG=lorabridge=debug`); none
 /// by default.
