@@ -7,9 +7,11 @@
 //! the radio, and C's reach A over the radio and then iroh.
 //!
 //! `cargo run --release --ignore-rust-version -p lorabridge --example soak -- [MINUTES]
-//! [GAP_MS]` (defaults 30 minutes, 5000 ms). Prints, every five minutes and at the end, the
-//! delivery so far, latency p50/p99 per path (from the Publish call until the bridge processed
-//! the operation), and the resident memory of the process that runs all four bridges.
+//! [GAP_MS] [LINKS]` (defaults 30 minutes, 5000 ms, `mixed`). With LINKS `radio`, all four
+//! share only the radio channel, and with `iroh` only iroh: to tell which part of a bridge
+//! a change in memory comes from. Prints, every five minutes and at the end, the delivery so
+//! far, latency p50/p99 per path (from the Publish call until the bridge processed the
+//! operation), and the resident memory of the process that runs all four bridges.
 
 mod common;
 
@@ -49,12 +51,18 @@ async fn main() -> Result<(), String> {
         lora: true,
         ..Carried::app(REGION, APP)
     };
-    let members = [
-        Member::new("A", true, false),
-        Member::new("B", true, true),
-        Member::new("C", false, true),
-        Member::new("D", false, true),
-    ];
+    let links: String = arg(3, "LINKS", "mixed".to_string())?;
+    let members = match links.as_str() {
+        "mixed" => [(true, false), (true, true), (false, true), (false, true)],
+        "radio" => [(false, true); 4],
+        "iroh" => [(true, false); 4],
+        other => return Err(format!("LINKS {other:?}: mixed, radio or iroh")),
+    };
+    let members: Vec<Member> = NAMES
+        .iter()
+        .zip(members)
+        .map(|(name, (iroh, radio))| Member::new(name, iroh, radio))
+        .collect();
     let hood = Neighbourhood::start(NETWORK, &members, &[carried.clone()]).await?;
     println!("4 bridges started: {}", memory("self"));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
