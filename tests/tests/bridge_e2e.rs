@@ -12,11 +12,9 @@ use common::{NETWORK, arrival, arrival_any, chat_topic, publish, status, subscri
 use lorabridge::grpc::status::TransportStatus;
 use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
-use lorabridge_proto::operation::{NewOp, lores_body, sign};
 use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
 use lorabridge_sim::Scenario;
 use lorabridge_sim::air::PhysicalHub;
-use p2panda_core::SigningKey;
 
 /// A and B share iroh on loopback; B and C share only the radio.
 async fn iroh_a_b_radio_b_c() -> Neighbourhood {
@@ -102,18 +100,7 @@ async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
 
     // A rogue transmitter on the same channel, with a genuinely signed op.
     let topic = chat_topic().topic;
-    let body = lores_body(b"forged");
-    let op = sign(
-        &SigningKey::generate(),
-        &NewOp {
-            topic: &topic,
-            seq: 0,
-            backlink: None,
-            timestamp: 1_795_000_000_000_000,
-            prune: false,
-            body: Some(&body),
-        },
-    );
+    let op = common::stranger_op();
     let mut tampered = compact::encode(&op, &topic, false).unwrap();
     *tampered.last_mut().unwrap() ^= 0x01; // the body no longer matches the signature
     let honest = compact::encode(&op, &topic, false).unwrap();

@@ -19,9 +19,7 @@ use common::{LIMIT, NETWORK, arrival, chat_topic, publish, status, subscribe};
 
 use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
-use lorabridge_proto::operation::{NewOp, lores_body, sign};
 use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
-use p2panda_core::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -284,18 +282,7 @@ async fn metrics_count_the_traffic_the_test_caused() {
 /// its signature.
 fn tampered_frame() -> Vec<u8> {
     let topic = chat_topic().topic;
-    let body = lores_body(b"forged");
-    let op = sign(
-        &SigningKey::generate(),
-        &NewOp {
-            topic: &topic,
-            seq: 0,
-            backlink: None,
-            timestamp: 1_795_000_000_000_000,
-            prune: false,
-            body: Some(&body),
-        },
-    );
+    let op = common::stranger_op();
     let mut bytes = compact::encode(&op, &topic, false).expect("encodes");
     *bytes.last_mut().expect("a body") ^= 0x01;
     FrameCodec::new(NetworkTag::from_network_id(&NETWORK), None)

@@ -17,6 +17,25 @@ pub const APP: &str = "chat";
 pub const NETWORK: [u8; 32] = [0x5e; 32];
 pub const REGION: [u8; 32] = [0x2a; 32];
 
+/// A chat operation genuinely signed by a key no bridge knows, as a rogue transmitter on the
+/// channel would send it.
+pub fn stranger_op() -> lorabridge_proto::RawOp {
+    use lorabridge_proto::operation::{NewOp, lores_body, sign};
+    let topic = chat_topic().topic;
+    let body = lores_body(b"forged");
+    sign(
+        &p2panda_core::SigningKey::generate(),
+        &NewOp {
+            topic: &topic,
+            seq: 0,
+            backlink: None,
+            timestamp: 1_795_000_000_000_000,
+            prune: false,
+            body: Some(&body),
+        },
+    )
+}
+
 /// The chat app's topic in `REGION`, carried over the radio too.
 pub fn chat_topic() -> lorabridge::lores::Carried {
     lorabridge::lores::Carried {
