@@ -196,6 +196,7 @@ impl Bridge {
                 transports: status_rx,
                 history,
                 configured,
+                counts: Default::default(),
             };
             let grpc = StatusServer::new(StatusService {
                 source: source.clone(),

@@ -3,6 +3,7 @@
 //! worked out in one place and they can never disagree.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use p2panda_store::SqliteStore;
 use tokio::sync::watch;
@@ -46,26 +47,18 @@ pub struct StatusSource {
     pub transports: watch::Receiver<Transports>,
     pub history: Arc<History>,
     pub configured: Configured,
+    /// The topics' counts and when they were read: shared by every viewer (see
+    /// [`StatusSource::topic_counts`]).
+    pub counts: Arc<tokio::sync::Mutex<Option<(Instant, Vec<TopicStatus>)>>>,
 }
+
+/// How long the topics' counts are reused: the actor refreshes the status once a second.
+const COUNTS_FRESH: Duration = Duration::from_secs(1);
 
 impl StatusSource {
     /// The bridge's status now.
     pub async fn snapshot(&self) -> Result<StatusReply, SnapshotError> {
-        let mut topics = Vec::with_capacity(self.topics.len());
-        for t in self.topics.iter() {
-            let operations = crate::actor::store::count(&self.db, &t.topic)
-                .await
-                .map_err(|reason| SnapshotError {
-                    topic: hex::encode(t.topic),
-                    reason,
-                })?;
-            topics.push(TopicStatus {
-                topic_id: t.topic.to_vec(),
-                app_id: t.app_id.clone().unwrap_or_default(),
-                region_id: t.region.to_vec(),
-                operations,
-            });
-        }
+        let topics = self.topic_counts().await?;
         let now = Instant::now();
         let transports = self.transports.borrow().clone();
         let iroh = TransportStatus {
@@ -105,6 +98,35 @@ impl StatusSource {
             import_backlog: transports.import_backlog as u64,
             recent_operations: self.history.recent(now),
         })
+    }
+
+    /// Each topic's operation count, read from the node's database at most once per
+    /// `COUNTS_FRESH`: a count reads every log of the topic, and up to 8 live views and any
+    /// number of status requests ask every second.
+    async fn topic_counts(&self) -> Result<Vec<TopicStatus>, SnapshotError> {
+        let mut cached = self.counts.lock().await;
+        if let Some((at, topics)) = cached.as_ref()
+            && at.elapsed() < COUNTS_FRESH
+        {
+            return Ok(topics.clone());
+        }
+        let mut topics = Vec::with_capacity(self.topics.len());
+        for t in self.topics.iter() {
+            let operations = crate::actor::store::count(&self.db, &t.topic)
+                .await
+                .map_err(|reason| SnapshotError {
+                    topic: hex::encode(t.topic),
+                    reason,
+                })?;
+            topics.push(TopicStatus {
+                topic_id: t.topic.to_vec(),
+                app_id: t.app_id.clone().unwrap_or_default(),
+                region_id: t.region.to_vec(),
+                operations,
+            });
+        }
+        *cached = Some((Instant::now(), topics.clone()));
+        Ok(topics)
     }
 
     /// Changes once per refresh of the actor's status (every second): when a live view
