@@ -315,6 +315,14 @@ impl Running {
     /// Operations the engine received go to their topic's import backlog.
     fn drain_engine(&mut self) {
         let radio_link = self.actor.radio.as_ref().map(|r| r.link);
+        // The radio has one link; every other link is a Reticulum peer's.
+        let transport = |link| {
+            if Some(link) == radio_link {
+                LORA
+            } else {
+                RETICULUM
+            }
+        };
         while let Some(event) = self.actor.engine.poll_event() {
             match event {
                 Event::Received {
@@ -324,24 +332,17 @@ impl Running {
                     seq,
                     op,
                 } => {
-                    let via = if Some(link) == radio_link {
+                    let via = transport(link);
+                    if via == LORA {
                         // Persisted so that the radio never echoes it, even after a restart.
                         self.actor.state.heard(LORA, op.id());
-                        LORA
-                    } else {
-                        RETICULUM
-                    };
+                    }
                     let key = (topic, author, seq);
                     self.actor.topics.import(&topic, Import { key, op, via });
                 }
                 Event::Rejected { link, reason } => {
                     if matches!(reason, Rejection::Op(_) | Rejection::Fork { .. }) {
-                        let via = if Some(link) == radio_link {
-                            LORA
-                        } else {
-                            RETICULUM
-                        };
-                        *self.ops_rejected.entry(via).or_default() += 1;
+                        *self.ops_rejected.entry(transport(link)).or_default() += 1;
                     }
                     tracing::debug!(?link, "rejected from the mesh: {reason:?}")
                 }
