@@ -14,18 +14,22 @@
 //! ```
 //!
 //! Defaults: 100 000 operations of 64 bytes, published by 16 concurrent clients. rnsd comes
-//! from the venv of `tests/reticulum/setup.sh` (or `$RNS_VENV`).
+//! from the venv of `tests/reticulum/setup.sh` (or `$RNS_VENV`), started as the Reticulum
+//! tests start it.
 
 mod common;
+#[path = "../../tests/reticulum/harness.rs"]
+mod harness;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{APP, arg, memory};
+use harness::{Reaped, Rnsd};
 use lorabridge::grpc::panda::PublishRequest;
 use lorabridge::grpc::panda::panda_client::PandaClient;
 use lorabridge::grpc::status::StatusRequest;
@@ -41,10 +45,10 @@ async fn main() -> Result<(), String> {
     let ops = arg(1, "OPS", 100_000)?;
     let clients = arg(2, "CLIENTS", 16)?.max(1);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let rnsd = Rnsd::start(dir.path())?;
+    let rnsd = Rnsd::start();
     let station = Station::configure(dir.path(), rnsd.port)?;
     let mut bridge = station.start().await?;
-    println!("bridge started: {}", memory(&bridge.id().to_string()));
+    println!("bridge started: {}", memory(&bridge.0.id().to_string()));
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -84,7 +88,7 @@ async fn main() -> Result<(), String> {
             println!(
                 "{done:>7} published in {:>6.1} s: {}",
                 started.elapsed().as_secs_f64(),
-                memory(&bridge.id().to_string())
+                memory(&bridge.0.id().to_string())
             );
         }
     }
@@ -97,20 +101,20 @@ async fn main() -> Result<(), String> {
         filled.as_secs_f64(),
         ops as f64 / filled.as_secs_f64(),
         station.held().await?,
-        memory(&bridge.id().to_string())
+        memory(&bridge.0.id().to_string())
     );
 
-    bridge.stop();
+    stop(&mut bridge);
     let restarted = Instant::now();
     let bridge = station.start().await?;
     let held = station.held().await?;
     println!(
         "restarted in {:.1} s, held: {held}; {}",
         restarted.elapsed().as_secs_f64(),
-        memory(&bridge.id().to_string())
+        memory(&bridge.0.id().to_string())
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    println!("10 s later: {}", memory(&bridge.id().to_string()));
+    println!("10 s later: {}", memory(&bridge.0.id().to_string()));
     Ok(())
 }
 
@@ -119,79 +123,12 @@ fn free_port() -> Result<u16, String> {
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// A child process killed and reaped when dropped.
-struct Process(Child);
-
-impl Process {
-    fn id(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// SIGTERM, then waits for the shutdown to finish.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The reference transport node, with the TCP server the bridge connects to.
-struct Rnsd {
-    port: u16,
-    _process: Process,
-}
-
-impl Rnsd {
-    fn start(dir: &Path) -> Result<Self, String> {
-        let venv = std::env::var_os("RNS_VENV").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/rns-venv"),
-            PathBuf::from,
-        );
-        let rnsd = venv.join("bin/rnsd");
-        if !rnsd.exists() {
-            return Err(format!(
-                "no rnsd at {}: run tests/reticulum/setup.sh",
-                rnsd.display()
-            ));
-        }
-        let port = free_port()?;
-        let config_dir = dir.join("rnsd");
-        std::fs::create_dir_all(&config_dir).map_err(|e| e.to_string())?;
-        let template = include_str!("../../tests/reticulum/rnsd.config");
-        std::fs::write(
-            config_dir.join("config"),
-            template.replace("PORT", &port.to_string()),
-        )
-        .map_err(|e| e.to_string())?;
-        let process = Process(
-            Command::new(rnsd)
-                .arg("--config")
-                .arg(&config_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("rnsd: {e}"))?,
-        );
-        let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!("rnsd did not listen on {port}"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(Self {
-            port,
-            _process: process,
-        })
-    }
+/// SIGTERM, then waits for the bridge's shutdown to finish.
+fn stop(bridge: &mut Reaped) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &bridge.0.id().to_string()])
+        .status();
+    let _ = bridge.0.wait();
 }
 
 /// One bridge's config and files, started as often as asked.
@@ -227,7 +164,7 @@ impl Station {
     }
 
     /// Starts `lorabridge run` (built beside this example) and waits until it answers.
-    async fn start(&self) -> Result<Process, String> {
+    async fn start(&self) -> Result<Reaped, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let binary = exe
             .parent()
@@ -235,7 +172,7 @@ impl Station {
             .map(|profile| profile.join("lorabridge"))
             .filter(|binary| binary.exists())
             .ok_or("no lorabridge beside target/<profile>/examples: build with --bins")?;
-        let process = Process(
+        let process = Reaped(
             Command::new(binary)
                 .arg("run")
                 .arg("--config")

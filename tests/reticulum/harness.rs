@@ -1,4 +1,4 @@
-//! Shared by the Reticulum tests: an rnsd on a free loopback port and a Python RNS peer, both
+//! Shared by the Reticulum tests (and the bridge's `hold` example): an rnsd on a free loopback port and a Python RNS peer, both
 //! child processes killed on drop (also when a test panics).
 
 #![allow(dead_code)]
@@ -23,8 +23,9 @@ pub fn venv() -> PathBuf {
     venv
 }
 
+/// This folder, from the tests crate and from the bridge's examples alike.
 fn script_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reticulum")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/reticulum")
 }
 
 /// Kills and reaps a child process when dropped.
