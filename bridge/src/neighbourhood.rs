@@ -28,6 +28,11 @@ pub struct Member {
     pub reticulum: Option<String>,
     /// Also find iroh peers by mDNS (as LoRes nodes do), besides the members' addresses.
     pub mdns: bool,
+    /// When summaries are sent: [`QUICK_TRICKLE`] unless changed; `None` is the schedule
+    /// `lorabridge run` uses.
+    pub trickle: Option<TrickleConfig>,
+    /// What its radio sends with: [`demo_modulation`] unless changed.
+    pub modulation: Modulation,
 }
 
 impl Member {
@@ -38,7 +43,22 @@ impl Member {
             radio,
             reticulum: None,
             mdns: false,
+            trickle: Some(QUICK_TRICKLE),
+            modulation: demo_modulation(),
         }
+    }
+
+    /// Sends with `modulation`, e.g. on a sub-band with another duty cycle.
+    pub fn with_modulation(mut self, modulation: Modulation) -> Self {
+        self.modulation = modulation;
+        self
+    }
+
+    /// Sends summaries on the schedule of `lorabridge run`, not the quick one: for what a
+    /// steward sees, such as how soon a mesh that has just started carries operations.
+    pub fn with_field_trickle(mut self) -> Self {
+        self.trickle = None;
+        self
     }
 
     /// Also finds iroh peers by mDNS.
@@ -108,7 +128,7 @@ impl Neighbourhood {
 
     /// Like [`Neighbourhood::start`], with the radios on `medium` (e.g. the simulator's
     /// physics, `lorabridge_sim::air::PhysicalHub`, where radio members take the scenario's
-    /// positions in order). The radios use [`demo_modulation`].
+    /// positions in order). Each radio uses its member's modulation.
     pub async fn start_on(
         medium: Arc<dyn Medium>,
         network_id: [u8; 32],
@@ -176,7 +196,7 @@ impl Neighbourhood {
                 let plan = RegionPlan::builtin("EU868").map_err(|e| e.to_string())?;
                 Some(RadioSpec {
                     radio: Arc::new(radio),
-                    modulation: demo_modulation(),
+                    modulation: identity.member.modulation,
                     plan,
                     mtu: 250,
                 })
@@ -224,7 +244,7 @@ impl Neighbourhood {
             radio,
             reticulum,
             region_key: None,
-            trickle: Some(QUICK_TRICKLE),
+            trickle: identity.member.trickle,
         };
         Bridge::start(spec).await
     }

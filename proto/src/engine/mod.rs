@@ -269,6 +269,9 @@ struct Link {
     config: LinkConfig,
     ledger: Option<AirtimeLedger>,
     trickle: Trickle,
+    /// When the link started: until `imin` later its neighbour table may still miss
+    /// neighbours whose greeting was lost, so it relays as if they were there.
+    started: Duration,
     queue: SendQueue,
     neighbours: Vec<Neighbour>,
     /// Operations heard on this link: never pushed back on it because of that hearing.
@@ -398,6 +401,7 @@ impl<S: OpStore> Engine<S> {
         Ok(Link {
             ledger: config.budget.as_ref().map(|b| AirtimeLedger::new(&b.plan)),
             trickle: Trickle::new(self.config.trickle, now, random),
+            started: now,
             config,
             queue: SendQueue::default(),
             neighbours: Vec::new(),
@@ -664,6 +668,7 @@ impl<S: OpStore> Engine<S> {
             .collect();
         let (heard_on, sender) = (heard_from.map(|(l, _)| l), heard_from.map(|(_, s)| s));
         let fresh_interval = self.config.trickle.imin * FRESH_INTERVAL_IMINS;
+        let imin = self.config.trickle.imin;
         for (index, link) in self.links.iter_mut().enumerate() {
             if !link.config.topics.contains(topic) {
                 continue;
@@ -678,8 +683,14 @@ impl<S: OpStore> Engine<S> {
                 // A radio link is a broadcast medium: neighbours of ours that did not hear
                 // the sender get the op only if someone relays it. Relay once, after a
                 // hold-off that lets a neighbour's relay, overheard, cancel ours; and only
-                // if someone other than the sender is in range (else it is an echo).
-                let others = link.neighbours.iter().any(|n| Some(n.tag) != sender);
+                // if someone other than the sender is in range (else it is an echo). A link
+                // that has just started may not have heard everyone yet: the greetings of a
+                // mesh that starts at once collide where two senders cannot hear each other,
+                // and Trickle repeats a lost one only 45-90 s later. Its relay costs one
+                // frame per op in that first interval, and saved the first op of three fresh
+                // bridges in a line about 45 s.
+                let others = link.neighbours.iter().any(|n| Some(n.tag) != sender)
+                    || now < link.started + imin;
                 if link.config.budget.is_some() && others {
                     link.relays.insert(id);
                     link.queue.push(Priority::Fresh, relay_at[index], item);
