@@ -5,6 +5,7 @@
 //! [`report::Report`]. Runs are pure functions of the scenario and its seed.
 
 pub mod air;
+pub mod bound;
 pub mod modem;
 pub mod plot;
 pub mod protocol;

@@ -152,13 +152,27 @@ fn summary(r: &lorabridge_sim::report::Report) {
         "{} ({} nodes, diameter {:?} hops, {} ops, seed {})",
         r.scenario, r.nodes, r.topology.diameter_hops, r.ops_published, r.seed
     );
+    if let Some(bound) = r.topology.relay_bound {
+        eprintln!(
+            "relay bound: {} dominating nodes, {:.1} transmissions per op without loss",
+            bound.dominating_nodes, bound.transmissions_per_op
+        );
+    }
     eprintln!(
-        "{:<16} {:>9} {:>9} {:>9} {:>7} {:>10} {:>11} {:>10}",
-        "protocol", "delivery", "p50 s", "p95 s", "tx", "airtime s", "headroom s", "idle %max"
+        "{:<16} {:>9} {:>9} {:>9} {:>7} {:>10} {:>11} {:>10} {:>8}",
+        "protocol",
+        "delivery",
+        "p50 s",
+        "p95 s",
+        "tx",
+        "airtime s",
+        "headroom s",
+        "idle %max",
+        "op tx/op"
     );
     for p in &r.protocols {
         eprintln!(
-            "{:<16} {:>9.4} {:>9} {:>9} {:>7} {:>10.1} {:>11.1} {:>10}",
+            "{:<16} {:>9.4} {:>9} {:>9} {:>7} {:>10.1} {:>11.1} {:>10} {:>8}",
             p.protocol,
             p.delivery.ratio,
             p.latency_s.p50.map_or("-".into(), |v| format!("{v:.1}")),
@@ -169,6 +183,7 @@ fn summary(r: &lorabridge_sim::report::Report) {
             p.idle
                 .as_ref()
                 .map_or("-".into(), |i| format!("{:.4}", i.max_percent)),
+            p.op_frames_per_op.map_or("-".into(), |v| format!("{v:.1}")),
         );
     }
 }

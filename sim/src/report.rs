@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::bound::{RelayBound, relay_bound};
 use crate::radio::Geometry;
 use crate::scenario::Scenario;
 use crate::world::{RunData, Send};
@@ -59,6 +60,9 @@ pub struct TopologyReport {
     /// Longest shortest path in hops; `None` if not connected.
     pub diameter_hops: Option<usize>,
     pub sensitivity_dbm: f64,
+    /// The fewest transmissions that carry an operation to everyone, estimated (see
+    /// [`crate::bound`]); `None` if the topology is not connected.
+    pub relay_bound: Option<RelayBound>,
 }
 
 #[derive(Serialize, Debug)]
@@ -79,6 +83,9 @@ pub struct ProtocolReport {
     pub medium: MediumReport,
     /// Transmissions per (operation, node) pair delivered.
     pub transmissions_per_delivery: Option<f64>,
+    /// Frames that carried a whole operation, per operation published (for protocols that
+    /// tell frames apart): what `topology.relay_bound` is the yardstick for.
+    pub op_frames_per_op: Option<f64>,
 }
 
 #[derive(Serialize, Debug)]
@@ -151,6 +158,7 @@ pub fn topology(s: &Scenario, geo: &Geometry) -> TopologyReport {
         links,
         diameter_hops: geo.diameter(&m),
         sensitivity_dbm: m.sensitivity_dbm(),
+        relay_bound: relay_bound(geo, &m),
     }
 }
 
@@ -280,6 +288,11 @@ pub fn summarise(data: &RunData, budget: Duration) -> ProtocolReport {
             dropped_by_loss_or_power: data.dropped,
         },
         transmissions_per_delivery: (delivered > 0).then(|| r(total_tx as f64 / delivered as f64)),
+        op_frames_per_op: data
+            .frames_by_kind
+            .get("op")
+            .filter(|_| ops > 0)
+            .map(|frames| r(*frames as f64 / ops as f64)),
     }
 }
 
