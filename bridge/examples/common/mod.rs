@@ -40,8 +40,9 @@ pub async fn publish(grpc: SocketAddr, instance: &str, payload: Vec<u8>) -> Resu
     Ok(())
 }
 
-/// Resident memory (VmRSS) and its peak (VmHWM) of the process `pid` ("self" for this one),
-/// from /proc.
+/// Resident memory (VmRSS), its peak (VmHWM) and the thread count of the process `pid`
+/// ("self" for this one), from /proc. Threads are counted because a leaked actor pool shows
+/// there before it shows in memory.
 pub fn memory(pid: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -50,5 +51,10 @@ pub fn memory(pid: &str) -> String {
             .find_map(|line| line.strip_prefix(name))
             .map_or("?".to_string(), |v| v.trim().to_string())
     };
-    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+    format!(
+        "RSS {} (peak {}), {} threads",
+        field("VmRSS:"),
+        field("VmHWM:"),
+        field("Threads:")
+    )
 }
