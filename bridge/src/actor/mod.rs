@@ -22,6 +22,7 @@
 
 pub mod radio;
 pub mod reticulum;
+mod sessions;
 pub mod status;
 pub mod store;
 pub mod topics;

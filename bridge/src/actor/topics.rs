@@ -29,6 +29,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 use tokio_stream::StreamMap;
 
+use super::sessions::Sessions;
 use super::store::OpKey;
 use super::{Done, Work};
 use crate::error::PublishError;
@@ -117,6 +118,8 @@ struct TopicStream {
     held: VecDeque<Publish>,
     renew_at: Option<Instant>,
     last_renewal: Instant,
+    /// The sync sessions the current stream started: it is renewed after too many.
+    sessions: Sessions,
     delivered: RecentIds,
     /// Whether the stream is replaying what the node processed but did not see acknowledged.
     replaying: bool,
@@ -179,6 +182,7 @@ impl Topics {
                     held: VecDeque::new(),
                     renew_at: None,
                     last_renewal: Instant::now(),
+                    sessions: Sessions::default(),
                     delivered: RecentIds::new(DELIVERED_MEMORY),
                     replaying: false,
                     at_start: true,
@@ -297,6 +301,7 @@ impl Topics {
                     stream.publisher = None;
                     stream.renew_at = None;
                     stream.last_renewal = now;
+                    stream.sessions.reset();
                     stream.at_start = false;
                     self.subscriptions.remove(topic);
                     work.push(open_stream(self.node.clone(), *topic, Duration::ZERO));
@@ -502,10 +507,18 @@ impl Topics {
                     stream.renew_at.get_or_insert(at);
                 }
             }
-            StreamEvent::SyncStarted { remote_node_id, .. } => news.push(News::IrohPeer {
-                peer: *remote_node_id.as_bytes(),
-                reachable: true,
-            }),
+            StreamEvent::SyncStarted { remote_node_id, .. } => {
+                let peer = *remote_node_id.as_bytes();
+                if stream.sessions.started(peer) {
+                    tracing::debug!(topic = %hex::encode(topic), "renewing the stream to free its past sync sessions");
+                    let at = now.max(stream.last_renewal + RENEW_GAP);
+                    stream.renew_at.get_or_insert(at);
+                }
+                news.push(News::IrohPeer {
+                    peer,
+                    reachable: true,
+                });
+            }
             // Without an error the session goes on in live mode.
             StreamEvent::SyncEnded {
                 remote_node_id,
