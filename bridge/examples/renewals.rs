@@ -2,14 +2,18 @@
 //! bridge: two p2panda nodes on loopback that know each other, and node A opens its stream,
 //! publishes one operation, lets the sync sessions start, and drops the stream, RENEWALS
 //! times (the bridge renews a stream to push imported operations to iroh peers; see
-//! `actor::topics`). Prints A's resident memory every tenth of the way.
+//! `actor::topics`). Prints the resident memory of the process, both nodes, every tenth of
+//! the way.
 //!
 //! ```text
 //! cargo build --release --ignore-rust-version -p lorabridge --examples
-//! target/release/examples/renewals [RENEWALS] [PEERS]
+//! target/release/examples/renewals [RENEWALS] [PEERS] [B_RENEWS_EVERY]
 //! ```
 //!
 //! Defaults: 1000 renewals, with a peer (PEERS = 1); PEERS = 0 renews with nobody to sync.
+//! B keeps its stream open all along unless B_RENEWS_EVERY = N > 0: then B renews its own
+//! stream after every N of A's renewals, as a bridge does after enough sync sessions
+//! (`actor::sessions`), to see what that gives back.
 
 mod common;
 
@@ -47,6 +51,7 @@ fn spec(key: &SigningKey, bind: SocketAddr, peer: Option<(&SigningKey, SocketAdd
 async fn main() -> Result<(), String> {
     let renewals: usize = arg(1, "RENEWALS", 1000)?;
     let peers: usize = arg(2, "PEERS", 1)?;
+    let b_renews_every: usize = arg(3, "B_RENEWS_EVERY", 0)?;
     let (key_a, key_b) = (SigningKey::generate(), SigningKey::generate());
     let (addr_a, addr_b) = (free_addr(), free_addr());
     let with_b = (peers > 0).then_some((&key_b, addr_b));
@@ -57,7 +62,7 @@ async fn main() -> Result<(), String> {
     };
     let topic = p2panda_core::Topic::from([0x44; 32]);
     // B listens all along, as an iroh peer of a bridge does.
-    let _b_stream = match &b {
+    let mut b_stream = match &b {
         Some((node, _)) => Some(
             node.stream::<Vec<u8>>(topic)
                 .await
@@ -78,6 +83,17 @@ async fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         tokio::time::sleep(SETTLE).await;
         drop((publisher, subscription));
+        if let Some((node, _)) = &b
+            && b_renews_every > 0
+            && (i + 1) % b_renews_every == 0
+        {
+            drop(b_stream.take());
+            b_stream = Some(
+                node.stream::<Vec<u8>>(topic)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
         if (i + 1) % (renewals / 10).max(1) == 0 {
             println!(
                 "{:>6} renewals, {:>5.0} s: {}",
