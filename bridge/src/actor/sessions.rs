@@ -5,7 +5,7 @@
 //! and `--example renewals`) and a receiver that nobody reads, so the slots also keep up to
 //! 1 028 of that session's events. Nothing removes them while the stream lives: a stream
 //! that stays open while its iroh peers reconnect or renew their own streams grows by about
-//! 200 KB per session, without end (in the four-bridge soak, about 2 MB a minute). Closing
+//! 200 KB per session, without end (most of the four-bridge soak's 1.9 MB a minute). Closing
 //! the stream frees all of it, so the bridge renews a stream once it has started
 //! enough sessions.
 //!

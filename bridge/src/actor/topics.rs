@@ -135,6 +135,15 @@ struct TopicStream {
     acking: bool,
 }
 
+impl TopicStream {
+    /// Renews the stream at `at` or later, at least [`RENEW_GAP`] after the last renewal,
+    /// unless a renewal is already due.
+    fn renew_after(&mut self, at: Instant) {
+        let at = at.max(self.last_renewal + RENEW_GAP);
+        self.renew_at.get_or_insert(at);
+    }
+}
+
 /// Every topic's stream. See the module docs.
 pub struct Topics {
     node: Arc<Node>,
@@ -503,16 +512,14 @@ impl Topics {
                 // Workaround: p2panda 0.7 does not push imported operations to live iroh
                 // sessions (facts/p2panda.md); a new stream starts new sync sessions.
                 if self.renew_for_iroh {
-                    let at = (now + RENEW_DELAY).max(stream.last_renewal + RENEW_GAP);
-                    stream.renew_at.get_or_insert(at);
+                    stream.renew_after(now + RENEW_DELAY);
                 }
             }
             StreamEvent::SyncStarted { remote_node_id, .. } => {
                 let peer = *remote_node_id.as_bytes();
                 if stream.sessions.started(peer) {
                     tracing::debug!(topic = %hex::encode(topic), "renewing the stream to free its past sync sessions");
-                    let at = now.max(stream.last_renewal + RENEW_GAP);
-                    stream.renew_at.get_or_insert(at);
+                    stream.renew_after(now);
                 }
                 news.push(News::IrohPeer {
                     peer,
