@@ -181,8 +181,8 @@ impl History {
             let Some(tag) = tag_bytes(&neighbour.tag) else {
                 continue;
             };
-            if let Some(signal) = rings.signals.get(&(name, tag)) {
-                neighbour.history = signal
+            neighbour.history = match rings.signals.get(&(name, tag)) {
+                Some(signal) => signal
                     .samples
                     .iter()
                     .map(|s| SignalSample {
@@ -190,8 +190,14 @@ impl History {
                         rssi_dbm: s.rssi_dbm,
                         snr_db: s.snr_db,
                     })
-                    .collect();
-            }
+                    .collect(),
+                // Heard so lately that the recorder has not looked yet: its one reading.
+                None => vec![SignalSample {
+                    secs_ago: neighbour.last_heard_secs_ago,
+                    rssi_dbm: neighbour.rssi_dbm,
+                    snr_db: neighbour.snr_db,
+                }],
+            };
         }
         for band in &mut status.airtime {
             if let Some((_, samples)) = rings.airtime.iter().find(|(b, _)| *b == band.sub_band) {
@@ -371,9 +377,33 @@ mod tests {
 
         history.observe(start + Duration::from_secs(12_001), &Transports::default());
         let status = annotated(&history, start + Duration::from_secs(12_001));
-        assert!(
-            status.neighbours[0].history.is_empty(),
-            "a neighbour gone from the engine is forgotten"
+        assert_eq!(
+            status.neighbours[0].history.len(),
+            1,
+            "a neighbour gone from the engine is forgotten: only the reading shown is left"
+        );
+    }
+
+    #[test]
+    fn a_neighbour_heard_before_the_recorder_looked_shows_its_reading() {
+        let mut status = TransportStatus {
+            name: LORA.into(),
+            neighbours: vec![NeighbourStatus {
+                tag: "beef".into(),
+                last_heard_secs_ago: 0.5,
+                rssi_dbm: Some(-97.0),
+                snr_db: Some(4.0),
+                frames: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        History::default().annotate(Instant::now(), &mut status);
+        let history = &status.neighbours[0].history;
+        assert_eq!(history.len(), 1);
+        assert_eq!(
+            (history[0].secs_ago, history[0].rssi_dbm, history[0].snr_db),
+            (0.5, Some(-97.0), Some(4.0))
         );
     }
 
