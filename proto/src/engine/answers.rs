@@ -22,7 +22,11 @@ use std::time::Duration;
 /// An operation's place: (topic, author, seq).
 pub(crate) type Place = ([u8; 32], [u8; 32], u64);
 
-const MIN_BACKOFF: Duration = Duration::from_secs(30);
+/// Long enough that a request repeated within an answer's own span (a Want for each gap,
+/// a replay) draws nothing twice; short enough that a receiver that lost a frame of a long
+/// catch-up, and asks once the answer has ended, gets it in the next round. At 30 s every
+/// lost frame of a two-hop catch-up cost half a minute, and a few losses in a row minutes.
+const MIN_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 const MAX_REMEMBERED: usize = 4096;
 /// Share of the hour's duty-cycle budget that answers may use.
