@@ -439,27 +439,32 @@ fn frame_from(node: usize, message: &lorabridge_proto::message::Message) -> Vec<
     codec.encode(sender, message, [0; 12], 255).unwrap()
 }
 
-#[test]
-fn only_the_neighbour_a_want_names_answers_it() {
+/// A Want asking node 0 for seqs 0 to `to_seq` of `author`'s log in `TOPIC`.
+fn want_from_node_0(author: &[u8; 32], to_seq: u64) -> lorabridge_proto::message::Message {
     use lorabridge_proto::message::{Message, Want, WantRange};
     use lorabridge_proto::{AuthorTag, NodeTag, TopicTag};
+    Message::Want(Want {
+        topic: TopicTag::from_topic(&TOPIC),
+        responder: NodeTag::from_key(&common::medium::node_key(0)),
+        ranges: [WantRange {
+            author: AuthorTag::from_key(author),
+            from_seq: 0,
+            to_seq,
+        }]
+        .into_iter()
+        .collect(),
+    })
+}
+
+#[test]
+fn only_the_neighbour_a_want_names_answers_it() {
     // Nodes 0 and 1 both hold the op; node 2 asks node 0 for it.
     let ops = chat(1, 1);
     let author = *key(1).verifying_key().as_bytes();
     let mut store = MemoryStore::default();
     store.insert(&TOPIC, &author, 0, ops[0].clone());
     let mut holders = [0, 1].map(|i| engine(i, &[TOPIC], store.clone(), modulation(false)));
-    let want = Message::Want(Want {
-        topic: TopicTag::from_topic(&TOPIC),
-        responder: NodeTag::from_key(&common::medium::node_key(0)),
-        ranges: [WantRange {
-            author: AuthorTag::from_key(&author),
-            from_seq: 0,
-            to_seq: 0,
-        }]
-        .into_iter()
-        .collect(),
-    });
+    let want = want_from_node_0(&author, 0);
     let frame = frame_from(2, &want);
     let now = Duration::from_secs(1);
     let later = now + MINUTE;
@@ -532,4 +537,101 @@ fn a_summary_naming_odd_recent_logs_is_harmless() {
         node.handle_transmitted(now + MINUTE, LINK, true);
     }
     assert_eq!(node.stats(LINK).frames_rejected, 0);
+}
+
+/// The frames node 0 sends in answer to node 2's Want for `ops` of author 1: when each went
+/// out and whether it carried an operation. Node 0 sends as soon as the engine lets it, as a
+/// radio driver would.
+fn answer_frames(ops: &[RawOp]) -> Vec<(Duration, Vec<u8>, bool)> {
+    let author = *key(1).verifying_key().as_bytes();
+    let mut store = MemoryStore::default();
+    for (seq, op) in ops.iter().enumerate() {
+        store.insert(&TOPIC, &author, seq as u64, op.clone());
+    }
+    let mut holder = engine(0, &[TOPIC], store, modulation(false));
+    let want = want_from_node_0(&author, ops.len() as u64 - 1);
+    let mut now = Duration::from_secs(1);
+    holder.handle_frame(now, LINK, &frame_from(2, &want), None);
+    let mut frames = Vec::new();
+    while holder.stats(LINK).ops_sent < ops.len() as u64 && now < Duration::from_secs(120) {
+        holder.handle_timeout(now);
+        match holder.poll_transmit(now, LINK) {
+            Some(frame) => {
+                let before = holder.stats(LINK).ops_sent;
+                holder.handle_transmitted(now, LINK, true);
+                frames.push((now, frame, holder.stats(LINK).ops_sent > before));
+            }
+            None => now += Duration::from_millis(10),
+        }
+    }
+    frames
+}
+
+/// An answer of many operations goes out in log order, whatever each operation's hold-off:
+/// a receiver stores an operation only once it holds the one before, so each frame of an
+/// in-order answer is stored as it arrives and nothing waits or is asked for again.
+#[test]
+fn an_answer_goes_out_in_log_order() {
+    let ops = chat(1, 20);
+    let frames = answer_frames(&ops);
+    let mut receiver = engine(2, &[TOPIC], MemoryStore::default(), modulation(false));
+    let mut op_frames = 0;
+    for (at, frame, carries_op) in &frames {
+        receiver.handle_frame(*at, LINK, frame, None);
+        op_frames += usize::from(*carries_op);
+        assert_eq!(
+            receiver.store().len(),
+            op_frames,
+            "op frame {op_frames} was stored on arrival, not held for a missing predecessor"
+        );
+    }
+    assert_eq!(op_frames, 20, "the whole answer went out");
+}
+
+/// A receiver that lost one frame of an answer stays quiet while the rest of the answer
+/// streams in, then asks once for what it lacks: a radio is deaf while it sends, so a Want
+/// sent into the answer would lose the next frames of it.
+#[test]
+fn a_receiver_asks_for_a_gap_only_after_the_answer_ends() {
+    let ops = chat(1, 20);
+    let frames = answer_frames(&ops);
+    let mut receiver = engine(2, &[TOPIC], MemoryStore::default(), modulation(false));
+    let last = frames.last().expect("frames").0;
+    // The sender's frames go out with its listening gap between them; the fourth
+    // operation is lost.
+    let mut op_frames = 0;
+    for (at, frame, carries_op) in &frames {
+        op_frames += usize::from(*carries_op);
+        if op_frames != 4 || !carries_op {
+            receiver.handle_frame(*at, LINK, frame, None);
+        }
+        receiver.handle_timeout(*at);
+        while receiver.poll_transmit(*at, LINK).is_some() {
+            receiver.handle_transmitted(*at, LINK, true);
+        }
+    }
+    let stats = receiver.stats(LINK);
+    assert_eq!(
+        (stats.wants_sent, stats.vectors_sent, stats.summaries_sent),
+        (0, 0, 0),
+        "no repair traffic while the answer streams in"
+    );
+    assert_eq!(
+        receiver.store().len(),
+        3,
+        "seqs 0-2 stored, the rest wait for seq 3"
+    );
+    let mut now = last;
+    while receiver.stats(LINK).wants_sent == 0 && now < last + MINUTE {
+        now += Duration::from_millis(10);
+        receiver.handle_timeout(now);
+        while receiver.poll_transmit(now, LINK).is_some() {
+            receiver.handle_transmitted(now, LINK, true);
+        }
+    }
+    assert_eq!(
+        receiver.stats(LINK).wants_sent,
+        1,
+        "one Want after the answer"
+    );
 }

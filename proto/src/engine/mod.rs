@@ -250,6 +250,10 @@ impl std::ops::AddAssign for Stats {
 
 /// Answer and relay hold-offs span at least this many full frames of airtime.
 const HOLDOFF_FRAMES: u32 = 8;
+/// Full frames of airtime without operations heard before our sends other than answers: a
+/// sender leaves one frame's time between the frames of an answer (`LISTEN_AFTER_SEND`), so
+/// two frames' time means it has finished.
+const QUIET_FRAMES: u32 = 2;
 /// A fresh operation shortens the Trickle interval to this many `imin`, instead of
 /// resetting it to `imin`: the op itself is already being pushed and relayed, so summaries
 /// compared while that wave passes only disagree and start redundant repairs; a real
@@ -290,6 +294,9 @@ struct Link {
     wake: Option<Duration>,
     /// A radio link sends nothing before this (see `LISTEN_AFTER_SEND`).
     listen_until: Duration,
+    /// A radio link sends nothing that `Priority::yields` before this: a neighbour is
+    /// sending operations (see `Engine::yield_to_sender`).
+    quiet_until: Duration,
     /// An answer on this link stopped at its limit with more to send: once the queue is
     /// empty, our summary asks for the next round.
     owes_more: bool,
@@ -411,6 +418,7 @@ impl<S: OpStore> Engine<S> {
             last_vector: HashMap::new(),
             wake: None,
             listen_until: Duration::ZERO,
+            quiet_until: Duration::ZERO,
             owes_more: false,
             answers: answers::AnswerGuard::default(),
             in_flight: None,

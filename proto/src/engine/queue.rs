@@ -33,6 +33,16 @@ impl Priority {
             Priority::Control | Priority::Summary => 0.0,
         }
     }
+
+    /// Whether a send of this priority waits while a neighbour is sending operations (see
+    /// `Engine::yield_to_sender`). Answers and the rest of a started operation do not: they
+    /// are what the neighbours are waiting for.
+    pub(crate) fn yields(self) -> bool {
+        matches!(
+            self,
+            Priority::Fresh | Priority::Control | Priority::Summary
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +63,16 @@ pub(crate) enum Item {
         op: OpTag,
         message: Message,
     },
+}
+
+impl Item {
+    /// An operation's place in its log, for ordering sends; `None` for everything else.
+    fn place(&self) -> Option<(&[u8; 32], &[u8; 32], u64)> {
+        match self {
+            Item::Op { topic, author, seq } => Some((topic, author, *seq)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -92,14 +112,16 @@ impl SendQueue {
     }
 
     /// The entries ready at `now`, best first, by their queue order (which, unlike their
-    /// position, stays valid while others are taken out).
+    /// position, stays valid while others are taken out). Operations of one priority go in
+    /// log order, whatever their hold-offs: a receiver stores an operation only once it holds
+    /// the one before, so a catch-up sent out of order mostly waits and is asked for again.
     pub(crate) fn ready(&self, now: Duration) -> Vec<u64> {
         let mut ready: Vec<&Entry> = self
             .entries
             .iter()
             .filter(|e| e.not_before <= now)
             .collect();
-        ready.sort_by_key(|e| (e.priority, e.not_before, e.order));
+        ready.sort_by_key(|e| (e.priority, e.item.place(), e.not_before, e.order));
         ready.into_iter().map(|e| e.order).collect()
     }
 

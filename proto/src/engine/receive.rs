@@ -7,7 +7,7 @@ use heapless::Vec as BoundedVec;
 use super::own_tag;
 use super::pending::{Pending, Waiting};
 use super::queue::{Item, Priority};
-use super::{Engine, Event, LinkId, MAX_NEIGHBOURS, Neighbour, OpStore, Rejection};
+use super::{Engine, Event, LinkId, MAX_NEIGHBOURS, Neighbour, OpStore, QUIET_FRAMES, Rejection};
 use crate::compact::{self, CompactError, OpContext};
 use crate::message::{Fragment, Hello, MAX_WANT_RANGES, Message, Summary, Vector, Want, WantRange};
 use crate::tags::{AuthorTag, NodeTag, OpTag, TopicTag};
@@ -61,10 +61,31 @@ impl<S: OpStore> Engine<S> {
             Message::Summary(summary) => self.on_summary(now, link, frame.sender, &summary),
             Message::Vector(vector) => self.on_vector(now, link, frame.sender, &vector),
             Message::Want(want) => self.on_want(now, link, &want),
-            Message::Op(bytes) => self.on_op(now, link, frame.sender, bytes.to_vec()),
-            Message::Fragment(fragment) => self.on_fragment(now, link, frame.sender, &fragment),
+            Message::Op(bytes) => {
+                self.yield_to_sender(now, link);
+                self.on_op(now, link, frame.sender, bytes.to_vec())
+            }
+            Message::Fragment(fragment) => {
+                self.yield_to_sender(now, link);
+                self.on_fragment(now, link, frame.sender, &fragment)
+            }
             Message::Hello(hello) => self.on_hello(now, link, &hello),
             Message::KeyWant(tags) => self.on_key_want(now, link, &tags),
+        }
+    }
+
+    /// A neighbour is sending operations, most likely an answer of several frames in a row
+    /// with a short listening gap after each. Our own traffic other than answers (new
+    /// operations, summaries, Vectors, Wants) waits until the channel has been free of
+    /// operations for `QUIET_FRAMES` full frames: a radio is deaf while it sends, so a Want
+    /// sent into the middle of the answer lost the next frames of it, and each loss drew a
+    /// new Want. A catch-up over two radio hops stalled this way (issue 11). One Want after
+    /// the answer asks for all its gaps.
+    fn yield_to_sender(&mut self, now: Duration, link: LinkId) {
+        let state = &mut self.links[link.0];
+        if let Some(budget) = &state.config.budget {
+            let quiet = budget.modulation.time_on_air(state.config.mtu) * QUIET_FRAMES;
+            state.quiet_until = state.quiet_until.max(now + quiet);
         }
     }
 
@@ -201,6 +222,7 @@ impl<S: OpStore> Engine<S> {
         lacking: &[([u8; 32], u64)],
     ) {
         let mut budget = self.answer_limit(link);
+        let at = now + self.holdoff(link);
         for (author, from) in lacking {
             let height = self.height(topic, author);
             let from = (*from).max(self.store.first(topic, author));
@@ -209,7 +231,7 @@ impl<S: OpStore> Engine<S> {
             }
             for seq in (from..height).take(budget) {
                 budget -= 1;
-                self.queue_answer(now, link, topic, *author, seq);
+                self.queue_answer(now, at, link, topic, *author, seq);
             }
         }
     }
@@ -261,6 +283,7 @@ impl<S: OpStore> Engine<S> {
             .cancel(|item| *item == Item::Vector(vector.clone()));
         self.links[link.0].stats.cancelled += cancelled as u64;
         let in_range = |tag: AuthorTag| vector.from <= tag && tag <= vector.to;
+        let at = now + self.holdoff(link);
         for topic in self.link_topics(link, vector.topic) {
             let ours: Vec<_> = self
                 .store
@@ -286,7 +309,7 @@ impl<S: OpStore> Engine<S> {
                         break;
                     }
                     budget -= 1;
-                    self.queue_answer(now, link, &topic, *author, seq);
+                    self.queue_answer(now, at, link, &topic, *author, seq);
                 }
             }
             // Want what we lack.
@@ -329,6 +352,7 @@ impl<S: OpStore> Engine<S> {
             return;
         }
         let mut budget = self.answer_limit(link);
+        let at = now + self.holdoff(link);
         for topic in self.link_topics(link, want.topic) {
             for range in &want.ranges {
                 for (author, height) in self.store.heights(&topic) {
@@ -346,18 +370,23 @@ impl<S: OpStore> Engine<S> {
                             return;
                         }
                         budget -= 1;
-                        self.queue_answer(now, link, &topic, author, seq);
+                        self.queue_answer(now, at, link, &topic, author, seq);
                     }
                 }
             }
         }
     }
 
-    /// Queues a held operation as an answer, after a hold-off that lets a neighbour's
-    /// identical answer cancel it.
+    /// Queues a held operation as an answer, not before `at`: a hold-off that lets a
+    /// neighbour's identical answer cancel it. One answer shares one hold-off, so that its
+    /// operations become ready together and go out in log order (see `SendQueue::ready`):
+    /// a receiver stores only operations whose predecessors it holds, and one hold-off per
+    /// operation shuffled a catch-up so that most of it waited in `pending` and was asked
+    /// for again.
     fn queue_answer(
         &mut self,
         now: Duration,
+        at: Duration,
         link: LinkId,
         topic: &[u8; 32],
         author: [u8; 32],
@@ -367,7 +396,6 @@ impl<S: OpStore> Engine<S> {
         if state.config.budget.is_some() && !state.answers.may_answer(now, &(*topic, author, seq)) {
             return;
         }
-        let at = now + self.holdoff(link);
         let item = Item::Op {
             topic: *topic,
             author,

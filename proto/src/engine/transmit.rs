@@ -47,6 +47,9 @@ impl<S: OpStore> Engine<S> {
         let mut answers_capped = false;
         let ready = self.links[link.0].queue.ready(now);
         let mut candidates = ready.into_iter();
+        // Logs with an operation being read from disk: their later operations wait for it,
+        // to keep the log order of `SendQueue::ready`.
+        let mut loading: Vec<([u8; 32], [u8; 32])> = Vec::new();
         loop {
             let Some(order) = candidates.next() else {
                 let state = &mut self.links[link.0];
@@ -69,10 +72,26 @@ impl<S: OpStore> Engine<S> {
             {
                 continue;
             }
+            let state = &mut self.links[link.0];
+            if entry.priority.yields() && now < state.quiet_until {
+                let until = state.quiet_until;
+                state.wake = Some(state.wake.map_or(until, |w| w.min(until)));
+                continue;
+            }
+            let log = match &entry.item {
+                Item::Op { topic, author, .. } => Some((*topic, *author)),
+                _ => None,
+            };
+            if log.is_some_and(|log| loading.contains(&log)) {
+                continue;
+            }
             let (mut messages, id) = match self.messages_for(link, &entry.item) {
                 Built::Ready(messages, id) => (messages, id),
                 // Its body is being read from disk: the next entry meanwhile.
-                Built::Loading => continue,
+                Built::Loading => {
+                    loading.extend(log);
+                    continue;
+                }
                 Built::Moot => {
                     self.links[link.0].queue.take(order);
                     continue;
