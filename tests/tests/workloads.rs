@@ -164,8 +164,6 @@ async fn a_bridge_off_catches_up_500_operations_over_reticulum() {
 /// A, B and C stand 100 m apart at SF7 (A and C cannot hear each other). C is off while A
 /// publishes 50; when C is back it gets all 50 through B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug, issue 11: C sometimes stalls with most of the 50 missing after 900 s \
-            (2 of the last 3 CI runs, once with the test alone); run by hand with --ignored"]
 async fn a_bridge_off_catches_up_50_operations_over_two_radio_hops() {
     logs();
     let scenario = Scenario::parse(
