@@ -456,3 +456,31 @@ fn hellos_cannot_poison_a_known_authors_key() {
     medium.run_for(10 * MINUTE);
     assert_eq!(medium.held(1), 6, "the author's later ops still decode");
 }
+
+/// A node stays quiet while a neighbour sends operations, so that it does not talk into an
+/// answer it is receiving (issue 11). A stranger sending a short junk "operation" every half
+/// second would then keep it quiet for as long as it likes, at a few percent of its own
+/// airtime: a jammer needs all of it. The quiet is capped, so a new operation still gets out
+/// and across during such an attack.
+#[test]
+fn junk_operations_cannot_keep_a_node_quiet() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    medium.run_for(2 * MINUTE);
+    let junk = forged([0xde, 0xad], &Message::Op([0x55; 24].into_iter().collect()));
+    let op = chat(1, 1).remove(0);
+    let attack = Duration::from_millis(500);
+    for tick in 0..(5 * 60 * 2) {
+        for i in 0..2 {
+            medium.inject(i, &junk);
+        }
+        if tick == 60 {
+            medium.publish(0, &TOPIC, op.clone());
+        }
+        medium.run_for(attack);
+    }
+    assert_eq!(
+        medium.held(1),
+        1,
+        "the operation published 30 s into the attack crossed before it ended"
+    );
+}

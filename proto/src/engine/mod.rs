@@ -254,6 +254,10 @@ const HOLDOFF_FRAMES: u32 = 8;
 /// sender leaves one frame's time between the frames of an answer (`LISTEN_AFTER_SEND`), so
 /// two frames' time means it has finished.
 const QUIET_FRAMES: u32 = 2;
+/// The longest a link stays quiet in one go, in full frames of airtime: an answer of
+/// `max_ops_per_answer` (32) operations with a listening gap after each. Beyond it the link
+/// sends before it is quiet again, so a stranger sending junk operations cannot silence it.
+const MAX_QUIET_FRAMES: u32 = 64;
 /// A fresh operation shortens the Trickle interval to this many `imin`, instead of
 /// resetting it to `imin`: the op itself is already being pushed and relayed, so summaries
 /// compared while that wave passes only disagree and start redundant repairs; a real
@@ -297,6 +301,10 @@ struct Link {
     /// A radio link sends nothing that `Priority::yields` before this: a neighbour is
     /// sending operations (see `Engine::yield_to_sender`).
     quiet_until: Duration,
+    /// When the current quiet began, and whether it reached `MAX_QUIET_FRAMES`: then the
+    /// link is not quiet again before it has sent a frame.
+    quiet_since: Duration,
+    quiet_spent: bool,
     /// An answer on this link stopped at its limit with more to send: once the queue is
     /// empty, our summary asks for the next round.
     owes_more: bool,
@@ -419,6 +427,8 @@ impl<S: OpStore> Engine<S> {
             wake: None,
             listen_until: Duration::ZERO,
             quiet_until: Duration::ZERO,
+            quiet_since: Duration::ZERO,
+            quiet_spent: false,
             owes_more: false,
             answers: answers::AnswerGuard::default(),
             in_flight: None,

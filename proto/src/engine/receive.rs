@@ -7,7 +7,10 @@ use heapless::Vec as BoundedVec;
 use super::own_tag;
 use super::pending::{Pending, Waiting};
 use super::queue::{Item, Priority};
-use super::{Engine, Event, LinkId, MAX_NEIGHBOURS, Neighbour, OpStore, QUIET_FRAMES, Rejection};
+use super::{
+    Engine, Event, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES, Neighbour, OpStore, QUIET_FRAMES,
+    Rejection,
+};
 use crate::compact::{self, CompactError, OpContext};
 use crate::message::{Fragment, Hello, MAX_WANT_RANGES, Message, Summary, Vector, Want, WantRange};
 use crate::tags::{AuthorTag, NodeTag, OpTag, TopicTag};
@@ -81,12 +84,27 @@ impl<S: OpStore> Engine<S> {
     /// sent into the middle of the answer lost the next frames of it, and each loss drew a
     /// new Want. A catch-up over two radio hops stalled this way (issue 11). One Want after
     /// the answer asks for all its gaps.
+    ///
+    /// One quiet lasts at most `MAX_QUIET_FRAMES`, and the next starts only after we sent
+    /// a frame: anyone can send frames that look like operations.
     fn yield_to_sender(&mut self, now: Duration, link: LinkId) {
         let state = &mut self.links[link.0];
-        if let Some(budget) = &state.config.budget {
-            let quiet = budget.modulation.time_on_air(state.config.mtu) * QUIET_FRAMES;
-            state.quiet_until = state.quiet_until.max(now + quiet);
+        let Some(budget) = &state.config.budget else {
+            return;
+        };
+        let frame = budget.modulation.time_on_air(state.config.mtu);
+        if now >= state.quiet_until {
+            if state.quiet_spent {
+                return;
+            }
+            state.quiet_since = now;
         }
+        let limit = state.quiet_since + frame * MAX_QUIET_FRAMES;
+        let until = now + frame * QUIET_FRAMES;
+        if until >= limit {
+            state.quiet_spent = true;
+        }
+        state.quiet_until = state.quiet_until.max(until.min(limit));
     }
 
     /// A frame we did not send carries our tag: a neighbour has it too. Takes a new one,

@@ -413,6 +413,7 @@ impl<S: OpStore> Engine<S> {
         len: usize,
     ) {
         let state = &mut self.links[link.0];
+        state.quiet_spent = false;
         state.stats.frames_sent += 1;
         state.stats.bytes_sent += len as u64;
         match message {
