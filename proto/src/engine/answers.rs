@@ -6,10 +6,11 @@
 //! A new neighbour asking for everything looks just the same, so requests cannot be told
 //! apart; what is bounded is the answer:
 //!
-//! - an operation sent on the link (or overheard there) is not sent again in answer before
-//!   a back-off that starts at `MIN_BACKOFF` and doubles while it keeps being asked for, up
+//! - an operation we sent on the link in answer is not sent again in answer before a
+//!   back-off that starts at `MIN_BACKOFF` and doubles while it keeps being asked for, up
 //!   to `MAX_BACKOFF`: a replayed request finds nothing left to draw, and a neighbour that
-//!   really lost a frame gets it again within a minute or two;
+//!   really lost a frame gets it again in the next round, or within a minute or two after
+//!   several losses in a row;
 //! - answers use at most `ANSWER_SHARE` of the link's duty-cycle budget in any hour, so fresh
 //!   operations and anti-entropy always keep the rest.
 //!
