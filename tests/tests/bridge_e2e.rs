@@ -92,6 +92,27 @@ async fn lora(n: &Neighbourhood, name: &str) -> TransportStatus {
     transport(n.bridge(name).status_addr.expect("status served"), "lora").await
 }
 
+/// The radio neighbours `name`'s status lists, sorted, once it lists at least `count` (or
+/// after 10 s). The status is rebuilt once a second, so right after an operation arrived it
+/// may not show the neighbour that carried it yet.
+async fn neighbour_tags(n: &Neighbourhood, name: &str, count: usize) -> Vec<String> {
+    let mut tags = Vec::new();
+    for _ in 0..50 {
+        tags = lora(n, name)
+            .await
+            .neighbours
+            .into_iter()
+            .map(|nb| nb.tag)
+            .collect();
+        if tags.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tags.sort();
+    tags
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
     let n = iroh_a_b_radio_b_c().await;
@@ -200,21 +221,10 @@ async fn operations_hop_across_the_simulated_air() {
         format!("{:02x}{:02x}", id.as_bytes()[0], id.as_bytes()[1])
     };
     for (name, expected) in [("A", vec![tag("B")]), ("C", vec![tag("B")])] {
-        let heard: Vec<String> = lora(&n, name)
-            .await
-            .neighbours
-            .into_iter()
-            .map(|nb| nb.tag)
-            .collect();
+        let heard = neighbour_tags(&n, name, 1).await;
         assert_eq!(heard, expected, "{name} hears only B");
     }
-    let mut heard_by_b: Vec<String> = lora(&n, "B")
-        .await
-        .neighbours
-        .into_iter()
-        .map(|nb| nb.tag)
-        .collect();
-    heard_by_b.sort();
+    let heard_by_b = neighbour_tags(&n, "B", 2).await;
     let mut a_and_c = vec![tag("A"), tag("C")];
     a_and_c.sort();
     assert_eq!(heard_by_b, a_and_c, "B hears both ends");
