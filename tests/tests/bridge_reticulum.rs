@@ -125,9 +125,15 @@ async fn two_bridges_sync_through_rnsd_both_ways() {
         assert_eq!(status.state, "connected", "{name}");
         assert_eq!(status.neighbours.len(), 1, "{name} has one peer bridge");
         assert_eq!(
-            (status.ops_sent, status.ops_received),
-            (1, 1),
-            "{name} sent its op and received the other's, once each"
+            status.ops_received, 1,
+            "{name} received the other's op once (a second copy is a duplicate, not a receipt)"
+        );
+        // Its own op, and once more at most: a summary the other sent before the op reached
+        // it can cross the op on the way and ask for it again (seen once in CI, under load).
+        assert!(
+            (1..=2).contains(&status.ops_sent),
+            "{name} sent its op {} times",
+            status.ops_sent
         );
         assert_eq!(status.frames_rejected, 0, "{name}");
         // What a steward sees with `lorabridge status`.
