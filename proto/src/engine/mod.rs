@@ -77,6 +77,15 @@ pub struct LinkConfig {
     pub topics: Vec<[u8; 32]>,
 }
 
+impl LinkConfig {
+    /// The airtime of a full frame on a radio link: the unit of its hold-offs and quiets.
+    /// `None` on a point-to-point link.
+    fn frame_airtime(&self) -> Option<Duration> {
+        let budget = self.budget.as_ref()?;
+        Some(budget.modulation.time_on_air(self.mtu))
+    }
+}
+
 /// The engine's constants. `EngineConfig::new` gives defaults for LoRa links.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -313,6 +322,13 @@ struct Link {
     /// The frame handed out by `poll_transmit` and not yet reported by `handle_transmitted`.
     in_flight: Option<transmit::InFlight>,
     stats: Stats,
+}
+
+impl Link {
+    /// Asks to be polled again by `at`, keeping an earlier wake-up already asked for.
+    fn wake_by(&mut self, at: Duration) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
 }
 
 /// The sync engine of one node. See the module docs.
@@ -616,12 +632,11 @@ impl<S: OpStore> Engine<S> {
     /// window must span several frames: 3 s is 7 SF7 frames but only 2.4 SF9 frames, and in
     /// grid-25 (SF9) a 10 s window cut frames by a third against 3 s.
     fn holdoff(&mut self, link: LinkId) -> Duration {
-        let config = &self.links[link.0].config;
-        let Some(budget) = &config.budget else {
+        let Some(frame) = self.links[link.0].config.frame_airtime() else {
             // Point to point: nobody overhears, nothing to wait for.
             return Duration::ZERO;
         };
-        let frames = budget.modulation.time_on_air(config.mtu) * HOLDOFF_FRAMES;
+        let frames = frame * HOLDOFF_FRAMES;
         let max = self.config.answer_holdoff.max(frames).as_nanos().max(1) as u64;
         Duration::from_nanos(self.random() % max)
     }

@@ -67,7 +67,7 @@ pub(crate) enum Item {
 
 impl Item {
     /// An operation's place in its log, for ordering sends; `None` for everything else.
-    fn place(&self) -> Option<(&[u8; 32], &[u8; 32], u64)> {
+    pub(crate) fn place(&self) -> Option<(&[u8; 32], &[u8; 32], u64)> {
         match self {
             Item::Op { topic, author, seq } => Some((topic, author, *seq)),
             _ => None,

@@ -89,10 +89,9 @@ impl<S: OpStore> Engine<S> {
     /// a frame: anyone can send frames that look like operations.
     fn yield_to_sender(&mut self, now: Duration, link: LinkId) {
         let state = &mut self.links[link.0];
-        let Some(budget) = &state.config.budget else {
+        let Some(frame) = state.config.frame_airtime() else {
             return;
         };
-        let frame = budget.modulation.time_on_air(state.config.mtu);
         if now >= state.quiet_until {
             if state.quiet_spent {
                 return;

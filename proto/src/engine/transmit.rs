@@ -34,11 +34,8 @@ impl<S: OpStore> Engine<S> {
             return None;
         }
         if now < state.listen_until {
-            state.wake = Some(
-                state
-                    .wake
-                    .map_or(state.listen_until, |w| w.min(state.listen_until)),
-            );
+            let until = state.listen_until;
+            state.wake_by(until);
             return None;
         }
         // Entries refused by the budget at a reserve, and by the answers' share: the rest of
@@ -75,13 +72,13 @@ impl<S: OpStore> Engine<S> {
             let state = &mut self.links[link.0];
             if entry.priority.yields() && now < state.quiet_until {
                 let until = state.quiet_until;
-                state.wake = Some(state.wake.map_or(until, |w| w.min(until)));
+                state.wake_by(until);
                 continue;
             }
-            let log = match &entry.item {
-                Item::Op { topic, author, .. } => Some((*topic, *author)),
-                _ => None,
-            };
+            let log = entry
+                .item
+                .place()
+                .map(|(topic, author, _)| (*topic, *author));
             if log.is_some_and(|log| loading.contains(&log)) {
                 continue;
             }
@@ -375,7 +372,7 @@ impl<S: OpStore> Engine<S> {
                 && let Err(at) = state.answers.charge(now, airtime, cap)
             {
                 state.stats.budget_refusals += 1;
-                state.wake = Some(state.wake.map_or(at, |w| w.min(at)));
+                state.wake_by(at);
                 return Charge::AnswersCapped;
             }
         }
@@ -394,10 +391,9 @@ impl<S: OpStore> Engine<S> {
             Err(refusal) => {
                 let busy = matches!(refusal.reason, lorabridge_hardware::RefusalReason::OnAir);
                 state.stats.budget_refusals += u64::from(!busy);
-                state.wake = match (state.wake, refusal.earliest) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                if let Some(at) = refusal.earliest {
+                    state.wake_by(at);
+                }
                 if busy { Charge::Busy } else { Charge::Refused }
             }
         }
