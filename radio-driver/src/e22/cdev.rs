@@ -56,6 +56,29 @@ impl GpioLine {
     }
 }
 
+/// Who holds a GPIO line, as the kernel reports it (what `gpioinfo` shows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineUse {
+    /// The chip device the line is on, e.g. `/dev/gpiochip0`.
+    pub chip: PathBuf,
+    /// The program holding the line, `None` when the line is free.
+    pub held_by: Option<String>,
+}
+
+/// Finds the line the kernel calls `name` (e.g. "GPIO22") on this machine's chips and says
+/// whether a program holds it: `lorabridge doctor` uses it to name what blocks a HAT's pins.
+/// `None` when no chip this user can open has such a line.
+pub fn find_line(name: &str) -> Option<LineUse> {
+    let found = gpiocdev::find_named_line(name)?;
+    Some(LineUse {
+        chip: found.chip,
+        held_by: found.info.used.then(|| match found.info.consumer.as_str() {
+            "" => "an unnamed program".to_string(),
+            consumer => consumer.to_string(),
+        }),
+    })
+}
+
 /// Which lines the module's pins are on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PinLines {
