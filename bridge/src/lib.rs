@@ -5,6 +5,7 @@ pub mod actor;
 pub mod bridge;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod grpc;
 pub mod lores;

@@ -52,6 +52,31 @@ enum Command {
     },
     /// Check and inspect the LoRa radio module.
     Radio(radio_cmd::RadioArgs),
+    /// Check that this Raspberry Pi is ready for its LoRa module, and print the fix for each
+    /// failure.
+    ///
+    /// In order: the config (its channel and power are legal in its region), the service
+    /// user, the UART or SPI switched on in config.txt, the kernel console off the UART, the
+    /// device node and that the service user may open it, the GPIO lines free, and last that
+    /// the module answers (nothing on it is changed). Run it with sudo and the bridge stopped:
+    /// a running bridge holds the port and the lines.
+    ///
+    /// Exit status: 0 when no check failed, 1 when one did.
+    Doctor {
+        /// The config file whose radio to check.
+        #[arg(long, short, default_value = lorabridge::doctor::DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Check the Pi for this board before there is a config, e.g. waveshare-sx1262-hat.
+        #[arg(long, conflicts_with = "config")]
+        board: Option<String>,
+        /// The user the service runs as.
+        #[arg(long, default_value = lorabridge::doctor::DEFAULT_USER)]
+        user: String,
+        /// Read /boot, /etc and /dev under this folder instead of / (an SD card mounted
+        /// elsewhere); the GPIO lines and an E22 are then not checked.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +107,12 @@ fn main() -> ExitCode {
             Command::CheckConfig { config } => check_config(&config),
             Command::Status { config, addr } => status(config.as_deref(), addr).await,
             Command::Demo { seconds } => lorabridge::demo::run(Duration::from_secs(seconds)).await,
+            Command::Doctor {
+                config,
+                board,
+                user,
+                root,
+            } => Ok(doctor(config, board, user, root).await),
             Command::Radio(_) => unreachable!("handled above"),
         }
     });
@@ -138,6 +169,24 @@ async fn status(
     let reply = lorabridge::status_report::fetch(addr).await?;
     print!("{}", lorabridge::status_report::render(&reply));
     Ok(true)
+}
+
+async fn doctor(config: PathBuf, board: Option<String>, user: String, root: PathBuf) -> bool {
+    use lorabridge::doctor::{Doctor, Outcome, Subject, SystemGpio};
+    let subject = match board {
+        Some(id) => Subject::Board(id),
+        None => Subject::Config(config),
+    };
+    let gpio = SystemGpio;
+    let doctor = Doctor {
+        gpio: (root == std::path::Path::new("/")).then_some(&gpio as _),
+        root,
+        user,
+        answer_timeout: Duration::from_secs(2),
+    };
+    let findings = doctor.examine(&subject).await;
+    print!("{}", lorabridge::doctor::render(&findings));
+    findings.iter().all(|f| f.outcome != Outcome::Fail)
 }
 
 fn fail(message: String) -> ExitCode {

@@ -1,0 +1,564 @@
+//! `lorabridge doctor`: what a Raspberry Pi needs before the bridge can use its LoRa module,
+//! checked one thing at a time, with the command that fixes each failure.
+//!
+//! The checks, in the order a steward fixes them: the config (its channel and power are legal
+//! in its region, since loading refuses anything else), the service user, the Pi's UART or
+//! SPI switched on and the kernel console off the UART, the device node and its permissions,
+//! the GPIO lines free, and last the module answering. A check whose ground a failed one took
+//! away is skipped, not failed twice.
+//!
+//! Files are read under a root folder, `/` on the Pi itself, so that tests run the checks on
+//! fake `/boot`, `/etc` and `/dev` trees. GPIO lines and the module are asked for real.
+
+mod access;
+mod boot;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lorabridge_hardware::BoardProfile;
+use lorabridge_radio::e22::cdev::{CdevPins, GpioLine, LineUse, PinLines};
+use lorabridge_radio::e22::{ModePins, PinError};
+use lorabridge_radio::{DriverConfig, ModuleKind, SerialConnector, probe, probe_e22};
+
+use crate::config::{Config, RadioConfig};
+use access::{Groups, User};
+use boot::BootFiles;
+
+/// Where the Debian package puts the config, and so where the doctor looks by default.
+pub const DEFAULT_CONFIG: &str = "/etc/lorabridge/bridge.toml";
+/// The system user the packaged service runs as.
+pub const DEFAULT_USER: &str = "lorabridge";
+
+/// How one check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Fail,
+    /// Not applicable here, or impossible after an earlier failure.
+    Skip,
+}
+
+/// One check's result: what was found, and for a failure how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub check: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(check: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            check,
+            outcome: Outcome::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            check,
+            outcome: Outcome::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn skip(check: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            check,
+            outcome: Outcome::Skip,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+}
+
+/// What the doctor looks at: a config file, or a board before there is a config.
+#[derive(Clone, Debug)]
+pub enum Subject {
+    Config(PathBuf),
+    Board(String),
+}
+
+/// The GPIO lines: who holds one, and an E22's mode pins to ask the module through.
+/// [`SystemGpio`] is this machine's kernel; tests stand in emulated pins.
+pub trait Gpio {
+    fn find(&self, name: &str) -> Option<LineUse>;
+    fn mode_pins(&self, lines: &PinLines) -> Result<Box<dyn ModePins>, PinError>;
+}
+
+/// The kernel's GPIO chips, through the character devices under `/dev`.
+pub struct SystemGpio;
+
+impl Gpio for SystemGpio {
+    fn find(&self, name: &str) -> Option<LineUse> {
+        lorabridge_radio::e22::cdev::find_line(name)
+    }
+
+    fn mode_pins(&self, lines: &PinLines) -> Result<Box<dyn ModePins>, PinError> {
+        Ok(Box::new(CdevPins::open(lines)?))
+    }
+}
+
+/// Where and as whom to check.
+pub struct Doctor<'a> {
+    /// `/` on the Pi; another folder holds a tree of the same shape.
+    pub root: PathBuf,
+    /// The user the service runs as.
+    pub user: String,
+    /// The GPIO lines; `None` where they are not this machine's (another root).
+    pub gpio: Option<&'a dyn Gpio>,
+    /// How long the module has to answer each command.
+    pub answer_timeout: Duration,
+}
+
+/// The radio side of the subject: the device, the lines it needs, and how to ask it.
+struct Hardware {
+    /// The configured device path, e.g. `/dev/serial0`.
+    device: PathBuf,
+    spi: bool,
+    /// (role, kernel line name), e.g. ("M0", "GPIO22").
+    lines: Vec<(&'static str, String)>,
+    ask: Ask,
+}
+
+enum Ask {
+    Serial {
+        driver: ModuleKind,
+        baud: u32,
+    },
+    E22 {
+        baud: u32,
+        pins: PinLines,
+    },
+    /// The module has no driver yet; the reason says which.
+    NoDriver(String),
+}
+
+impl Hardware {
+    fn from_config(radio: &RadioConfig) -> Self {
+        let (lines, ask) = match &radio.e22 {
+            Some(e22) => {
+                let mut lines = vec![("M0", &e22.pins.m0), ("M1", &e22.pins.m1)];
+                lines.extend(e22.pins.aux.as_ref().map(|aux| ("AUX", aux)));
+                let lines = lines
+                    .into_iter()
+                    .filter_map(|(role, line)| match line {
+                        GpioLine::Named(name) => Some((role, name.clone())),
+                        GpioLine::OnChip { .. } => None,
+                    })
+                    .collect();
+                let ask = Ask::E22 {
+                    baud: radio.baud,
+                    pins: e22.pins.clone(),
+                };
+                (lines, ask)
+            }
+            None => {
+                let ask = Ask::Serial {
+                    driver: radio.driver,
+                    baud: radio.baud,
+                };
+                (Vec::new(), ask)
+            }
+        };
+        Self {
+            device: radio.port.clone(),
+            spi: false,
+            lines,
+            ask,
+        }
+    }
+
+    fn from_board(board: &BoardProfile) -> Self {
+        let mut lines = Vec::new();
+        if let Some(p) = &board.pins {
+            let roles = [
+                ("M0", p.m0),
+                ("M1", p.m1),
+                ("AUX", p.aux),
+                ("CS", p.cs),
+                ("RESET", p.reset),
+                ("BUSY", p.busy),
+                ("IRQ", p.irq),
+                ("RX enable", p.rx_enable),
+                ("TX enable", p.tx_enable),
+            ];
+            let power = p.power_enable.iter().map(|n| ("power enable", Some(*n)));
+            for (role, bcm) in roles.into_iter().chain(power) {
+                lines.extend(bcm.map(|n| (role, format!("GPIO{n}"))));
+            }
+        }
+        let ask = match ModuleKind::try_from(board.module) {
+            Ok(ModuleKind::E22) => match board.pins.as_ref().and_then(PinLines::from_profile) {
+                Some(pins) => Ask::E22 {
+                    baud: board.baud,
+                    pins,
+                },
+                None => Ask::NoDriver(format!("board {:?} names no M0/M1 pins", board.id)),
+            },
+            Ok(driver) => Ask::Serial {
+                driver,
+                baud: board.baud,
+            },
+            Err(e) => Ask::NoDriver(e.to_string()),
+        };
+        Self {
+            device: PathBuf::from(&board.serial_path),
+            spi: board.module.is_spi(),
+            lines,
+            ask,
+        }
+    }
+}
+
+impl Doctor<'_> {
+    /// Runs every check on `subject`, in order.
+    pub async fn examine(&self, subject: &Subject) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let hardware = match subject {
+            Subject::Config(path) if !path.exists() => {
+                findings.push(Finding::fail(
+                    "config",
+                    format!("there is no config file {}", path.display()),
+                    "copy /usr/share/doc/lorabridge/bridge.example.toml there and fill it in; \
+                     or give --config FILE, or --board NAME to check the Pi for a board first",
+                ));
+                None
+            }
+            Subject::Config(path) => match Config::load(path) {
+                Err(e) => {
+                    findings.push(Finding::fail(
+                        "config",
+                        e.to_string(),
+                        format!(
+                            "edit the key it names; `lorabridge check-config --config {}` \
+                             checks again",
+                            path.display()
+                        ),
+                    ));
+                    None
+                }
+                Ok(config) => {
+                    let radio = config.radio.as_ref();
+                    findings.push(Finding::ok("config", config_detail(path, radio)));
+                    radio.map(Hardware::from_config)
+                }
+            },
+            Subject::Board(id) => match BoardProfile::builtin(id) {
+                Err(e) => {
+                    findings.push(Finding::fail(
+                        "board",
+                        e.to_string(),
+                        "name one of the boards listed",
+                    ));
+                    None
+                }
+                Ok(board) => {
+                    findings.push(Finding::skip(
+                        "config",
+                        "no config given: give --config to check the channel and power against \
+                         the region's rules",
+                    ));
+                    Some(Hardware::from_board(&board))
+                }
+            },
+        };
+        let groups = Groups::read(&self.root);
+        let user = access::find_user(&self.root, &self.user, &groups);
+        findings.push(match &user {
+            Some(u) => Finding::ok("service user", format!("{} (uid {})", u.name, u.uid)),
+            None => Finding::fail(
+                "service user",
+                format!(
+                    "no user {:?} in {}",
+                    self.user,
+                    self.root.join("etc/passwd").display()
+                ),
+                format!(
+                    "install the lorabridge package, which creates it, or: sudo adduser \
+                     --system --group --home /var/lib/lorabridge {}",
+                    self.user
+                ),
+            ),
+        });
+        let Some(hw) = hardware else {
+            if findings[0].outcome == Outcome::Ok {
+                findings.push(Finding::skip(
+                    "radio",
+                    "the config has no [radio] table: nothing to check for a radio",
+                ));
+            }
+            return findings;
+        };
+        let boot = BootFiles::read(&self.root);
+        findings.extend(self.interfaces(&hw, &boot));
+        let device = self.device(&hw, user.as_ref(), &groups);
+        let device_ok = device.outcome == Outcome::Ok;
+        findings.push(device);
+        let lines = self.lines(&hw, user.as_ref(), &groups);
+        let lines_ok = lines.outcome != Outcome::Fail;
+        findings.push(lines);
+        findings.push(if device_ok && lines_ok {
+            self.module(&hw).await
+        } else {
+            Finding::skip("module", "not asked: fix the device and its lines first")
+        });
+        findings
+    }
+
+    /// The Pi's UART or SPI, and the console that must not sit on the UART.
+    fn interfaces(&self, hw: &Hardware, boot: &BootFiles) -> Vec<Finding> {
+        let on_uart = !hw.spi && boot::is_pi_uart(&hw.device);
+        if !hw.spi && !on_uart {
+            return vec![Finding::skip(
+                "interface",
+                format!(
+                    "{} is not on the Pi's UART or SPI (a USB module): nothing to switch on",
+                    hw.device.display()
+                ),
+            )];
+        }
+        if !boot.has_config() {
+            return vec![Finding::fail(
+                "interface",
+                format!(
+                    "no config.txt in {} (is this a Raspberry Pi?)",
+                    boot.dir.display()
+                ),
+                "run the doctor on the Pi, with its boot partition mounted",
+            )];
+        }
+        let config_txt = boot.config_path();
+        if hw.spi {
+            return vec![match boot.spi_enabled() {
+                Some(true) => {
+                    Finding::ok("SPI", format!("dtparam=spi=on in {}", config_txt.display()))
+                }
+                _ => Finding::fail(
+                    "SPI",
+                    format!("SPI is off: no dtparam=spi=on in {}", config_txt.display()),
+                    "sudo raspi-config nonint do_spi 0, then reboot",
+                ),
+            }];
+        }
+        let uart = match boot.uart_enabled() {
+            Some(true) => Finding::ok("UART", format!("switched on in {}", config_txt.display())),
+            _ => Finding::fail(
+                "UART",
+                format!(
+                    "the UART is off: no enable_uart=1 in {}",
+                    config_txt.display()
+                ),
+                "sudo raspi-config nonint do_serial_hw 0, then reboot",
+            ),
+        };
+        let console = match (boot.uart_console(), boot::uart_getty(&self.root)) {
+            (Some(arg), _) => Finding::fail(
+                "serial console",
+                format!(
+                    "the kernel console is on the UART ({arg} in {}): it would talk over the module",
+                    boot.cmdline_path().display()
+                ),
+                "sudo raspi-config nonint do_serial_cons 1, then reboot",
+            ),
+            (None, Some(unit)) => Finding::fail(
+                "serial console",
+                format!("{unit} runs a login prompt on the UART"),
+                format!("sudo systemctl disable --now {unit}"),
+            ),
+            (None, None) => Finding::ok("serial console", "off the UART"),
+        };
+        vec![uart, console]
+    }
+
+    /// The device node: there, and open to the service user.
+    fn device(&self, hw: &Hardware, user: Option<&User>, groups: &Groups) -> Finding {
+        let path = self.rooted(&hw.device);
+        let Some(user) = user else {
+            return match path.exists() {
+                true => Finding::skip(
+                    "device",
+                    "present; whether the service user may open it is unknown without the user",
+                ),
+                false => Finding::fail(
+                    "device",
+                    format!("{} does not exist", path.display()),
+                    device_fix(hw),
+                ),
+            };
+        };
+        if !path.exists() {
+            return Finding::fail(
+                "device",
+                format!("{} does not exist", path.display()),
+                device_fix(hw),
+            );
+        }
+        match access::read_write(&path, user, groups) {
+            Ok(()) => Finding::ok(
+                "device",
+                format!("{} is open to {}", path.display(), user.name),
+            ),
+            Err((detail, fix)) => Finding::fail("device", detail, fix),
+        }
+    }
+
+    /// The GPIO lines the module needs: on a chip the service user may open, and held by no
+    /// other program.
+    fn lines(&self, hw: &Hardware, user: Option<&User>, groups: &Groups) -> Finding {
+        if hw.lines.is_empty() {
+            return Finding::skip("GPIO lines", "the module needs no GPIO lines");
+        }
+        let Some(gpio) = self.gpio else {
+            return Finding::skip(
+                "GPIO lines",
+                "not checked: the lines are not this machine's",
+            );
+        };
+        let mut free = Vec::new();
+        for (role, name) in &hw.lines {
+            let Some(line) = gpio.find(name) else {
+                return Finding::fail(
+                    "GPIO lines",
+                    format!("no GPIO chip has a line {name} ({role})"),
+                    "run the doctor with sudo on the Raspberry Pi the HAT sits on",
+                );
+            };
+            match line.held_by.as_deref() {
+                Some("lorabridge") => {
+                    return Finding::fail(
+                        "GPIO lines",
+                        format!("{name} ({role}) is held by a running lorabridge"),
+                        "sudo systemctl stop lorabridge, check again, then start it",
+                    );
+                }
+                Some(other) => {
+                    return Finding::fail(
+                        "GPIO lines",
+                        format!("{name} ({role}) is held by {other:?}"),
+                        format!(
+                            "stop {other:?} (e.g. sudo systemctl disable --now {other}); \
+                             two programs cannot drive one radio"
+                        ),
+                    );
+                }
+                None => {}
+            }
+            if let Some(user) = user
+                && let Err((detail, fix)) = access::read_write(&line.chip, user, groups)
+            {
+                return Finding::fail("GPIO lines", detail, fix);
+            }
+            free.push(format!("{name} ({role})"));
+        }
+        Finding::ok("GPIO lines", format!("free: {}", free.join(", ")))
+    }
+
+    /// The module answers its driver's first questions; nothing on it is changed.
+    async fn module(&self, hw: &Hardware) -> Finding {
+        let path = self.rooted(&hw.device);
+        let cfg = DriverConfig {
+            command_timeout: self.answer_timeout,
+            ..DriverConfig::default()
+        };
+        let (answer, baud) = match &hw.ask {
+            Ask::NoDriver(reason) => return Finding::skip("module", reason.clone()),
+            Ask::Serial { driver, baud } => {
+                let connector = SerialConnector::new(&path, *baud);
+                (probe(*driver, &connector, &cfg).await, *baud)
+            }
+            Ask::E22 { baud, pins } => {
+                let Some(gpio) = self.gpio else {
+                    return Finding::skip(
+                        "module",
+                        "an E22 is asked through its mode pins, which are not this machine's",
+                    );
+                };
+                let pins = match gpio.mode_pins(pins) {
+                    Ok(pins) => pins,
+                    Err(e) => {
+                        return Finding::fail("module", e.to_string(), "see the GPIO lines check");
+                    }
+                };
+                let connector = SerialConnector::new(&path, *baud);
+                (probe_e22(&connector, pins, &cfg).await, *baud)
+            }
+        };
+        match answer {
+            Ok(info) => Finding::ok(
+                "module",
+                format!(
+                    "answers: firmware {}, frames up to {} bytes",
+                    info.firmware.as_deref().unwrap_or("(not reported)"),
+                    info.mtu
+                ),
+            ),
+            Err(e) => Finding::fail(
+                "module",
+                format!("no answer on {} at {baud} baud: {e}", path.display()),
+                "check the wiring and the baud rate; stop any program that has the port open \
+                 (sudo systemctl stop lorabridge); lorabridge radio probe asks it by hand",
+            ),
+        }
+    }
+
+    fn rooted(&self, path: &Path) -> PathBuf {
+        self.root.join(path.strip_prefix("/").unwrap_or(path))
+    }
+}
+
+fn config_detail(path: &Path, radio: Option<&RadioConfig>) -> String {
+    match radio {
+        None => format!("{} is valid (no radio)", path.display()),
+        Some(r) => format!(
+            "{} is valid: {} Hz at {} dBm is legal in {}",
+            path.display(),
+            r.modulation.frequency_hz,
+            r.modulation.tx_power_dbm,
+            r.plan.name
+        ),
+    }
+}
+
+fn device_fix(hw: &Hardware) -> String {
+    if hw.spi {
+        "switch SPI on (see the SPI check) and reboot; the spidev node then appears".into()
+    } else if boot::is_pi_uart(&hw.device) {
+        "switch the UART on (see the UART check) and reboot".into()
+    } else {
+        "plug the module in; `ls /dev/serial/by-id/` shows what the Pi sees, and `port` in \
+         [radio] names it"
+            .into()
+    }
+}
+
+/// The report: one line per check, the fix under each failure, and a last line that counts.
+pub fn render(findings: &[Finding]) -> String {
+    let width = findings.iter().map(|f| f.check.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for f in findings {
+        let mark = match f.outcome {
+            Outcome::Ok => "ok  ",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+        };
+        out.push_str(&format!("{mark}  {:width$}  {}\n", f.check, f.detail));
+        if let Some(fix) = &f.fix {
+            out.push_str(&format!("      {:width$}  fix: {fix}\n", ""));
+        }
+    }
+    let failed = findings
+        .iter()
+        .filter(|f| f.outcome == Outcome::Fail)
+        .count();
+    out.push_str(&match failed {
+        0 => "Everything checked is ready.\n".to_string(),
+        n => format!("{n} of {} checks failed.\n", findings.len()),
+    });
+    out
+}
