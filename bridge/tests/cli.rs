@@ -28,7 +28,7 @@ fn help_names_every_command() {
     let out = lorabridge(&["--help"], dir.path());
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["run", "check-config", "status", "demo", "radio"] {
+    for command in ["run", "check-config", "status", "demo", "radio", "doctor"] {
         assert!(
             help.lines()
                 .any(|line| line.trim_start().starts_with(command)),
@@ -104,4 +104,32 @@ fn a_missing_config_file_is_named() {
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("nowhere.toml"), "names the file: {stderr}");
+}
+
+#[test]
+fn doctor_exits_1_and_prints_the_fix_when_a_check_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("bridge.example.toml");
+    let config = dir.path().join("bridge.toml");
+    std::fs::copy(&example, &config).unwrap();
+    // A tree with no service user and no USB module plugged in (the example's rak3172-usb).
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = lorabridge(
+        &["doctor", "--root", root, "--config", "bridge.toml"],
+        dir.path(),
+    );
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}{}", text(&out.stderr));
+    assert!(report.contains("ok    config"), "{report}");
+    assert!(report.contains("FAIL  service user"), "{report}");
+    assert!(report.contains("FAIL  device"), "{report}");
+    assert!(report.contains("fix: plug the module in"), "{report}");
+    assert!(report.ends_with("2 of 6 checks failed.\n"), "{report}");
+    let help = text(&lorabridge(&["doctor", "--help"], dir.path()).stdout);
+    assert!(
+        help.contains("Exit status: 0 when no check failed"),
+        "{help}"
+    );
 }
