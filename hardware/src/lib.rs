@@ -5,6 +5,8 @@
 //!   time-on-air, because airtime is the budget the whole mesh protocol is designed around.
 //! * [`RegionPlan`]: where, how loud and how often a region allows transmitting (EU868 duty
 //!   cycle, US915 dwell time), as data files, so regulation changes are edits, not code.
+//! * [`OnAir`]: what a module really sends for one host frame (header bytes, longer
+//!   preamble, split packets), so that the ledger charges the air, not the frame.
 //! * [`AirtimeLedger`]: the sliding-window duty-cycle and dwell accounting that answers "may
 //!   I send now, and if not, exactly when", so no queue ever breaks the rules.
 //! * [`BoardProfile`]: the supported boards and HATs (port, baud, firmware, limits), as data.
@@ -18,9 +20,11 @@
 pub mod board;
 pub mod ledger;
 pub mod modulation;
+pub mod on_air;
 pub mod region;
 
 pub use board::{BoardError, BoardProfile, Chip, ModuleKind};
 pub use ledger::{AirtimeLedger, Refusal, RefusalReason, SubBandUsage};
 pub use modulation::{Modulation, ModulationError};
+pub use on_air::OnAir;
 pub use region::{Dwell, PowerReference, RegionError, RegionPlan, SubBand};
