@@ -18,13 +18,12 @@
 //! [`RnodeFraming`] lets an AT module share a channel with RNodes (their firmware adds a
 //! header byte on air).
 //!
-//! [`DutyCycled`] wraps any [`Radio`] and refuses sends that would break the regional duty-cycle
-//! law, telling the caller when it may send instead.
+//! [`ModuleKind::on_air`] says what each module really sends for a frame, which the engine's
+//! duty-cycle ledger charges.
 
 pub mod at;
 mod at_command;
 pub mod driver;
-pub mod duty;
 pub mod e22;
 pub mod error;
 pub mod limits;
@@ -36,7 +35,6 @@ pub mod rnode_framing;
 pub mod rui3;
 
 pub use driver::{Connector, DriverConfig, Port, PortIo, SerialConnector, SerialRadio, Stats};
-pub use duty::DutyCycled;
 pub use error::RadioError;
 pub use limits::{LimitError, ModuleLimits};
 pub use probe::{ModuleInfo, probe, probe_e22};

@@ -4,9 +4,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use lorabridge_hardware::Modulation;
+use lorabridge_hardware::{Modulation, OnAir};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use crate::RadioError;
 
@@ -14,7 +13,7 @@ use crate::RadioError;
 ///
 /// The trait returns boxed futures instead of using `async fn` so that it stays object-safe:
 /// the daemon picks the driver from its configuration at run time (`Box<dyn Radio>`), and
-/// wrappers such as [`crate::DutyCycled`] compose over either. One allocation per call is
+/// wrappers such as [`crate::RnodeFraming`] compose over either. One allocation per call is
 /// nothing next to a LoRa transmission (tens of milliseconds to seconds of airtime).
 pub type RadioFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -71,8 +70,6 @@ pub struct RxFrame {
     pub rssi_dbm: Option<i16>,
     /// Signal-to-noise ratio in dB, when the module reported one.
     pub snr_db: Option<f32>,
-    /// When the driver read the frame from the serial line (monotonic clock).
-    pub received_at: Instant,
 }
 
 /// What a driver is doing, for status pages and for callers that want to wait.
@@ -108,6 +105,23 @@ pub enum ModuleKind {
 }
 
 impl ModuleKind {
+    /// What this module puts on air for a host frame sent with `m`: the airtime the duty-cycle
+    /// ledger must charge. An RNode adds its header byte to each packet, sends a preamble of
+    /// at least 18 symbols and splits frames over 254 bytes; the E22 driver adds its framing;
+    /// the AT modules send the frame as configured.
+    pub fn on_air(self, m: &Modulation) -> OnAir {
+        match self {
+            ModuleKind::Rnode => OnAir::plain(*m)
+                .with_min_preamble(crate::rnode::cmd::MIN_PREAMBLE)
+                .with_added_bytes(1)
+                .split_every(crate::rnode::air::AIR_CHUNK),
+            ModuleKind::Rui3 | ModuleKind::Rak811 => OnAir::plain(*m),
+            // `m` is the air rate's stand-in, so this is the E22's airtime estimate (see
+            // `crate::e22`).
+            ModuleKind::E22 => OnAir::plain(*m).with_added_bytes(crate::e22::wire::OVERHEAD),
+        }
+    }
+
     /// The name used on the command line and in configuration files.
     /// How the module family is called in messages to stewards.
     pub fn module_name(self) -> &'static str {
@@ -177,6 +191,32 @@ impl TryFrom<lorabridge_hardware::ModuleKind> for ModuleKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_module_is_charged_what_it_puts_on_air() {
+        let m = Modulation::eu868_default();
+        let frame = 200;
+        let rui3 = ModuleKind::Rui3.on_air(&m).time_on_air(frame);
+        assert_eq!(rui3, m.time_on_air(frame));
+        assert_eq!(ModuleKind::Rak811.on_air(&m).time_on_air(frame), rui3);
+        // The RNode's header byte and 18-symbol preamble: a frame costs more than on an AT
+        // module, and a frame over 254 bytes two packets, each with its own preamble.
+        let rnode = ModuleKind::Rnode.on_air(&m);
+        let sent = Modulation {
+            preamble_symbols: 18,
+            ..m
+        };
+        assert_eq!(rnode.time_on_air(frame), sent.time_on_air(frame + 1));
+        assert!(rnode.time_on_air(frame) > rui3);
+        assert_eq!(
+            rnode.time_on_air(400),
+            sent.time_on_air(255) + sent.time_on_air(147)
+        );
+        assert_eq!(
+            ModuleKind::E22.on_air(&m).time_on_air(frame),
+            m.time_on_air(frame + crate::e22::wire::OVERHEAD)
+        );
+    }
 
     #[test]
     fn board_profile_modules_map_to_drivers() {

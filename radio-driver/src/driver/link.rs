@@ -73,7 +73,6 @@ impl FrameSink {
             payload,
             rssi_dbm: rssi,
             snr_db: snr,
-            received_at: Instant::now(),
         };
         match self.tx.try_send(frame) {
             Ok(()) => self.stats.rx_frames.fetch_add(1, Ordering::Relaxed),
