@@ -124,7 +124,8 @@ impl Bridge {
                         .into_iter()
                         .map(|(ago, airtime)| (ENGINE_EPOCH.saturating_sub(ago), airtime)),
                 );
-                Some(RadioPort::new(link, radio.radio, radio.modulation))
+                let on_air = radio.radio.kind().on_air(&radio.modulation);
+                Some(RadioPort::new(link, radio.radio, on_air))
             }
             None => None,
         };
@@ -262,7 +263,7 @@ async fn add_radio(
         .await
         .map_err(|e| format!("cannot configure the radio: {e}"))?;
     let budget = Budget {
-        modulation: radio.modulation,
+        on_air: radio.radio.kind().on_air(&radio.modulation),
         plan: radio.plan.clone(),
     };
     engine

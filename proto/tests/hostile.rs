@@ -183,7 +183,7 @@ fn sealed_pair(key_bytes: [u8; 32]) -> Medium {
                 LinkConfig {
                     mtu: 255,
                     budget: Some(Budget {
-                        modulation: modulation(false),
+                        on_air: lorabridge_hardware::OnAir::plain(modulation(false)),
                         plan: lorabridge_hardware::RegionPlan::builtin("EU868").unwrap(),
                     }),
                     topics: vec![TOPIC],

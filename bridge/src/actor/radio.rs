@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use lorabridge_hardware::Modulation;
+use lorabridge_hardware::OnAir;
 use lorabridge_proto::engine::{Engine, LinkId, OpStore};
 use lorabridge_radio::{Radio, RadioError};
 use tokio::time::Instant;
@@ -24,17 +24,17 @@ pub struct RadioPort {
     pub link: LinkId,
     pub radio: Arc<dyn Radio>,
     /// What the engine charges each frame's airtime with; sends are recorded with the same.
-    modulation: Modulation,
+    on_air: OnAir,
     sending: bool,
     retry_at: Option<Instant>,
 }
 
 impl RadioPort {
-    pub fn new(link: LinkId, radio: Arc<dyn Radio>, modulation: Modulation) -> Self {
+    pub fn new(link: LinkId, radio: Arc<dyn Radio>, on_air: OnAir) -> Self {
         Self {
             link,
             radio,
-            modulation,
+            on_air,
             sending: false,
             retry_at: None,
         }
@@ -61,7 +61,7 @@ impl RadioPort {
         }
         if let Some(frame) = engine.poll_transmit(elapsed, self.link) {
             // On disk before it is on air, so that a restart keeps the duty cycle.
-            state.airtime(self.modulation.time_on_air(frame.len()));
+            state.airtime(self.on_air.time_on_air(frame.len()));
             self.sending = true;
             let radio = self.radio.clone();
             work.push(async move { Done::RadioSent(radio.send(&frame).await) }.boxed());

@@ -19,9 +19,10 @@ use super::reader::{Section, range_i64};
 
 /// Default region plan: the project's first deployments are European.
 pub const DEFAULT_RADIO_REGION: &str = "EU868";
-/// The RNode firmware splits host frames above 254 bytes into two LoRa packets (its own header
-/// byte makes 255 on air); the bridge keeps one frame per packet, as the RNode board profiles do.
-const RNODE_SINGLE_PACKET_MTU: usize = 254;
+/// The RNode firmware splits host frames above one packet's share into two LoRa packets (its
+/// own header byte fills the packet); the bridge keeps one frame per packet, as the RNode
+/// board profiles do.
+const RNODE_SINGLE_PACKET_MTU: usize = lorabridge_radio::rnode::air::AIR_CHUNK;
 
 /// The LoRa module and its settings (table `[radio]`), checked against the board, the
 /// region plan and the LoRa rules.

@@ -35,7 +35,7 @@ pub mod trickle;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use lorabridge_hardware::{AirtimeLedger, Modulation, RegionPlan};
+use lorabridge_hardware::{AirtimeLedger, OnAir, RegionPlan};
 use rand_chacha::ChaCha12Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -59,7 +59,8 @@ pub struct LinkId(pub usize);
 /// The airtime rules a radio link obeys.
 #[derive(Clone, Debug)]
 pub struct Budget {
-    pub modulation: Modulation,
+    /// What the module puts on air for a frame: what the ledger charges.
+    pub on_air: OnAir,
     pub plan: RegionPlan,
 }
 
@@ -82,7 +83,7 @@ impl LinkConfig {
     /// `None` on a point-to-point link.
     fn frame_airtime(&self) -> Option<Duration> {
         let budget = self.budget.as_ref()?;
-        Some(budget.modulation.time_on_air(self.mtu))
+        Some(budget.on_air.time_on_air(self.mtu))
     }
 }
 
@@ -599,7 +600,7 @@ impl<S: OpStore> Engine<S> {
         let (Some(budget), Some(ledger)) = (&state.config.budget, &mut state.ledger) else {
             return;
         };
-        let m = &budget.modulation;
+        let m = &budget.on_air.modulation;
         for (start, airtime) in sends {
             ledger.restore(start, m.frequency_hz, m.bandwidth_hz, airtime);
         }

@@ -123,7 +123,7 @@ impl<S: OpStore> Engine<S> {
             if let Some(budget) = &self.links[link.0].config.budget {
                 // A radio is deaf while it sends: leave the channel to the neighbours for a
                 // while after each frame, so that their Wants get through a burst of ours.
-                let airtime = budget.modulation.time_on_air(frame.len());
+                let airtime = budget.on_air.time_on_air(frame.len());
                 self.links[link.0].listen_until = now + airtime.mul_f64(1.0 + LISTEN_AFTER_SEND);
             }
             self.own.sent(&frame);
@@ -355,8 +355,8 @@ impl<S: OpStore> Engine<S> {
         let (Some(budget), Some(ledger)) = (&state.config.budget, &mut state.ledger) else {
             return Charge::Sent;
         };
-        let m = &budget.modulation;
-        let airtime = m.time_on_air(len);
+        let m = &budget.on_air.modulation;
+        let airtime = budget.on_air.time_on_air(len);
         let reserve = budget
             .plan
             .sub_band(m.frequency_hz, m.bandwidth_hz)

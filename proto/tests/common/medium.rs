@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use lorabridge_hardware::{Modulation, RegionPlan};
+use lorabridge_hardware::{Modulation, OnAir, RegionPlan};
 use lorabridge_proto::engine::{
     Budget, Engine, EngineConfig, Event, LinkConfig, LinkId, MemoryStore,
 };
@@ -89,7 +89,7 @@ pub fn keyed_engine(
     seed[0] = i as u8;
     let mut engine = Engine::new(EngineConfig::new(NETWORK, key, seed), store);
     let budget = Budget {
-        modulation: m,
+        on_air: OnAir::plain(m),
         plan: RegionPlan::builtin("EU868").unwrap(),
     };
     let config = LinkConfig {

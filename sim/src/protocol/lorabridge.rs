@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use lorabridge_hardware::OnAir;
 use lorabridge_proto::engine::{
     Budget, Engine, EngineConfig, Event, LinkConfig, LinkId, MemoryStore,
 };
@@ -35,7 +36,7 @@ impl Lorabridge {
                 LinkConfig {
                     mtu: setup.mtu,
                     budget: Some(Budget {
-                        modulation: setup.modulation,
+                        on_air: OnAir::plain(setup.modulation),
                         plan: setup.plan.clone(),
                     }),
                     topics: setup.topics.clone(),
