@@ -484,3 +484,109 @@ fn junk_operations_cannot_keep_a_node_quiet() {
         "the operation published 30 s into the attack crossed before it ended"
     );
 }
+
+/// An operation as its author's neighbour sends it: compact, the author key elided or not.
+fn op_frame(sender: [u8; 2], op: &RawOp, elide_author: bool) -> Vec<u8> {
+    let bytes = lorabridge_proto::compact::encode(op, &TOPIC, elide_author).expect("encodes");
+    forged(sender, &Message::Op(bytes.into_iter().collect()))
+}
+
+/// Operations of authors nobody here knows, their keys left out: what a stranger sends to
+/// make every hearer hold them and ask for the keys. Each is signed by some key, as junk
+/// would be; it cannot be checked before the key is known.
+fn unkeyed_junk(n: u8) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| op_frame([0xde, 0xad], &chat(100 + i, 1).remove(0), true))
+        .collect()
+}
+
+/// Finding 6: operations waiting for their author's key or their predecessor were kept in
+/// 64 slots, the nearest to decodable first, and an unkeyed op counted as nearest of all:
+/// 64 junk ops of unknown authors evicted an honest operation that waited for its
+/// predecessor, so it had to be sent again. Operations of authors whose ops checked out
+/// here now keep their slots.
+#[test]
+fn junk_cannot_evict_an_honest_operation_waiting_for_its_predecessor() {
+    let mut medium = Medium::new(1, &[TOPIC], |_, _| true, true);
+    let honest = chat(1, 3);
+    medium.inject(0, &op_frame([0x0a, 0x01], &honest[0], false));
+    assert_eq!(medium.held(0), 1);
+    // Seq 2 comes before seq 1 (a loss in a burst): it waits.
+    medium.inject(0, &op_frame([0x0a, 0x01], &honest[2], true));
+    assert_eq!(medium.held(0), 1);
+    for junk in unkeyed_junk(150) {
+        medium.inject(0, &junk);
+    }
+    medium.inject(0, &op_frame([0x0a, 0x01], &honest[1], true));
+    assert_eq!(medium.held(0), 3, "seq 2 was still held when seq 1 came");
+}
+
+/// Finding 6: every hearer of an unkeyed junk op queued a KeyWant for its tag, so a
+/// stranger's junk cost every honest node a control frame each. KeyWants on a link are now
+/// merged and go at most every `KEY_REPEAT` (5 min).
+#[test]
+fn junk_from_unknown_authors_draws_few_key_wants() {
+    let mut medium = Medium::new(1, &[TOPIC], |_, _| true, true);
+    medium.run_for(MINUTE);
+    let junk = unkeyed_junk(150);
+    let before = medium.nodes[0]
+        .engine
+        .stats(common::medium::LINK)
+        .key_wants_sent;
+    // One junk op every 4 s for 10 minutes.
+    for frame in &junk {
+        medium.inject(0, frame);
+        medium.run_for(Duration::from_secs(4));
+    }
+    let sent = medium.nodes[0]
+        .engine
+        .stats(common::medium::LINK)
+        .key_wants_sent
+        - before;
+    println!(
+        "{{\"test\": \"junk_key_wants\", \"junk_ops\": {}, \"key_wants\": {sent}}}",
+        junk.len()
+    );
+    assert!(
+        (1..=3).contains(&sent),
+        "{sent} KeyWants for {} junk ops in 10 minutes",
+        junk.len()
+    );
+}
+
+/// Finding 6: a KeyWant naming a known author drew a Hello with the key from every hearer,
+/// each time: a replayed 12-byte KeyWant bought about 50 bytes of every node's airtime. A
+/// node now tells a key on a link at most every `KEY_REPEAT` (5 min).
+#[test]
+fn replayed_key_wants_draw_a_key_at_most_every_five_minutes() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    for op in chat(1, 3) {
+        medium.publish(0, &TOPIC, op);
+    }
+    medium.run_for(10 * MINUTE);
+    assert_eq!(medium.held(1), 3);
+    let author = *key(1).verifying_key().as_bytes();
+    let mut tags = heapless::Vec::new();
+    tags.push(AuthorTag::from_key(&author)).unwrap();
+    let ask = forged([0xde, 0xad], &Message::KeyWant(tags));
+    let hellos = |m: &Medium| -> u64 {
+        (0..2)
+            .map(|i| m.nodes[i].engine.stats(common::medium::LINK).hellos_sent)
+            .sum()
+    };
+    let before = hellos(&medium);
+    // A replay every 10 s for 20 minutes, heard by both nodes.
+    for _ in 0..120 {
+        for i in 0..2 {
+            medium.inject(i, &ask);
+        }
+        medium.run_for(Duration::from_secs(10));
+    }
+    let sent = hellos(&medium) - before;
+    println!("{{\"test\": \"replayed_key_wants\", \"replays\": 120, \"hellos\": {sent}}}");
+    assert!(
+        sent <= 2 * 5,
+        "{sent} Hellos for 120 replayed KeyWants in 20 minutes"
+    );
+    assert!(sent >= 1, "an honest KeyWant is still answered");
+}

@@ -275,6 +275,12 @@ const MAX_QUIET_FRAMES: u32 = 64;
 /// summaries from 562 to 359 and frames from 1 839 to 1 583, at the same delivery.
 const FRESH_INTERVAL_IMINS: u32 = 4;
 
+/// Key exchanges on a link repeat at most this often: our KeyWants (merged, up to
+/// `MAX_HELLO_KEYS` tags each), and a key told in a Hello answer. Unkeyed junk then costs a
+/// hearer at most 12 KeyWants an hour, and a replayed KeyWant at most 12 tellings of each
+/// key; an honest neighbour that missed a key asks again well within `pending_timeout`.
+const KEY_REPEAT: Duration = Duration::from_secs(5 * 60);
+
 /// Operation ids remembered per link as heard there, and as relayed there. (The daemon
 /// restores this many of the radio's heard ids at start.)
 pub const MAX_RECENT_IDS: usize = 8192;
@@ -302,6 +308,12 @@ struct Link {
     /// Authors whose keys we sent in full on this link, and when. Only our own sends count:
     /// a key heard from a neighbour reached that neighbour's neighbours, not ours.
     keys_shared: HashMap<[u8; 32], Duration>,
+    /// When we last sent a KeyWant on this link (see `KEY_REPEAT`).
+    key_want_sent: Option<Duration>,
+    /// Keys we sent in Hellos on this link within `KEY_REPEAT`, and when: not told again
+    /// before then. Bound: the verified keys (`MAX_KEYS`); older entries are dropped as
+    /// KeyWants come.
+    keys_told: HashMap<[u8; 32], Duration>,
     /// When our Vector for a topic was last queued.
     last_vector: HashMap<[u8; 32], Duration>,
     /// When a refused send may go.
@@ -440,6 +452,8 @@ impl<S: OpStore> Engine<S> {
             heard: RecentIds::new(MAX_RECENT_IDS),
             relays: RecentIds::new(MAX_RECENT_IDS),
             keys_shared: HashMap::new(),
+            key_want_sent: None,
+            keys_told: HashMap::new(),
             last_vector: HashMap::new(),
             wake: None,
             listen_until: Duration::ZERO,

@@ -52,6 +52,11 @@ impl KeyBook {
     pub(crate) fn verified(&self, tag: AuthorTag) -> Vec<[u8; 32]> {
         self.verified.get(tag)
     }
+
+    /// Whether `key` signed an operation stored here.
+    pub(crate) fn is_verified(&self, key: &[u8; 32]) -> bool {
+        self.verified.contains(key)
+    }
 }
 
 /// Keys by tag, forgotten in the order they were learned.

@@ -8,8 +8,8 @@ use super::own_tag;
 use super::pending::{Pending, Waiting};
 use super::queue::{Item, Priority};
 use super::{
-    Engine, Event, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES, Neighbour, OpStore, QUIET_FRAMES,
-    Rejection,
+    Engine, Event, KEY_REPEAT, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES, Neighbour, OpStore,
+    QUIET_FRAMES, Rejection,
 };
 use crate::compact::{self, CompactError, OpContext};
 use crate::message::{Fragment, Hello, MAX_WANT_RANGES, Message, Summary, Vector, Want, WantRange};
@@ -474,10 +474,7 @@ impl<S: OpStore> Engine<S> {
                 }
                 Err(CompactError::UnknownAuthor(tag)) => {
                     self.hold(now, link, sender, bytes, Waiting::Key(tag));
-                    let at = now + self.holdoff(link);
-                    self.links[link.0]
-                        .queue
-                        .push(Priority::Control, at, Item::KeyWant(vec![tag]));
+                    self.want_key(now, link, tag);
                     continue;
                 }
                 // Not a topic we carry on this link: someone else's traffic, not an error.
@@ -579,14 +576,17 @@ impl<S: OpStore> Engine<S> {
             return;
         }
         if self.pending.len() >= self.config.max_pending {
-            // Keep what is nearest to decodable: after a loss in a burst, the operations just
-            // past the gap are the ones the repair brings next; those far beyond it will be
-            // sent again anyway.
+            // Keep operations of authors whose ops checked out here first: anyone can send
+            // operations of unknown authors, and none can be checked before its key and
+            // predecessor are known. Among equals keep what is nearest to decodable: after a
+            // loss in a burst, the operations just past the gap are the ones the repair brings
+            // next; those far beyond it will be sent again anyway.
             let distance = |w: &Waiting| match w {
-                Waiting::Backlink { topic, author, seq } => {
-                    seq.saturating_sub(self.height(topic, author))
-                }
-                Waiting::Key(_) => 0,
+                Waiting::Backlink { topic, author, seq } => (
+                    !self.keys.is_verified(author),
+                    seq.saturating_sub(self.height(topic, author)),
+                ),
+                Waiting::Key(_) => (true, 0),
             };
             let Some(farthest) =
                 (0..self.pending.len()).max_by_key(|i| distance(&self.pending[*i].waiting))
@@ -629,9 +629,15 @@ impl<S: OpStore> Engine<S> {
     }
 
     fn on_key_want(&mut self, now: Duration, link: LinkId, tags: &[AuthorTag]) {
+        // Keys told in a Hello here within `KEY_REPEAT` are not told again: a replayed
+        // KeyWant would otherwise buy a Hello from every hearer each time. (A key that went
+        // out with an operation does not count: the KeyWant says that frame was lost.)
+        let told = &mut self.links[link.0].keys_told;
+        told.retain(|_, at| now < *at + KEY_REPEAT);
         let keys: Vec<[u8; 32]> = tags
             .iter()
             .flat_map(|tag| self.keys.verified(*tag))
+            .filter(|key| !told.contains_key(key))
             .take(crate::message::MAX_HELLO_KEYS)
             .collect();
         if !keys.is_empty() {
@@ -640,11 +646,47 @@ impl<S: OpStore> Engine<S> {
                 .queue
                 .push(Priority::Control, at, Item::Hello(keys));
         }
-        let asked = tags.to_vec();
-        let cancelled = self.links[link.0]
-            .queue
-            .cancel(|item| *item == Item::KeyWant(asked.clone()));
+        // A neighbour asked for keys we wanted too: its answer will serve us.
+        let queue = &mut self.links[link.0].queue;
+        queue.absorb(|item| {
+            if let Item::KeyWant(wanted) = item {
+                wanted.retain(|tag| !tags.contains(tag));
+            }
+            false
+        });
+        let cancelled = queue.cancel(|item| matches!(item, Item::KeyWant(t) if t.is_empty()));
         self.links[link.0].stats.cancelled += cancelled as u64;
+    }
+
+    /// Asks the link's neighbours for the key of author `tag`: folded into the KeyWant
+    /// already queued, else a new one, not sooner than `KEY_REPEAT` after the last. A tag
+    /// that does not fit a full KeyWant is not asked for now; its operation waits, and asks
+    /// again when it is heard again.
+    fn want_key(&mut self, now: Duration, link: LinkId, tag: AuthorTag) {
+        let holdoff = self.holdoff(link);
+        let state = &mut self.links[link.0];
+        let mut queued = false;
+        state.queue.absorb(|item| match item {
+            Item::KeyWant(tags) => {
+                queued = true;
+                if !tags.contains(&tag) && tags.len() < crate::message::MAX_HELLO_KEYS {
+                    tags.push(tag);
+                }
+                true
+            }
+            _ => false,
+        });
+        if queued {
+            return;
+        }
+        let at = (now + holdoff).max(
+            state
+                .key_want_sent
+                .map_or(Duration::ZERO, |t| t + KEY_REPEAT),
+        );
+        state
+            .queue
+            .push(Priority::Control, at, Item::KeyWant(vec![tag]));
     }
 }
 

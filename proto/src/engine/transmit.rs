@@ -420,9 +420,13 @@ impl<S: OpStore> Engine<S> {
                 state.stats.hellos_sent += 1;
                 for key in &hello.keys {
                     state.keys_shared.insert(*key, now);
+                    state.keys_told.insert(*key, now);
                 }
             }
-            Message::KeyWant(_) => state.stats.key_wants_sent += 1,
+            Message::KeyWant(_) => {
+                state.stats.key_wants_sent += 1;
+                state.key_want_sent = Some(now);
+            }
             Message::Op(_) => state.stats.ops_sent += 1,
             Message::Fragment(f) if f.index == 0 => state.stats.ops_sent += 1,
             Message::Fragment(_) => {}
