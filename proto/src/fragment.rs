@@ -92,6 +92,8 @@ pub enum ReassemblyError {
 #[derive(Debug)]
 struct Partial {
     sender: NodeTag,
+    /// The sender is a known node (see [`Reassembler::push`]).
+    known: bool,
     op: OpTag,
     chunks: Vec<Option<Vec<u8>>>,
     bytes: usize,
@@ -114,10 +116,16 @@ impl Reassembler {
     }
 
     /// Adds one fragment heard at `now`; returns the whole operation once its last piece is in.
+    ///
+    /// `known` says the sender has sent operations that checked out. Sender tags are not
+    /// authenticated, so when the bounds are reached a stranger's partials go first, and a
+    /// stranger's new partial never displaces a known sender's: strangers sending fragments
+    /// under made-up tags cannot push out what honest neighbours are halfway through.
     pub fn push(
         &mut self,
         now: Duration,
         sender: NodeTag,
+        known: bool,
         fragment: &Fragment,
     ) -> Result<Option<Vec<u8>>, ReassemblyError> {
         let Fragment {
@@ -139,7 +147,10 @@ impl Reassembler {
             .position(|p| p.sender == sender && p.op == *op)
         {
             Some(slot) => slot,
-            None => self.start(now, sender, *op, *count),
+            None => match self.start(now, sender, known, *op, *count) {
+                Some(slot) => slot,
+                None => return Ok(None),
+            },
         };
         let partial = &mut self.partials[slot];
         if partial.chunks.len() != usize::from(*count) {
@@ -173,38 +184,57 @@ impl Reassembler {
         Ok(None)
     }
 
-    fn start(&mut self, now: Duration, sender: NodeTag, op: OpTag, count: u8) -> usize {
+    /// Makes a slot for a new partial; `None` when only known senders' partials could make
+    /// room for a stranger's.
+    fn start(
+        &mut self,
+        now: Duration,
+        sender: NodeTag,
+        known: bool,
+        op: OpTag,
+        count: u8,
+    ) -> Option<usize> {
         if self.partials.iter().filter(|p| p.sender == sender).count() >= self.limits.per_sender {
             self.evict(|p| p.sender == sender);
         }
-        if self.partials.len() >= self.limits.total_ops {
-            self.evict(|_| true);
+        if self.partials.len() >= self.limits.total_ops
+            && !self.evict(|p| !p.known)
+            && (!known || !self.evict(|_| true))
+        {
+            return None;
         }
         self.partials.push(Partial {
             sender,
+            known,
             op,
             chunks: vec![None; usize::from(count)],
             bytes: 0,
             last_heard: now,
         });
-        self.partials.len() - 1
+        Some(self.partials.len() - 1)
     }
 
-    /// Drops the least recently heard other partials until the byte bound holds again.
+    /// Drops other partials, strangers' first and then the least recently heard, until the
+    /// byte bound holds again.
     fn make_room(&mut self, keep: (NodeTag, OpTag)) {
         while self.buffered_bytes() > self.limits.total_bytes && self.partials.len() > 1 {
-            self.evict(|p| (p.sender, p.op) != keep);
+            let other = |p: &Partial| (p.sender, p.op) != keep;
+            if !self.evict(|p| other(p) && !p.known) {
+                self.evict(other);
+            }
         }
     }
 
-    /// Removes the least recently heard partial matching `which`.
-    fn evict(&mut self, which: impl Fn(&Partial) -> bool) {
-        if let Some(oldest) = (0..self.partials.len())
+    /// Removes the least recently heard partial matching `which`; false if none matched.
+    fn evict(&mut self, which: impl Fn(&Partial) -> bool) -> bool {
+        let Some(oldest) = (0..self.partials.len())
             .filter(|i| which(&self.partials[*i]))
             .min_by_key(|i| self.partials[*i].last_heard)
-        {
-            self.partials.remove(oldest);
-        }
+        else {
+            return false;
+        };
+        self.partials.remove(oldest);
+        true
     }
 
     /// Drops partial operations that timed out by `now`.

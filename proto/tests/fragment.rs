@@ -44,7 +44,7 @@ proptest! {
             match codec.decode(&frame).unwrap().message {
                 Message::Op(bytes) => whole = Some(bytes.to_vec()),
                 Message::Fragment(f) => {
-                    if let Some(done) = reassembler.push(Duration::ZERO, A, &f).unwrap() {
+                    if let Some(done) = reassembler.push(Duration::ZERO, A, false, &f).unwrap() {
                         whole = Some(done);
                     }
                 }
@@ -62,7 +62,7 @@ proptest! {
         let mut reassembler = Reassembler::new(limits);
         for (sender, op, index, count, len, secs) in stream {
             let fragment = Fragment { op: OpTag(op), index, count, data: vec![0; len].into_iter().collect() };
-            let _ = reassembler.push(Duration::from_secs(secs), NodeTag([sender, 0]), &fragment);
+            let _ = reassembler.push(Duration::from_secs(secs), NodeTag([sender, 0]), false, &fragment);
             prop_assert!(reassembler.partial_ops() <= limits.total_ops);
             prop_assert!(reassembler.buffered_bytes() <= limits.total_bytes);
         }
@@ -105,24 +105,24 @@ fn bad_fragments_are_typed_errors_and_change_nothing() {
         data: [1u8, 2].into_iter().collect(),
     };
     assert_eq!(
-        r.push(Duration::ZERO, A, &f(2, 2)),
+        r.push(Duration::ZERO, A, false, &f(2, 2)),
         Err(ReassemblyError::BadIndex { index: 2, count: 2 })
     );
     assert_eq!(
-        r.push(Duration::ZERO, A, &f(0, 0)),
+        r.push(Duration::ZERO, A, false, &f(0, 0)),
         Err(ReassemblyError::BadIndex { index: 0, count: 0 })
     );
     assert_eq!(r.partial_ops(), 0);
-    assert_eq!(r.push(Duration::ZERO, A, &f(0, 3)), Ok(None));
+    assert_eq!(r.push(Duration::ZERO, A, false, &f(0, 3)), Ok(None));
     assert_eq!(
-        r.push(Duration::ZERO, A, &f(1, 4)),
+        r.push(Duration::ZERO, A, false, &f(1, 4)),
         Err(ReassemblyError::CountMismatch {
             expected: 3,
             got: 4
         })
     );
     // A repeated fragment is harmless.
-    assert_eq!(r.push(Duration::ZERO, A, &f(0, 3)), Ok(None));
+    assert_eq!(r.push(Duration::ZERO, A, false, &f(0, 3)), Ok(None));
     assert_eq!(r.buffered_bytes(), 2);
 }
 
@@ -133,8 +133,8 @@ fn senders_are_kept_apart_and_partials_time_out() {
     let op = vec![9u8; 600];
     let from_a = fragments(&op, 248);
     let from_b = fragments(&op, 248);
-    assert_eq!(r.push(Duration::ZERO, A, &from_a[0]).unwrap(), None);
-    assert_eq!(r.push(Duration::ZERO, B, &from_b[1]).unwrap(), None);
+    assert_eq!(r.push(Duration::ZERO, A, false, &from_a[0]).unwrap(), None);
+    assert_eq!(r.push(Duration::ZERO, B, false, &from_b[1]).unwrap(), None);
     assert_eq!(
         r.partial_ops(),
         2,
@@ -144,8 +144,8 @@ fn senders_are_kept_apart_and_partials_time_out() {
     r.expire(limits.timeout);
     assert_eq!(r.partial_ops(), 0);
     // After the timeout the rest alone cannot complete the op.
-    assert_eq!(r.push(limits.timeout, A, &from_a[1]).unwrap(), None);
-    assert_eq!(r.push(limits.timeout, A, &from_a[2]).unwrap(), None);
+    assert_eq!(r.push(limits.timeout, A, false, &from_a[1]).unwrap(), None);
+    assert_eq!(r.push(limits.timeout, A, false, &from_a[2]).unwrap(), None);
     assert_eq!(r.partial_ops(), 1);
 }
 
@@ -159,9 +159,10 @@ fn per_sender_limit_evicts_that_senders_oldest() {
         count: 2,
         data: [op].into_iter().collect(),
     };
-    r.push(Duration::from_secs(1), B, &piece(100)).unwrap();
+    r.push(Duration::from_secs(1), B, false, &piece(100))
+        .unwrap();
     for op in 0..5u8 {
-        r.push(Duration::from_secs(2 + u64::from(op)), A, &piece(op))
+        r.push(Duration::from_secs(2 + u64::from(op)), A, false, &piece(op))
             .unwrap();
     }
     assert_eq!(
@@ -177,7 +178,7 @@ fn per_sender_limit_evicts_that_senders_oldest() {
         data: [7u8].into_iter().collect(),
     };
     assert_eq!(
-        r.push(Duration::from_secs(9), B, &rest).unwrap(),
+        r.push(Duration::from_secs(9), B, false, &rest).unwrap(),
         Some(vec![100, 7])
     );
 }

@@ -590,3 +590,39 @@ fn replayed_key_wants_draw_a_key_at_most_every_five_minutes() {
     );
     assert!(sent >= 1, "an honest KeyWant is still answered");
 }
+
+/// Finding 6: sender tags are not authenticated, and 16 partial operations were kept in all,
+/// the least recently heard dropped first: strangers starting 16 fragments under made-up tags
+/// pushed out an honest neighbour's operation halfway through. Partials of senders whose
+/// operations checked out now keep their slots.
+#[test]
+fn spoofed_senders_cannot_evict_an_honest_partial_operation() {
+    use lorabridge_proto::OpTag;
+    use lorabridge_proto::message::Fragment;
+    let mut medium = Medium::new(1, &[TOPIC], |_, _| true, true);
+    let honest = log(&key(1), &TOPIC, &[b"hello".to_vec(), vec![b'x'; 400]]);
+    let neighbour = [0x0b, 0x01];
+    medium.inject(0, &op_frame(neighbour, &honest[0], false));
+    assert_eq!(medium.held(0), 1);
+    let bytes = lorabridge_proto::compact::encode(&honest[1], &TOPIC, true).expect("encodes");
+    let half = bytes.len().div_ceil(2);
+    let fragment = |sender: [u8; 2], op: OpTag, index: u8, data: &[u8]| {
+        forged(
+            sender,
+            &Message::Fragment(Fragment {
+                op,
+                index,
+                count: 2,
+                data: data.iter().copied().collect(),
+            }),
+        )
+    };
+    let tag = OpTag::from_id(&honest[1].id());
+    medium.inject(0, &fragment(neighbour, tag, 0, &bytes[..half]));
+    for stranger in 0..16u8 {
+        let junk = OpTag::from_id(&[stranger; 32]);
+        medium.inject(0, &fragment([0xe0, stranger], junk, 0, &[0x55; 100]));
+    }
+    medium.inject(0, &fragment(neighbour, tag, 1, &bytes[half..]));
+    assert_eq!(medium.held(0), 2, "the neighbour's operation was completed");
+}

@@ -312,6 +312,7 @@ mod tests {
                         rssi_dbm: Some(rssi),
                         snr_db: Some(4.5),
                         frames,
+                        ops: 0,
                     },
                     Duration::from_secs(1),
                 )],

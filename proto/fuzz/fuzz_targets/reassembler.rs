@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         let take = usize::from(*len).min(tail.len());
         let (chunk, tail) = tail.split_at(take);
         let fragment = Fragment { op: OpTag([*op; 4]), index: *index, count: *count, data: chunk.iter().copied().collect() };
-        let _ = reassembler.push(Duration::from_secs(u64::from(*secs)), NodeTag([*sender, 0]), &fragment);
+        let _ = reassembler.push(Duration::from_secs(u64::from(*secs)), NodeTag([*sender, 0]), false, &fragment);
         assert!(reassembler.partial_ops() <= limits.total_ops);
         assert!(reassembler.buffered_bytes() <= limits.total_bytes);
         rest = tail;

@@ -191,6 +191,10 @@ pub struct Neighbour {
     pub rssi_dbm: Option<f32>,
     pub snr_db: Option<f32>,
     pub frames: u64,
+    /// Operations heard from it that checked out (signature and log): anyone can send a
+    /// frame under any tag, but only a real node sends these. Its partial operations keep
+    /// their reassembly slots before those of strangers.
+    pub ops: u64,
 }
 
 /// Counters per link, for status and for measuring the protocol.

@@ -162,6 +162,7 @@ impl<S: OpStore> Engine<S> {
                     rssi_dbm: None,
                     snr_db: None,
                     frames: 0,
+                    ops: 0,
                 });
                 neighbours.len() - 1
             }
@@ -434,7 +435,11 @@ impl<S: OpStore> Engine<S> {
             _ => false,
         });
         self.links[link.0].stats.cancelled += cancelled as u64;
-        match self.reassembler.push(now, sender, fragment) {
+        let known = self.links[link.0]
+            .neighbours
+            .iter()
+            .any(|n| n.tag == sender && n.ops > 0);
+        match self.reassembler.push(now, sender, known, fragment) {
             Ok(Some(bytes)) => self.on_op(now, link, sender, bytes),
             Ok(None) => {}
             Err(error) => self.reject(link, Rejection::Fragment(error)),
@@ -508,6 +513,13 @@ impl<S: OpStore> Engine<S> {
             }
             self.store_op(now, &op.topic, op.author, op.seq, op.op.clone());
             self.links[link.0].stats.ops_received += 1;
+            if let Some(n) = self.links[link.0]
+                .neighbours
+                .iter_mut()
+                .find(|n| n.tag == sender)
+            {
+                n.ops += 1;
+            }
             self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some((link, sender)));
             self.emit(Event::Received {
                 link,
