@@ -279,11 +279,14 @@ const MAX_QUIET_FRAMES: u32 = 64;
 /// summaries from 562 to 359 and frames from 1 839 to 1 583, at the same delivery.
 const FRESH_INTERVAL_IMINS: u32 = 4;
 
-/// Key exchanges on a link repeat at most this often: our KeyWants (merged, up to
-/// `MAX_HELLO_KEYS` tags each), and a key told in a Hello answer. Unkeyed junk then costs a
-/// hearer at most 12 KeyWants an hour, and a replayed KeyWant at most 12 tellings of each
-/// key; an honest neighbour that missed a key asks again well within `pending_timeout`.
-const KEY_REPEAT: Duration = Duration::from_secs(5 * 60);
+/// Our KeyWants on a link (merged, up to `MAX_HELLO_KEYS` tags each) go at most this often:
+/// unkeyed junk then costs a hearer at most 12 KeyWants an hour, and an honest op whose key
+/// is missing still asks well within `pending_timeout`.
+const KEY_WANT_GAP: Duration = Duration::from_secs(5 * 60);
+/// A key told in a Hello on a link is not told there again for this long: a replayed KeyWant
+/// then buys at most one telling of each key a minute from each hearer, while a neighbour
+/// that lost our Hello (or did not hear it) gets the key at its next ask.
+const KEY_RETELL: Duration = Duration::from_secs(60);
 
 /// Operation ids remembered per link as heard there, and as relayed there. (The daemon
 /// restores this many of the radio's heard ids at start.)
@@ -312,9 +315,9 @@ struct Link {
     /// Authors whose keys we sent in full on this link, and when. Only our own sends count:
     /// a key heard from a neighbour reached that neighbour's neighbours, not ours.
     keys_shared: HashMap<[u8; 32], Duration>,
-    /// When we last sent a KeyWant on this link (see `KEY_REPEAT`).
+    /// When we last sent a KeyWant on this link (see `KEY_WANT_GAP`).
     key_want_sent: Option<Duration>,
-    /// Keys we sent in Hellos on this link within `KEY_REPEAT`, and when: not told again
+    /// Keys we sent in Hellos on this link within `KEY_RETELL`, and when: not told again
     /// before then. Bound: the verified keys (`MAX_KEYS`); older entries are dropped as
     /// KeyWants come.
     keys_told: HashMap<[u8; 32], Duration>,

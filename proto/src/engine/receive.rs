@@ -8,8 +8,8 @@ use super::own_tag;
 use super::pending::{Pending, Waiting};
 use super::queue::{Item, Priority};
 use super::{
-    Engine, Event, KEY_REPEAT, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES, Neighbour, OpStore,
-    QUIET_FRAMES, Rejection,
+    Engine, Event, KEY_RETELL, KEY_WANT_GAP, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES, Neighbour,
+    OpStore, QUIET_FRAMES, Rejection,
 };
 use crate::compact::{self, CompactError, OpContext};
 use crate::message::{Fragment, Hello, MAX_WANT_RANGES, Message, Summary, Vector, Want, WantRange};
@@ -641,11 +641,11 @@ impl<S: OpStore> Engine<S> {
     }
 
     fn on_key_want(&mut self, now: Duration, link: LinkId, tags: &[AuthorTag]) {
-        // Keys told in a Hello here within `KEY_REPEAT` are not told again: a replayed
+        // Keys told in a Hello here within `KEY_RETELL` are not told again: a replayed
         // KeyWant would otherwise buy a Hello from every hearer each time. (A key that went
         // out with an operation does not count: the KeyWant says that frame was lost.)
         let told = &mut self.links[link.0].keys_told;
-        told.retain(|_, at| now < *at + KEY_REPEAT);
+        told.retain(|_, at| now < *at + KEY_RETELL);
         let keys: Vec<[u8; 32]> = tags
             .iter()
             .flat_map(|tag| self.keys.verified(*tag))
@@ -671,7 +671,7 @@ impl<S: OpStore> Engine<S> {
     }
 
     /// Asks the link's neighbours for the key of author `tag`: folded into the KeyWant
-    /// already queued, else a new one, not sooner than `KEY_REPEAT` after the last. A tag
+    /// already queued, else a new one, not sooner than `KEY_WANT_GAP` after the last. A tag
     /// that does not fit a full KeyWant is not asked for now; its operation waits, and asks
     /// again when it is heard again.
     fn want_key(&mut self, now: Duration, link: LinkId, tag: AuthorTag) {
@@ -694,7 +694,7 @@ impl<S: OpStore> Engine<S> {
         let at = (now + holdoff).max(
             state
                 .key_want_sent
-                .map_or(Duration::ZERO, |t| t + KEY_REPEAT),
+                .map_or(Duration::ZERO, |t| t + KEY_WANT_GAP),
         );
         state
             .queue
