@@ -2,6 +2,7 @@
 //! tests run real bridges in-process (and restart them) through it.
 
 pub mod actor;
+pub mod boot_clock;
 pub mod bridge;
 pub mod config;
 pub mod demo;

@@ -1,5 +1,7 @@
 //! The bridge's own persisted state: operations heard on each mesh transport (never echoed,
-//! even after a restart) and the idempotency keys of publishes.
+//! even after a restart), the radio's sends of the last hour, and the idempotency keys of
+//! publishes. Sends and keys are dated with [`Stamp`]s, so that their ages stay true when
+//! NTP sets a Pi's clock forward.
 //!
 //! It lives in a SQLite file of its own beside the node's database, never in the node's: p2panda
 //! serialises the transactions of its store, and a writer outside it can make one of p2panda's
@@ -9,6 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::boot_clock::Stamp;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -39,7 +43,7 @@ impl From<sqlx::Error> for StateError {
 #[derive(Clone)]
 pub struct State {
     pool: SqlitePool,
-    /// When expired idempotency keys were last deleted (unix seconds).
+    /// When expired idempotency keys were last deleted (seconds since boot; 0: not yet).
     last_expiry: Arc<Mutex<u64>>,
 }
 
@@ -64,12 +68,20 @@ impl State {
         for statement in [
             "CREATE TABLE IF NOT EXISTS lorabridge_heard (transport TEXT NOT NULL, op_id BLOB NOT NULL, PRIMARY KEY (transport, op_id))",
             "CREATE TABLE IF NOT EXISTS lorabridge_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS lorabridge_airtime (sent_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS lorabridge_airtime_sent ON lorabridge_airtime (sent_ms)",
+            "CREATE TABLE IF NOT EXISTS lorabridge_sends (wall_ms INTEGER NOT NULL, boot TEXT NOT NULL, boot_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS lorabridge_sends_wall ON lorabridge_sends (wall_ms)",
+            "CREATE TABLE IF NOT EXISTS lorabridge_keys (topic BLOB NOT NULL, key BLOB NOT NULL, wall_secs INTEGER NOT NULL, boot TEXT NOT NULL, boot_secs INTEGER NOT NULL, PRIMARY KEY (topic, key))",
+            "CREATE INDEX IF NOT EXISTS lorabridge_keys_wall ON lorabridge_keys (wall_secs)",
             // Keys were scoped to (app, instance) before; LoRes scopes them to the topic.
             "DROP TABLE IF EXISTS lorabridge_idempotency",
-            "CREATE TABLE IF NOT EXISTS lorabridge_publish_keys (topic BLOB NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL, PRIMARY KEY (topic, key))",
-            "CREATE INDEX IF NOT EXISTS lorabridge_publish_keys_created ON lorabridge_publish_keys (created_secs)",
+            // Sends and keys of bridges from before boot stamps, dated by the wall clock only
+            // (an empty boot): kept, so that an upgrade forgets no airtime and no key.
+            "CREATE TABLE IF NOT EXISTS lorabridge_airtime (sent_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
+            "INSERT INTO lorabridge_sends SELECT sent_ms, '', 0, airtime_us FROM lorabridge_airtime",
+            "DROP TABLE lorabridge_airtime",
+            "CREATE TABLE IF NOT EXISTS lorabridge_publish_keys (topic BLOB NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL)",
+            "INSERT OR IGNORE INTO lorabridge_keys SELECT topic, key, created_secs, '', 0 FROM lorabridge_publish_keys",
+            "DROP TABLE lorabridge_publish_keys",
         ] {
             sqlx::query(statement).execute(&pool).await?;
         }
@@ -117,22 +129,38 @@ impl State {
     /// its airtime), oldest first. One dated in the future (the clock went back since) counts
     /// as just now, so the budget is never over-estimated as free. Older rows are deleted.
     pub async fn airtime_last_hour(&self) -> Result<Vec<(Duration, Duration)>, StateError> {
-        let now = now_ms();
-        let hour_ago = now.saturating_sub(3_600_000) as i64;
-        sqlx::query("DELETE FROM lorabridge_airtime WHERE sent_ms < ?")
-            .bind(hour_ago)
-            .execute(&self.pool)
-            .await?;
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT sent_ms, airtime_us FROM lorabridge_airtime ORDER BY sent_ms")
+        self.airtime_last_hour_at(&Stamp::now()).await
+    }
+
+    async fn airtime_last_hour_at(
+        &self,
+        now: &Stamp,
+    ) -> Result<Vec<(Duration, Duration)>, StateError> {
+        const HOUR_MS: u64 = 3_600_000;
+        sqlx::query(
+            "DELETE FROM lorabridge_sends WHERE (boot = ? AND boot <> '' AND boot_ms < ?) \
+             OR ((boot <> ? OR boot = '') AND wall_ms < ?)",
+        )
+        .bind(&now.boot)
+        .bind(now.since_boot_ms.saturating_sub(HOUR_MS) as i64)
+        .bind(&now.boot)
+        .bind(now.wall_ms.saturating_sub(HOUR_MS) as i64)
+        .execute(&self.pool)
+        .await?;
+        let rows: Vec<(i64, String, i64, i64)> =
+            sqlx::query_as("SELECT wall_ms, boot, boot_ms, airtime_us FROM lorabridge_sends")
                 .fetch_all(&self.pool)
                 .await?;
         let mut sends: Vec<(Duration, Duration)> = rows
             .into_iter()
-            .map(|(sent, airtime)| {
-                let ago = now.saturating_sub(u64::try_from(sent).unwrap_or(0));
+            .map(|(wall_ms, boot, boot_ms, airtime)| {
+                let sent = Stamp {
+                    wall_ms: u64::try_from(wall_ms).unwrap_or(0),
+                    boot,
+                    since_boot_ms: u64::try_from(boot_ms).unwrap_or(0),
+                };
                 let airtime = Duration::from_micros(u64::try_from(airtime).unwrap_or(0));
-                (Duration::from_millis(ago), airtime)
+                (sent.age_at(now), airtime)
             })
             .collect();
         sends.sort_by(|a, b| b.0.cmp(&a.0));
@@ -153,11 +181,13 @@ impl State {
                     .bind(id.to_vec())
                     .execute(&pool)
                     .await,
-                    Record::Airtime { sent_ms, airtime } => {
+                    Record::Airtime { at, airtime } => {
                         sqlx::query(
-                            "INSERT INTO lorabridge_airtime (sent_ms, airtime_us) VALUES (?, ?)",
+                            "INSERT INTO lorabridge_sends (wall_ms, boot, boot_ms, airtime_us) VALUES (?, ?, ?, ?)",
                         )
-                        .bind(sent_ms as i64)
+                        .bind(at.wall_ms as i64)
+                        .bind(at.boot)
+                        .bind(at.since_boot_ms as i64)
                         .bind(airtime.as_micros() as i64)
                         .execute(&pool)
                         .await
@@ -173,48 +203,79 @@ impl State {
 
     /// Whether `key` was used for a publish in `topic` within the retention window.
     pub async fn key_used(&self, topic: &[u8; 32], key: &[u8]) -> Result<bool, StateError> {
-        self.expire_keys().await?;
-        let since = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT created_secs FROM lorabridge_publish_keys WHERE topic = ? AND key = ? AND created_secs >= ?",
+        self.key_used_at(topic, key, &Stamp::now()).await
+    }
+
+    async fn key_used_at(
+        &self,
+        topic: &[u8; 32],
+        key: &[u8],
+        now: &Stamp,
+    ) -> Result<bool, StateError> {
+        self.expire_keys(now).await?;
+        let row: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT wall_secs, boot, boot_secs FROM lorabridge_keys WHERE topic = ? AND key = ?",
         )
         .bind(&topic[..])
         .bind(key)
-        .bind(since as i64)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.is_some())
+        Ok(row.is_some_and(|(wall_secs, boot, boot_secs)| {
+            let used = Stamp {
+                wall_ms: u64::try_from(wall_secs).unwrap_or(0) * 1000,
+                boot,
+                since_boot_ms: u64::try_from(boot_secs).unwrap_or(0) * 1000,
+            };
+            used.age_at(now) < IDEMPOTENCY_RETENTION
+        }))
     }
 
     /// Records `key` as used, once its publish is persisted by the node: a crash before this
     /// leaves the key unused, so a retry publishes again (at worst a duplicate, never a loss).
     pub async fn record_key(&self, topic: &[u8; 32], key: &[u8]) -> Result<(), StateError> {
+        self.record_key_at(topic, key, &Stamp::now()).await
+    }
+
+    async fn record_key_at(
+        &self,
+        topic: &[u8; 32],
+        key: &[u8],
+        now: &Stamp,
+    ) -> Result<(), StateError> {
         sqlx::query(
-            "INSERT OR REPLACE INTO lorabridge_publish_keys (topic, key, created_secs) VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO lorabridge_keys (topic, key, wall_secs, boot, boot_secs) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(&topic[..])
         .bind(key)
-        .bind(now_secs() as i64)
+        .bind((now.wall_ms / 1000) as i64)
+        .bind(&now.boot)
+        .bind((now.since_boot_ms / 1000) as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Deletes expired keys, at most once an hour (through the index on `created_secs`).
-    async fn expire_keys(&self) -> Result<(), StateError> {
-        let now = now_secs();
+    /// Deletes expired keys, at most once an hour of this boot.
+    async fn expire_keys(&self, now: &Stamp) -> Result<(), StateError> {
+        let now_secs = now.since_boot_ms / 1000;
         {
             let mut last = self.last_expiry.lock().unwrap_or_else(|p| p.into_inner());
-            if now < *last + EXPIRY_EVERY.as_secs() {
+            if *last != 0 && now_secs < *last + EXPIRY_EVERY.as_secs() {
                 return Ok(());
             }
-            *last = now;
+            *last = now_secs.max(1);
         }
-        let expired = now.saturating_sub(IDEMPOTENCY_RETENTION.as_secs()) as i64;
-        sqlx::query("DELETE FROM lorabridge_publish_keys WHERE created_secs < ?")
-            .bind(expired)
-            .execute(&self.pool)
-            .await?;
+        let retention = IDEMPOTENCY_RETENTION.as_secs();
+        sqlx::query(
+            "DELETE FROM lorabridge_keys WHERE (boot = ? AND boot <> '' AND boot_secs < ?) \
+             OR ((boot <> ? OR boot = '') AND wall_secs < ?)",
+        )
+        .bind(&now.boot)
+        .bind(now_secs.saturating_sub(retention) as i64)
+        .bind(&now.boot)
+        .bind((now.wall_ms / 1000).saturating_sub(retention) as i64)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }
@@ -225,7 +286,7 @@ enum Record {
         id: [u8; 32],
     },
     Airtime {
-        sent_ms: u64,
+        at: Stamp,
         airtime: Duration,
     },
 }
@@ -247,7 +308,7 @@ impl StateWriter {
     /// forgets at most that frame.)
     pub fn airtime(&self, airtime: Duration) {
         self.send(Record::Airtime {
-            sent_ms: now_ms(),
+            at: Stamp::now(),
             airtime,
         });
     }
@@ -312,12 +373,6 @@ pub fn state_path(node_database: &Path) -> std::path::PathBuf {
     name.into()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -342,23 +397,114 @@ mod tests {
         assert_eq!(state.next_epoch().await.unwrap(), first + 86_401);
     }
 
+    fn stamp(wall_s: u64, boot: &str, since_boot_s: u64) -> Stamp {
+        Stamp {
+            wall_ms: wall_s * 1000,
+            boot: boot.into(),
+            since_boot_ms: since_boot_s * 1000,
+        }
+    }
+
+    async fn send_at(state: &State, at: &Stamp, airtime_us: i64) {
+        sqlx::query(
+            "INSERT INTO lorabridge_sends (wall_ms, boot, boot_ms, airtime_us) VALUES (?, ?, ?, ?)",
+        )
+        .bind(at.wall_ms as i64)
+        .bind(&at.boot)
+        .bind(at.since_boot_ms as i64)
+        .bind(airtime_us)
+        .execute(&state.pool)
+        .await
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn the_last_hours_sends_come_back_oldest_first() {
         let state = State::open(None).await.unwrap();
-        let now = now_ms() as i64;
-        for (ago_ms, airtime_us) in [(7_200_000i64, 1), (600_000, 2), (60_000, 3), (-60_000, 4)] {
-            sqlx::query("INSERT INTO lorabridge_airtime (sent_ms, airtime_us) VALUES (?, ?)")
-                .bind(now - ago_ms)
-                .bind(airtime_us)
-                .execute(&state.pool)
-                .await
-                .unwrap();
+        let now = stamp(1_000_000, "b2", 50_000);
+        // Two hours, ten minutes and one minute ago in this boot, one dated a minute ahead by
+        // a boot of the past (the clock went back), and one of a past boot two hours ago.
+        for (at, airtime_us) in [
+            (stamp(0, "b2", 50_000 - 7_200), 1),
+            (stamp(0, "b2", 50_000 - 600), 2),
+            (stamp(0, "b2", 50_000 - 60), 3),
+            (stamp(1_000_060, "b1", 10), 4),
+            (stamp(1_000_000 - 7_200, "b1", 10), 5),
+        ] {
+            send_at(&state, &at, airtime_us).await;
         }
-        let sends = state.airtime_last_hour().await.unwrap();
+        let sends = state.airtime_last_hour_at(&now).await.unwrap();
         let airtimes: Vec<u128> = sends.iter().map(|(_, a)| a.as_micros()).collect();
         assert_eq!(airtimes, vec![2, 3, 4], "two hours ago is forgotten");
-        assert!(sends[0].0 >= Duration::from_secs(599));
+        assert_eq!(sends[0].0, Duration::from_secs(600));
         assert_eq!(sends[2].0, Duration::ZERO, "from the future counts as now");
+    }
+
+    /// #13, finding 8: a Pi without a battery clock boots at the time saved on its card and
+    /// NTP moves it forward later. Sends and keys dated before that jump keep their true age
+    /// within the boot: the duty cycle and the idempotency window hold across a restart.
+    #[tokio::test]
+    async fn a_clock_jump_in_one_boot_ages_neither_sends_nor_keys() {
+        let state = State::open(None).await.unwrap();
+        let before = stamp(1_000_000, "b1", 100);
+        send_at(&state, &before, 7).await;
+        state.record_key_at(&[1; 32], b"k", &before).await.unwrap();
+        // NTP moves the clock three days forward; ten minutes of the boot have passed.
+        let after = stamp(1_000_000 + 3 * 86_400 + 600, "b1", 700);
+        let sends = state.airtime_last_hour_at(&after).await.unwrap();
+        assert_eq!(
+            sends,
+            vec![(Duration::from_secs(600), Duration::from_micros(7))]
+        );
+        assert!(state.key_used_at(&[1; 32], b"k", &after).await.unwrap());
+        // The key still expires after the retention of this boot's time.
+        let expired = stamp(after.wall_ms / 1000, "b1", 100 + 48 * 3600);
+        assert!(!state.key_used_at(&[1; 32], b"k", &expired).await.unwrap());
+        // After a reboot the wall clock dates them.
+        let rebooted = stamp(1_000_000 + 1_800, "b2", 20);
+        state.record_key_at(&[2; 32], b"k", &before).await.unwrap();
+        assert!(state.key_used_at(&[2; 32], b"k", &rebooted).await.unwrap());
+        let sends = state.airtime_last_hour_at(&rebooted).await.unwrap();
+        assert_eq!(
+            sends,
+            vec![(Duration::from_secs(1_800), Duration::from_micros(7))]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_keeps_the_sends_and_keys_dated_by_the_wall_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let node_db = dir.path().join("lorabridge.sqlite");
+        let options = SqliteConnectOptions::new()
+            .filename(state_path(&node_db))
+            .create_if_missing(true);
+        let old = SqlitePool::connect_with(options).await.unwrap();
+        let wall_ms = Stamp::now().wall_ms as i64;
+        for statement in [
+            "CREATE TABLE lorabridge_airtime (sent_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
+            "CREATE TABLE lorabridge_publish_keys (topic BLOB NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL, PRIMARY KEY (topic, key))",
+        ] {
+            sqlx::query(statement).execute(&old).await.unwrap();
+        }
+        sqlx::query("INSERT INTO lorabridge_airtime VALUES (?, 9)")
+            .bind(wall_ms - 60_000)
+            .execute(&old)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO lorabridge_publish_keys VALUES (?, ?, ?)")
+            .bind(&[3u8; 32][..])
+            .bind(&b"k"[..])
+            .bind(wall_ms / 1000 - 60)
+            .execute(&old)
+            .await
+            .unwrap();
+        old.close().await;
+        let state = State::open(Some(&node_db)).await.unwrap();
+        let sends = state.airtime_last_hour().await.unwrap();
+        assert_eq!(sends.len(), 1);
+        assert_eq!(sends[0].1, Duration::from_micros(9));
+        assert!(sends[0].0 >= Duration::from_secs(59));
+        assert!(state.key_used(&[3; 32], b"k").await.unwrap());
     }
 
     #[tokio::test]
