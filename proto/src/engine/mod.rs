@@ -279,9 +279,12 @@ const MAX_QUIET_FRAMES: u32 = 64;
 /// summaries from 562 to 359 and frames from 1 839 to 1 583, at the same delivery.
 const FRESH_INTERVAL_IMINS: u32 = 4;
 
-/// Our KeyWants on a link (merged, up to `MAX_HELLO_KEYS` tags each) go at most this often:
-/// unkeyed junk then costs a hearer at most 12 KeyWants an hour, and an honest op whose key
-/// is missing still asks well within `pending_timeout`.
+/// Our KeyWants on a link (merged, up to `MAX_HELLO_KEYS` tags each) are spaced by a gap that
+/// starts at `KEY_WANT_FIRST_GAP`, doubles with each KeyWant, and is at most `KEY_WANT_GAP`;
+/// a Hello that lets a waiting operation decode sets it back. An honest node whose Hello
+/// answer was lost asks again after 30 s; unkeyed junk, which no Hello answers, costs a
+/// hearer at most 5 KeyWants in its first 10 minutes and 12 an hour after.
+const KEY_WANT_FIRST_GAP: Duration = Duration::from_secs(30);
 const KEY_WANT_GAP: Duration = Duration::from_secs(5 * 60);
 /// A key told in a Hello on a link is not told there again for this long: a replayed KeyWant
 /// then buys at most one telling of each key a minute from each hearer, while a neighbour
@@ -315,8 +318,10 @@ struct Link {
     /// Authors whose keys we sent in full on this link, and when. Only our own sends count:
     /// a key heard from a neighbour reached that neighbour's neighbours, not ours.
     keys_shared: HashMap<[u8; 32], Duration>,
-    /// When we last sent a KeyWant on this link (see `KEY_WANT_GAP`).
+    /// When we last sent a KeyWant on this link, and the gap before the next (see
+    /// `KEY_WANT_GAP`).
     key_want_sent: Option<Duration>,
+    key_want_gap: Duration,
     /// Keys we sent in Hellos on this link within `KEY_RETELL`, and when: not told again
     /// before then. Bound: the verified keys (`MAX_KEYS`); older entries are dropped as
     /// KeyWants come.
@@ -460,6 +465,7 @@ impl<S: OpStore> Engine<S> {
             relays: RecentIds::new(MAX_RECENT_IDS),
             keys_shared: HashMap::new(),
             key_want_sent: None,
+            key_want_gap: KEY_WANT_FIRST_GAP,
             keys_told: HashMap::new(),
             last_vector: HashMap::new(),
             wake: None,

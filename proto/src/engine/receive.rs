@@ -8,8 +8,8 @@ use super::own_tag;
 use super::pending::{Pending, Waiting};
 use super::queue::{Item, Priority};
 use super::{
-    Engine, Event, KEY_RETELL, KEY_WANT_GAP, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES, Neighbour,
-    OpStore, QUIET_FRAMES, Rejection,
+    Engine, Event, KEY_RETELL, KEY_WANT_FIRST_GAP, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES,
+    Neighbour, OpStore, QUIET_FRAMES, Rejection,
 };
 use crate::compact::{self, CompactError, OpContext};
 use crate::message::{Fragment, Hello, MAX_WANT_RANGES, Message, Summary, Vector, Want, WantRange};
@@ -635,6 +635,9 @@ impl<S: OpStore> Engine<S> {
             .drain(..)
             .partition(|p| matches!(p.waiting, Waiting::Key(tag) if tags.contains(&tag)));
         self.pending = waiting;
+        if !ready.is_empty() {
+            self.links[link.0].key_want_gap = KEY_WANT_FIRST_GAP;
+        }
         for pending in ready {
             self.on_op(now, pending.link, pending.sender, pending.bytes);
         }
@@ -671,7 +674,7 @@ impl<S: OpStore> Engine<S> {
     }
 
     /// Asks the link's neighbours for the key of author `tag`: folded into the KeyWant
-    /// already queued, else a new one, not sooner than `KEY_WANT_GAP` after the last. A tag
+    /// already queued, else a new one, not sooner than the link's KeyWant gap after the last. A tag
     /// that does not fit a full KeyWant is not asked for now; its operation waits, and asks
     /// again when it is heard again.
     fn want_key(&mut self, now: Duration, link: LinkId, tag: AuthorTag) {
@@ -694,7 +697,7 @@ impl<S: OpStore> Engine<S> {
         let at = (now + holdoff).max(
             state
                 .key_want_sent
-                .map_or(Duration::ZERO, |t| t + KEY_WANT_GAP),
+                .map_or(Duration::ZERO, |t| t + state.key_want_gap),
         );
         state
             .queue
