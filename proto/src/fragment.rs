@@ -197,11 +197,11 @@ impl Reassembler {
         if self.partials.iter().filter(|p| p.sender == sender).count() >= self.limits.per_sender {
             self.evict(|p| p.sender == sender);
         }
-        if self.partials.len() >= self.limits.total_ops
-            && !self.evict(|p| !p.known)
-            && (!known || !self.evict(|_| true))
-        {
-            return None;
+        if self.partials.len() >= self.limits.total_ops {
+            let made_room = self.evict(|p| !p.known) || (known && self.evict(|_| true));
+            if !made_room {
+                return None;
+            }
         }
         self.partials.push(Partial {
             sender,

@@ -318,9 +318,9 @@ struct Link {
     /// Authors whose keys we sent in full on this link, and when. Only our own sends count:
     /// a key heard from a neighbour reached that neighbour's neighbours, not ours.
     keys_shared: HashMap<[u8; 32], Duration>,
-    /// When we last sent a KeyWant on this link, and the gap before the next (see
+    /// When our next KeyWant may go on this link, and the gap after that one (see
     /// `KEY_WANT_GAP`).
-    key_want_sent: Option<Duration>,
+    key_want_next: Duration,
     key_want_gap: Duration,
     /// Keys we sent in Hellos on this link within `KEY_RETELL`, and when: not told again
     /// before then. Bound: the verified keys (`MAX_KEYS`); older entries are dropped as
@@ -464,7 +464,7 @@ impl<S: OpStore> Engine<S> {
             heard: RecentIds::new(MAX_RECENT_IDS),
             relays: RecentIds::new(MAX_RECENT_IDS),
             keys_shared: HashMap::new(),
-            key_want_sent: None,
+            key_want_next: Duration::ZERO,
             key_want_gap: KEY_WANT_FIRST_GAP,
             keys_told: HashMap::new(),
             last_vector: HashMap::new(),

@@ -593,7 +593,7 @@ impl<S: OpStore> Engine<S> {
             // predecessor are known. Among equals keep what is nearest to decodable: after a
             // loss in a burst, the operations just past the gap are the ones the repair brings
             // next; those far beyond it will be sent again anyway.
-            let distance = |w: &Waiting| match w {
+            let rank = |w: &Waiting| match w {
                 Waiting::Backlink { topic, author, seq } => (
                     !self.keys.is_verified(author),
                     seq.saturating_sub(self.height(topic, author)),
@@ -601,11 +601,11 @@ impl<S: OpStore> Engine<S> {
                 Waiting::Key(_) => (true, 0),
             };
             let Some(farthest) =
-                (0..self.pending.len()).max_by_key(|i| distance(&self.pending[*i].waiting))
+                (0..self.pending.len()).max_by_key(|i| rank(&self.pending[*i].waiting))
             else {
                 return;
             };
-            if distance(&waiting) >= distance(&self.pending[farthest].waiting) {
+            if rank(&waiting) >= rank(&self.pending[farthest].waiting) {
                 return;
             }
             self.pending.swap_remove(farthest);
@@ -674,9 +674,9 @@ impl<S: OpStore> Engine<S> {
     }
 
     /// Asks the link's neighbours for the key of author `tag`: folded into the KeyWant
-    /// already queued, else a new one, not sooner than the link's KeyWant gap after the last. A tag
-    /// that does not fit a full KeyWant is not asked for now; its operation waits, and asks
-    /// again when it is heard again.
+    /// already queued, else a new one, not before `key_want_next`. A tag that does not fit a
+    /// full KeyWant is not asked for now; its operation waits, and asks again when it is
+    /// heard again.
     fn want_key(&mut self, now: Duration, link: LinkId, tag: AuthorTag) {
         let holdoff = self.holdoff(link);
         let state = &mut self.links[link.0];
@@ -694,11 +694,7 @@ impl<S: OpStore> Engine<S> {
         if queued {
             return;
         }
-        let at = (now + holdoff).max(
-            state
-                .key_want_sent
-                .map_or(Duration::ZERO, |t| t + state.key_want_gap),
-        );
+        let at = (now + holdoff).max(state.key_want_next);
         state
             .queue
             .push(Priority::Control, at, Item::KeyWant(vec![tag]));

@@ -425,11 +425,8 @@ impl<S: OpStore> Engine<S> {
             }
             Message::KeyWant(_) => {
                 state.stats.key_wants_sent += 1;
-                // The gap before this one was used; the next is twice as long.
-                if state.key_want_sent.is_some() {
-                    state.key_want_gap = (state.key_want_gap * 2).min(super::KEY_WANT_GAP);
-                }
-                state.key_want_sent = Some(now);
+                state.key_want_next = now + state.key_want_gap;
+                state.key_want_gap = (state.key_want_gap * 2).min(super::KEY_WANT_GAP);
             }
             Message::Op(_) => state.stats.ops_sent += 1,
             Message::Fragment(f) if f.index == 0 => state.stats.ops_sent += 1,
