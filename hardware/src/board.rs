@@ -112,6 +112,30 @@ pub struct Pins {
     pub dio3_tcxo: bool,
 }
 
+impl Pins {
+    /// Every line named, as (its role, its BCM number), e.g. ("M0", 22): what must be free for
+    /// the module (`lorabridge doctor` checks them).
+    pub fn lines(&self) -> Vec<(&'static str, u32)> {
+        let roles = [
+            ("M0", self.m0),
+            ("M1", self.m1),
+            ("AUX", self.aux),
+            ("CS", self.cs),
+            ("RESET", self.reset),
+            ("BUSY", self.busy),
+            ("IRQ", self.irq),
+            ("RX enable", self.rx_enable),
+            ("TX enable", self.tx_enable),
+        ];
+        let power = self.power_enable.iter().map(|n| ("power enable", Some(*n)));
+        roles
+            .into_iter()
+            .chain(power)
+            .filter_map(|(role, line)| Some((role, line?)))
+            .collect()
+    }
+}
+
 /// The firmware protocol spoken over the serial line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -121,8 +121,8 @@ struct Hardware {
     /// The configured device path, e.g. `/dev/serial0`.
     device: PathBuf,
     spi: bool,
-    /// (role, kernel line name), e.g. ("M0", "GPIO22").
-    lines: Vec<(&'static str, String)>,
+    /// (role, line), e.g. ("M0", GPIO22).
+    lines: Vec<(&'static str, GpioLine)>,
     ask: Ask,
 }
 
@@ -143,15 +143,8 @@ impl Hardware {
     fn from_config(radio: &RadioConfig) -> Self {
         let (lines, ask) = match &radio.e22 {
             Some(e22) => {
-                let mut lines = vec![("M0", &e22.pins.m0), ("M1", &e22.pins.m1)];
-                lines.extend(e22.pins.aux.as_ref().map(|aux| ("AUX", aux)));
-                let lines = lines
-                    .into_iter()
-                    .filter_map(|(role, line)| match line {
-                        GpioLine::Named(name) => Some((role, name.clone())),
-                        GpioLine::OnChip { .. } => None,
-                    })
-                    .collect();
+                let mut lines = vec![("M0", e22.pins.m0.clone()), ("M1", e22.pins.m1.clone())];
+                lines.extend(e22.pins.aux.clone().map(|aux| ("AUX", aux)));
                 let ask = Ask::E22 {
                     baud: radio.baud,
                     pins: e22.pins.clone(),
@@ -175,24 +168,12 @@ impl Hardware {
     }
 
     fn from_board(board: &BoardProfile) -> Self {
-        let mut lines = Vec::new();
-        if let Some(p) = &board.pins {
-            let roles = [
-                ("M0", p.m0),
-                ("M1", p.m1),
-                ("AUX", p.aux),
-                ("CS", p.cs),
-                ("RESET", p.reset),
-                ("BUSY", p.busy),
-                ("IRQ", p.irq),
-                ("RX enable", p.rx_enable),
-                ("TX enable", p.tx_enable),
-            ];
-            let power = p.power_enable.iter().map(|n| ("power enable", Some(*n)));
-            for (role, bcm) in roles.into_iter().chain(power) {
-                lines.extend(bcm.map(|n| (role, format!("GPIO{n}"))));
-            }
-        }
+        let lines = board.pins.as_ref().map_or_else(Vec::new, |pins| {
+            pins.lines()
+                .into_iter()
+                .map(|(role, bcm)| (role, GpioLine::bcm(bcm)))
+                .collect()
+        });
         let ask = match ModuleKind::try_from(board.module) {
             Ok(ModuleKind::E22) => match board.pins.as_ref().and_then(PinLines::from_profile) {
                 Some(pins) => Ask::E22 {
@@ -421,7 +402,11 @@ impl Doctor<'_> {
             );
         };
         let mut free = Vec::new();
-        for (role, name) in &hw.lines {
+        for (role, line) in &hw.lines {
+            // A line given by chip and offset is not a Pi header line the doctor can name.
+            let GpioLine::Named(name) = line else {
+                continue;
+            };
             let Some(line) = gpio.find(name) else {
                 return Finding::fail(
                     "GPIO lines",
