@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lorabridge_hardware::{Modulation, RegionPlan};
+use lorabridge_hardware::{Modulation, OnAir, RegionPlan};
 use lorabridge_proto::engine::{
     Budget, Engine, EngineConfig, LinkConfig, LinkId, MAX_RECENT_IDS, TrickleConfig,
 };
@@ -40,6 +40,14 @@ pub struct RadioSpec {
     pub modulation: Modulation,
     pub plan: RegionPlan,
     pub mtu: usize,
+}
+
+impl RadioSpec {
+    /// What the module puts on air per frame: what the engine's ledger and the airtime kept
+    /// on disk are charged with.
+    fn on_air(&self) -> OnAir {
+        self.radio.kind().on_air(&self.modulation)
+    }
 }
 
 pub struct BridgeSpec {
@@ -124,7 +132,7 @@ impl Bridge {
                         .into_iter()
                         .map(|(ago, airtime)| (ENGINE_EPOCH.saturating_sub(ago), airtime)),
                 );
-                let on_air = radio.radio.kind().on_air(&radio.modulation);
+                let on_air = radio.on_air();
                 Some(RadioPort::new(link, radio.radio, on_air))
             }
             None => None,
@@ -263,7 +271,7 @@ async fn add_radio(
         .await
         .map_err(|e| format!("cannot configure the radio: {e}"))?;
     let budget = Budget {
-        on_air: radio.radio.kind().on_air(&radio.modulation),
+        on_air: radio.on_air(),
         plan: radio.plan.clone(),
     };
     engine
