@@ -70,8 +70,8 @@ impl State {
             "CREATE TABLE IF NOT EXISTS lorabridge_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS lorabridge_sends (wall_ms INTEGER NOT NULL, boot TEXT NOT NULL, boot_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS lorabridge_sends_wall ON lorabridge_sends (wall_ms)",
-            "CREATE TABLE IF NOT EXISTS lorabridge_keys (topic BLOB NOT NULL, key BLOB NOT NULL, wall_secs INTEGER NOT NULL, boot TEXT NOT NULL, boot_secs INTEGER NOT NULL, PRIMARY KEY (topic, key))",
-            "CREATE INDEX IF NOT EXISTS lorabridge_keys_wall ON lorabridge_keys (wall_secs)",
+            "CREATE TABLE IF NOT EXISTS lorabridge_keys (topic BLOB NOT NULL, key BLOB NOT NULL, wall_ms INTEGER NOT NULL, boot TEXT NOT NULL, boot_ms INTEGER NOT NULL, PRIMARY KEY (topic, key))",
+            "CREATE INDEX IF NOT EXISTS lorabridge_keys_wall ON lorabridge_keys (wall_ms)",
             // Keys were scoped to (app, instance) before; LoRes scopes them to the topic.
             "DROP TABLE IF EXISTS lorabridge_idempotency",
             // Sends and keys of bridges from before boot stamps, dated by the wall clock only
@@ -80,7 +80,7 @@ impl State {
             "INSERT INTO lorabridge_sends SELECT sent_ms, '', 0, airtime_us FROM lorabridge_airtime",
             "DROP TABLE lorabridge_airtime",
             "CREATE TABLE IF NOT EXISTS lorabridge_publish_keys (topic BLOB NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL)",
-            "INSERT OR IGNORE INTO lorabridge_keys SELECT topic, key, created_secs, '', 0 FROM lorabridge_publish_keys",
+            "INSERT OR IGNORE INTO lorabridge_keys SELECT topic, key, created_secs * 1000, '', 0 FROM lorabridge_publish_keys",
             "DROP TABLE lorabridge_publish_keys",
         ] {
             sqlx::query(statement).execute(&pool).await?;
@@ -136,17 +136,8 @@ impl State {
         &self,
         now: &Stamp,
     ) -> Result<Vec<(Duration, Duration)>, StateError> {
-        const HOUR_MS: u64 = 3_600_000;
-        sqlx::query(
-            "DELETE FROM lorabridge_sends WHERE (boot = ? AND boot <> '' AND boot_ms < ?) \
-             OR ((boot <> ? OR boot = '') AND wall_ms < ?)",
-        )
-        .bind(&now.boot)
-        .bind(now.since_boot_ms.saturating_sub(HOUR_MS) as i64)
-        .bind(&now.boot)
-        .bind(now.wall_ms.saturating_sub(HOUR_MS) as i64)
-        .execute(&self.pool)
-        .await?;
+        self.forget_older("lorabridge_sends", now, Duration::from_secs(3600))
+            .await?;
         let rows: Vec<(i64, String, i64, i64)> =
             sqlx::query_as("SELECT wall_ms, boot, boot_ms, airtime_us FROM lorabridge_sends")
                 .fetch_all(&self.pool)
@@ -154,13 +145,8 @@ impl State {
         let mut sends: Vec<(Duration, Duration)> = rows
             .into_iter()
             .map(|(wall_ms, boot, boot_ms, airtime)| {
-                let sent = Stamp {
-                    wall_ms: u64::try_from(wall_ms).unwrap_or(0),
-                    boot,
-                    since_boot_ms: u64::try_from(boot_ms).unwrap_or(0),
-                };
                 let airtime = Duration::from_micros(u64::try_from(airtime).unwrap_or(0));
-                (sent.age_at(now), airtime)
+                (stamp(wall_ms, boot, boot_ms).age_at(now), airtime)
             })
             .collect();
         sends.sort_by(|a, b| b.0.cmp(&a.0));
@@ -214,19 +200,14 @@ impl State {
     ) -> Result<bool, StateError> {
         self.expire_keys(now).await?;
         let row: Option<(i64, String, i64)> = sqlx::query_as(
-            "SELECT wall_secs, boot, boot_secs FROM lorabridge_keys WHERE topic = ? AND key = ?",
+            "SELECT wall_ms, boot, boot_ms FROM lorabridge_keys WHERE topic = ? AND key = ?",
         )
         .bind(&topic[..])
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.is_some_and(|(wall_secs, boot, boot_secs)| {
-            let used = Stamp {
-                wall_ms: u64::try_from(wall_secs).unwrap_or(0) * 1000,
-                boot,
-                since_boot_ms: u64::try_from(boot_secs).unwrap_or(0) * 1000,
-            };
-            used.age_at(now) < IDEMPOTENCY_RETENTION
+        Ok(row.is_some_and(|(wall_ms, boot, boot_ms)| {
+            stamp(wall_ms, boot, boot_ms).age_at(now) < IDEMPOTENCY_RETENTION
         }))
     }
 
@@ -243,13 +224,13 @@ impl State {
         now: &Stamp,
     ) -> Result<(), StateError> {
         sqlx::query(
-            "INSERT OR REPLACE INTO lorabridge_keys (topic, key, wall_secs, boot, boot_secs) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO lorabridge_keys (topic, key, wall_ms, boot, boot_ms) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(&topic[..])
         .bind(key)
-        .bind((now.wall_ms / 1000) as i64)
+        .bind(now.wall_ms as i64)
         .bind(&now.boot)
-        .bind((now.since_boot_ms / 1000) as i64)
+        .bind(now.since_boot_ms as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -265,18 +246,39 @@ impl State {
             }
             *last = now_secs.max(1);
         }
-        let retention = IDEMPOTENCY_RETENTION.as_secs();
-        sqlx::query(
-            "DELETE FROM lorabridge_keys WHERE (boot = ? AND boot <> '' AND boot_secs < ?) \
-             OR ((boot <> ? OR boot = '') AND wall_secs < ?)",
-        )
+        self.forget_older("lorabridge_keys", now, IDEMPOTENCY_RETENTION)
+            .await
+    }
+
+    /// Deletes the rows of `table` (a table of ours with `wall_ms`, `boot` and `boot_ms`)
+    /// dated more than `age` before `now`, by the rule of [`Stamp::age_at`].
+    async fn forget_older(
+        &self,
+        table: &str,
+        now: &Stamp,
+        age: Duration,
+    ) -> Result<(), StateError> {
+        let age_ms = age.as_millis() as u64;
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE (boot = ? AND boot <> '' AND boot_ms < ?) \
+             OR ((boot <> ? OR boot = '') AND wall_ms < ?)"
+        ))
         .bind(&now.boot)
-        .bind(now_secs.saturating_sub(retention) as i64)
+        .bind(now.since_boot_ms.saturating_sub(age_ms) as i64)
         .bind(&now.boot)
-        .bind((now.wall_ms / 1000).saturating_sub(retention) as i64)
+        .bind(now.wall_ms.saturating_sub(age_ms) as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// A stamp as the tables keep it.
+fn stamp(wall_ms: i64, boot: String, boot_ms: i64) -> Stamp {
+    Stamp {
+        wall_ms: u64::try_from(wall_ms).unwrap_or(0),
+        boot,
+        since_boot_ms: u64::try_from(boot_ms).unwrap_or(0),
     }
 }
 
@@ -397,7 +399,7 @@ mod tests {
         assert_eq!(state.next_epoch().await.unwrap(), first + 86_401);
     }
 
-    fn stamp(wall_s: u64, boot: &str, since_boot_s: u64) -> Stamp {
+    fn stamp_at(wall_s: u64, boot: &str, since_boot_s: u64) -> Stamp {
         Stamp {
             wall_ms: wall_s * 1000,
             boot: boot.into(),
@@ -421,15 +423,15 @@ mod tests {
     #[tokio::test]
     async fn the_last_hours_sends_come_back_oldest_first() {
         let state = State::open(None).await.unwrap();
-        let now = stamp(1_000_000, "b2", 50_000);
+        let now = stamp_at(1_000_000, "b2", 50_000);
         // Two hours, ten minutes and one minute ago in this boot, one dated a minute ahead by
         // a boot of the past (the clock went back), and one of a past boot two hours ago.
         for (at, airtime_us) in [
-            (stamp(0, "b2", 50_000 - 7_200), 1),
-            (stamp(0, "b2", 50_000 - 600), 2),
-            (stamp(0, "b2", 50_000 - 60), 3),
-            (stamp(1_000_060, "b1", 10), 4),
-            (stamp(1_000_000 - 7_200, "b1", 10), 5),
+            (stamp_at(0, "b2", 50_000 - 7_200), 1),
+            (stamp_at(0, "b2", 50_000 - 600), 2),
+            (stamp_at(0, "b2", 50_000 - 60), 3),
+            (stamp_at(1_000_060, "b1", 10), 4),
+            (stamp_at(1_000_000 - 7_200, "b1", 10), 5),
         ] {
             send_at(&state, &at, airtime_us).await;
         }
@@ -446,11 +448,11 @@ mod tests {
     #[tokio::test]
     async fn a_clock_jump_in_one_boot_ages_neither_sends_nor_keys() {
         let state = State::open(None).await.unwrap();
-        let before = stamp(1_000_000, "b1", 100);
+        let before = stamp_at(1_000_000, "b1", 100);
         send_at(&state, &before, 7).await;
         state.record_key_at(&[1; 32], b"k", &before).await.unwrap();
         // NTP moves the clock three days forward; ten minutes of the boot have passed.
-        let after = stamp(1_000_000 + 3 * 86_400 + 600, "b1", 700);
+        let after = stamp_at(1_000_000 + 3 * 86_400 + 600, "b1", 700);
         let sends = state.airtime_last_hour_at(&after).await.unwrap();
         assert_eq!(
             sends,
@@ -458,10 +460,10 @@ mod tests {
         );
         assert!(state.key_used_at(&[1; 32], b"k", &after).await.unwrap());
         // The key still expires after the retention of this boot's time.
-        let expired = stamp(after.wall_ms / 1000, "b1", 100 + 48 * 3600);
+        let expired = stamp_at(after.wall_ms / 1000, "b1", 100 + 48 * 3600);
         assert!(!state.key_used_at(&[1; 32], b"k", &expired).await.unwrap());
         // After a reboot the wall clock dates them.
-        let rebooted = stamp(1_000_000 + 1_800, "b2", 20);
+        let rebooted = stamp_at(1_000_000 + 1_800, "b2", 20);
         state.record_key_at(&[2; 32], b"k", &before).await.unwrap();
         assert!(state.key_used_at(&[2; 32], b"k", &rebooted).await.unwrap());
         let sends = state.airtime_last_hour_at(&rebooted).await.unwrap();
