@@ -43,13 +43,6 @@ enum Command {
         #[arg(long, default_value = lorabridge::config::DEFAULT_STATUS_LISTEN)]
         addr: std::net::SocketAddr,
     },
-    /// Run a small simulated neighbourhood of four bridges in one process (no hardware, no
-    /// config) and show where each published message arrives, and by which transport.
-    Demo {
-        /// How long to wait for every message to reach every bridge.
-        #[arg(long, default_value_t = 60)]
-        seconds: u64,
-    },
     /// Check and inspect the LoRa radio module.
     Radio(radio_cmd::RadioArgs),
     /// Check that this Raspberry Pi is ready for its LoRa module, and print the fix for each
@@ -84,16 +77,10 @@ fn main() -> ExitCode {
     if let Command::Radio(args) = cli.command {
         return radio_cmd::run(args);
     }
-    // The demo drops its in-process nodes at the end, which iroh and p2panda-sync report as
-    // errors; they are not.
-    let default_filter = match cli.command {
-        Command::Demo { .. } => "warn,lorabridge=info,iroh::socket=off,p2panda_sync=error",
-        _ => "warn,lorabridge=info",
-    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
+                .unwrap_or_else(|_| "warn,lorabridge=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -106,7 +93,6 @@ fn main() -> ExitCode {
             Command::Run { config } => lorabridge::run::run(&config).await.map(|()| true),
             Command::CheckConfig { config } => check_config(&config),
             Command::Status { config, addr } => status(config.as_deref(), addr).await,
-            Command::Demo { seconds } => lorabridge::demo::run(Duration::from_secs(seconds)).await,
             Command::Doctor {
                 config,
                 board,

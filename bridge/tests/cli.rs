@@ -28,7 +28,7 @@ fn help_names_every_command() {
     let out = lorabridge(&["--help"], dir.path());
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["run", "check-config", "status", "demo", "radio", "doctor"] {
+    for command in ["run", "check-config", "status", "radio", "doctor"] {
         assert!(
             help.lines()
                 .any(|line| line.trim_start().starts_with(command)),

@@ -1,4 +1,4 @@
-//! The simulator's physics behind the modem emulators' seam ([`crate::modem::Medium`]), in
+//! The simulator's physics behind the modem emulators' seam ([`lorabridge_emulators::Medium`]), in
 //! real time: emulated RUI3/RAK811/RNode modules (and the real serial drivers and bridge
 //! processes attached to them) hear each other through path loss, shadowing, sensitivity,
 //! half-duplex and collisions with capture, exactly as nodes do in a virtual-time run.
@@ -14,10 +14,10 @@ use lorabridge_hardware::Modulation;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::modem::medium::{Reception, STATION_QUEUE, airtime, compatible};
-use crate::modem::{Medium, StationId};
 use crate::radio::{Geometry, Medium as Physics};
 use crate::scenario::Scenario;
+use lorabridge_emulators::medium::{Reception, STATION_QUEUE, airtime, compatible};
+use lorabridge_emulators::{Medium, StationId};
 
 struct Station {
     tx: Option<mpsc::Sender<Reception>>,

@@ -1,4 +1,5 @@
-//! A LoRa mesh simulator in virtual time, and modem emulators on pseudo-terminals.
+//! A LoRa mesh simulator in virtual time, and its physics in real time for the modem
+//! emulators ([`air::PhysicalHub`]).
 //!
 //! [`run`] plays a [`Scenario`] once per protocol (the project's sync engine and the
 //! baselines) on the same medium, traffic and faults, and summarises each run into a
@@ -6,7 +7,6 @@
 
 pub mod air;
 pub mod bound;
-pub mod modem;
 pub mod plot;
 pub mod protocol;
 pub mod radio;

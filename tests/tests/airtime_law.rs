@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{chat_topic, logs};
-use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
+use lorabridge_emulators::medium::{Hub, LinkQuality, Medium, Reception, StationId};
 use lorabridge_hardware::{Modulation, RegionPlan};
-use lorabridge_sim::modem::medium::{Hub, LinkQuality, Medium, Reception, StationId};
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use tokio::sync::mpsc;
 
 /// A channel where every radio hears every other, counting each station's time on air.

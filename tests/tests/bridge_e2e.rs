@@ -10,11 +10,11 @@ mod common;
 use common::{NETWORK, arrival, arrival_any, chat_topic, publish, status, subscribe, transport};
 
 use lorabridge::grpc::status::TransportStatus;
-use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
 use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
 use lorabridge_sim::Scenario;
 use lorabridge_sim::air::PhysicalHub;
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood, demo_modulation};
 
 /// A and B share iroh on loopback; B and C share only the radio.
 async fn iroh_a_b_radio_b_c() -> Neighbourhood {

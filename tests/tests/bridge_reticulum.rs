@@ -4,22 +4,20 @@
 //! Reticulum carries operations from one medium to the other.
 
 mod common;
-#[path = "../reticulum/harness.rs"]
-mod harness;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use common::{APP, LIMIT, arrival, publish, subscribe, transport};
-use harness::Rnsd;
 use lorabridge::actor::topics::AppEvent;
 use lorabridge::bridge::{Bridge, BridgeSpec};
 use lorabridge::lores::{AppBindings, Carried};
-use lorabridge::neighbourhood::{Member, Neighbourhood, QUICK_TRICKLE};
 use lorabridge::node::NodeSpec;
 use lorabridge::reticulum::ReticulumConfig;
 use lorabridge::status_report;
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood, QUICK_TRICKLE};
+use lorabridge_testkit::rns::Rnsd;
 use p2panda_core::SigningKey;
 
 const NETWORK: [u8; 32] = [0x6f; 32];

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::{arrival, chat_topic, logs, subscribe};
-use lorabridge::neighbourhood::{Member, Neighbourhood};
 use lorabridge_sim::Scenario;
 use lorabridge_sim::air::PhysicalHub;
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood};
 
 /// A, B and C stand 100 m apart at SF7 without fading: A and C cannot hear each other, B
 /// hears both. They start at once, with empty databases.

@@ -3,139 +3,23 @@
 //! operation twice.
 
 mod common;
-#[path = "../reticulum/harness.rs"]
-mod harness;
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{App, LIMIT, Subscription, logs, subscribe};
-use harness::{Reaped, Rnsd};
+use lorabridge_testkit::rns::Rnsd;
+use lorabridge_testkit::station::Station;
 
 const REGION: &str = "4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d";
 
-/// The `lorabridge` binary cargo built beside this test (target/<profile>/lorabridge).
-///
-/// Cargo builds another package's binary only for that package's own integration tests:
-/// `cargo test --workspace` builds it for `bridge/tests/cli.rs`.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let binary = dir.join("lorabridge");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the whole workspace's tests, or cargo build --ignore-rust-version -p lorabridge",
-        binary.display()
-    );
-    binary
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One bridge process on a config file of its own, restartable on the same files.
-struct Station {
-    dir: PathBuf,
-    grpc: SocketAddr,
-    status: SocketAddr,
-    process: Option<Reaped>,
-}
-
-impl Station {
-    /// Writes the config of a bridge with only Reticulum (through `rnsd`) and starts it.
-    async fn start(dir: PathBuf, rnsd: &str) -> Self {
-        std::fs::create_dir_all(&dir).unwrap();
-        let grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let status = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let config = format!(
-            "network = \"crash-test\"\n\
-             grpc_listen = \"{grpc}\"\n\
-             status_listen = \"{status}\"\n\
-             [iroh]\nenabled = false\n\
-             [[regions]]\nid = \"{REGION}\"\napps = [\"{}\"]\nadmin_topic = false\nlora = false\n\
-             [reticulum]\nrnsd = [\"{rnsd}\"]\nannounce_interval_secs = 60\n",
-            common::APP
-        );
-        std::fs::write(dir.join("bridge.toml"), config).unwrap();
-        let mut station = Self {
-            dir,
-            grpc,
-            status,
-            process: None,
-        };
-        station.run().await;
-        station
-    }
-
-    /// Starts the process and waits until its status service answers.
-    async fn run(&mut self) {
-        let child: Child = Command::new(binary())
-            .arg("run")
-            .arg("--config")
-            .arg(self.dir.join("bridge.toml"))
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_default())
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("RUST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("lorabridge starts");
-        self.process = Some(Reaped(child));
-        tokio::time::timeout(LIMIT, async {
-            while common::try_status(self.status).await.is_none() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await
-        .expect("the bridge serves its status");
-    }
-
-    /// SIGTERM, then waits for the process to finish its shutdown.
-    fn stop(&mut self) {
-        if let Some(Reaped(child)) = &mut self.process {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
-        self.process = None;
-    }
-
-    /// SIGKILL: no shutdown at all.
-    fn kill(&mut self) {
-        if let Some(Reaped(child)) = &mut self.process {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.process = None;
-    }
-
-    async fn operations(&self) -> u64 {
-        common::try_status(self.status)
-            .await
-            .map_or(0, |s| s.topics.iter().map(|t| t.operations).sum())
-    }
-
-    async fn connected(&self) -> bool {
-        common::try_status(self.status).await.is_some_and(|s| {
-            s.transports
-                .iter()
-                .any(|t| t.name == "reticulum" && t.state == "connected")
-        })
-    }
+/// Writes the config of a bridge with only Reticulum (through `rnsd`) and starts it.
+async fn start(dir: PathBuf, rnsd: &str) -> Station {
+    let mut station = Station::configure(&dir, "crash-test", REGION, common::APP, rnsd)
+        .expect("the station's config is written");
+    station.run().await.expect("the bridge serves its status");
+    station
 }
 
 /// Events seen on `subscription` until `enough` says stop, within `limit`.
@@ -159,8 +43,8 @@ async fn a_bridge_killed_during_catch_up_loses_nothing_and_repeats_nothing() {
     logs();
     let rnsd = Rnsd::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Station::start(dir.path().join("a"), &rnsd.address()).await;
-    let mut b = Station::start(dir.path().join("b"), &rnsd.address()).await;
+    let mut a = start(dir.path().join("a"), &rnsd.address()).await;
+    let mut b = start(dir.path().join("b"), &rnsd.address()).await;
     for station in [&a, &b] {
         tokio::time::timeout(LIMIT, async {
             while !station.connected().await {
@@ -182,9 +66,9 @@ async fn a_bridge_killed_during_catch_up_loses_nothing_and_repeats_nothing() {
     drop(app);
     // A is stopped too, so that B's app subscribes before anything can reach B.
     a.stop();
-    b.run().await;
+    b.run().await.expect("the bridge serves its status");
     let mut at_b = subscribe(b.grpc).await;
-    a.run().await;
+    a.run().await.expect("the bridge serves its status");
     let started = Instant::now();
 
     let mut before = Vec::new();
@@ -196,7 +80,7 @@ async fn a_bridge_killed_during_catch_up_loses_nothing_and_repeats_nothing() {
     drop(at_b);
     let held_at_kill = before.len();
 
-    b.run().await;
+    b.run().await.expect("the bridge serves its status");
     let mut again = subscribe(b.grpc).await;
     tokio::time::timeout(Duration::from_secs(600), async {
         while b.operations().await < N as u64 {

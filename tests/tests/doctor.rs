@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lorabridge::doctor::{Doctor, Finding, Gpio, Outcome, Subject, render};
+use lorabridge_emulators::{E22Pins, Emulator, Hub, Medium};
 use lorabridge_radio::e22::cdev::{LineUse, PinLines};
 use lorabridge_radio::e22::{ModePins, PinError};
-use lorabridge_sim::modem::{E22Pins, Emulator, Hub, Medium};
 
 /// A Pi's files under a temp dir.
 struct Pi {

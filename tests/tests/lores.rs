@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{APP, LIMIT};
 use futures_util::StreamExt;
 use lorabridge::lores::Carried;
-use lorabridge::neighbourhood::{Member, Neighbourhood};
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood};
 use lores_p2panda_client::proto::OperationEvent;
 use lores_p2panda_client::{PandaClient, PandaError};
 use p2panda::streams::{StreamEvent, StreamFrom};

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium};
 use lorabridge_hardware::Modulation;
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, RadioError, RadioState, RnodeFraming, RxFrame,
     SerialConnector, SerialRadio,
 };
-use lorabridge_sim::modem::{Emulator, Hub, LinkQuality, Medium};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
@@ -71,7 +71,9 @@ impl Bench {
             ModuleKind::Rui3 => Emulator::rui3(self.medium(), dir, name),
             ModuleKind::Rak811 => Emulator::rak811(self.medium(), dir, name),
             ModuleKind::Rnode => Emulator::rnode(self.medium(), dir, name),
-            ModuleKind::E22 => panic!("the E22 needs emulated mode pins: see sim/tests/e22.rs"),
+            ModuleKind::E22 => {
+                panic!("the E22 needs emulated mode pins: see emulators/tests/e22.rs")
+            }
         }
         .expect("emulator starts")
     }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lorabridge_emulators::{Emulator, Hub, Medium};
 use lorabridge_radio::{DriverConfig, ModuleKind, RadioError, SerialConnector, probe};
-use lorabridge_sim::modem::{Emulator, Hub, Medium};
 
 async fn probe_emulator(kind: ModuleKind) -> lorabridge_radio::ModuleInfo {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -13,7 +13,7 @@ async fn probe_emulator(kind: ModuleKind) -> lorabridge_radio::ModuleInfo {
         ModuleKind::Rui3 => Emulator::rui3(medium, dir.path(), "m"),
         ModuleKind::Rak811 => Emulator::rak811(medium, dir.path(), "m"),
         ModuleKind::Rnode => Emulator::rnode(medium, dir.path(), "m"),
-        ModuleKind::E22 => panic!("the E22 needs emulated mode pins: see sim/tests/e22.rs"),
+        ModuleKind::E22 => panic!("the E22 needs emulated mode pins: see emulators/tests/e22.rs"),
     }
     .expect("emulator");
     let connector = SerialConnector::new(emu.link_path(), 115_200);

@@ -3,15 +3,13 @@
 //!
 //! Needs the venv from `tests/reticulum/setup.sh`.
 
-#[path = "../reticulum/harness.rs"]
-mod harness;
 use lorabridge::reticulum;
 
 use std::time::Duration;
 
-use harness::{PythonPeer, Rnsd, hex};
 use lorabridge_proto::reticulum::{Event, Hash16};
 use lorabridge_proto::{NetworkTag, TopicTag};
+use lorabridge_testkit::rns::{PythonPeer, Rnsd, hex};
 use reticulum::{Reticulum, ReticulumConfig, ReticulumEvent};
 use tempfile::TempDir;
 use tokio::sync::mpsc::Receiver;

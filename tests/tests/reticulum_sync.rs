@@ -6,17 +6,15 @@
 //! (what a LoRa channel would carry) against the HDLC-framed Reticulum packets that carried
 //! them, proofs and announces included.
 
-#[path = "../reticulum/harness.rs"]
-mod harness;
 use lorabridge::reticulum;
 
 use std::time::{Duration, Instant};
 
-use harness::Rnsd;
 use lorabridge_proto::engine::{Engine, EngineConfig, Event as EngineEvent, MemoryStore, OpStore};
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};
 use lorabridge_proto::reticulum::{Event, PeerLinks};
 use lorabridge_proto::{NetworkTag, TopicTag};
+use lorabridge_testkit::rns::Rnsd;
 use p2panda_core::SigningKey;
 use reticulum::{Reticulum, ReticulumConfig, ReticulumEvent};
 use tokio::sync::mpsc::Receiver;

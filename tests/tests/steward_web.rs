@@ -17,9 +17,9 @@ use std::time::Duration;
 mod common;
 use common::{LIMIT, NETWORK, arrival, chat_topic, publish, status, subscribe};
 
-use lorabridge::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use lorabridge_proto::message::Message;
 use lorabridge_proto::{FrameCodec, NetworkTag, NodeTag, compact};
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood, demo_modulation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

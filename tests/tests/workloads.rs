@@ -5,19 +5,17 @@
 //! never asserted.
 
 mod common;
-#[path = "../reticulum/harness.rs"]
-mod harness;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{APP, App, Subscription, collect, logs, percentiles, status, subscribe, transport};
-use harness::Rnsd;
 use lorabridge::lores::Carried;
-use lorabridge::neighbourhood::{Member, Neighbourhood};
 use lorabridge_sim::Scenario;
 use lorabridge_sim::air::PhysicalHub;
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood};
+use lorabridge_testkit::rns::Rnsd;
 use tokio::task::JoinHandle;
 
 const NETWORK: [u8; 32] = [0x7a; 32];

@@ -1,7 +1,7 @@
-//! Shared by the Reticulum tests (and the bridge's `hold` example): an rnsd on a free loopback port and a Python RNS peer, both
-//! child processes killed on drop (also when a test panics).
-
-#![allow(dead_code)]
+//! The reference Reticulum stack as child processes, for the Reticulum tests and the `hold`
+//! example: an rnsd on a free loopback port and a Python RNS peer (`tests/reticulum/peer.py`),
+//! both killed on drop, also when a test panics. Both come from the venv that
+//! `tests/reticulum/setup.sh` makes; like a test, these panic when something is missing.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,7 +23,7 @@ pub fn venv() -> PathBuf {
     venv
 }
 
-/// This folder, from the tests crate and from the bridge's examples alike.
+/// The scripts and rnsd config beside the Reticulum tests.
 fn script_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/reticulum")
 }

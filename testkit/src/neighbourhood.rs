@@ -7,16 +7,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium};
 use lorabridge_hardware::{Modulation, RegionPlan};
 use lorabridge_proto::engine::TrickleConfig;
 use lorabridge_radio::{DriverConfig, ModuleKind, SerialConnector, SerialRadio};
-use lorabridge_sim::modem::{Emulator, Hub, LinkQuality, Medium};
 use p2panda_core::SigningKey;
 
-use crate::bridge::{Bridge, BridgeSpec, RadioSpec};
-use crate::lores::{AppBindings, Carried};
-use crate::node::NodeSpec;
-use crate::reticulum::ReticulumConfig;
+use lorabridge::bridge::{Bridge, BridgeSpec, RadioSpec};
+use lorabridge::lores::{AppBindings, Carried};
+use lorabridge::node::NodeSpec;
+use lorabridge::reticulum::ReticulumConfig;
 
 /// One bridge of the neighbourhood and how it is connected.
 #[derive(Clone, Debug)]

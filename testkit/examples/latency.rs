@@ -9,7 +9,7 @@
 //! - `C -> B (radio)`: publish at C, processed at B, heard over the radio;
 //! - `C -> A (radio, then iroh)`: the same message at A, after B's import went on over iroh.
 //!
-//! `cargo run --release --ignore-rust-version -p lorabridge --example latency -- [ROUNDS]
+//! `cargo run --release --ignore-rust-version -p lorabridge-testkit --example latency -- [ROUNDS]
 //! [GAP_MS]` (defaults 20 rounds, 4000 ms). GAP_MS is the pause after each publish: with
 //! less than the radio's hold-off plus a frame's airtime, C's frame can overlap B's forwarding
 //! of A's message on the shared channel, and both are lost until the summaries repair them.
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::{APP, arg};
 use lorabridge::actor::topics::AppEvent;
 use lorabridge::lores::Carried;
-use lorabridge::neighbourhood::{Member, Neighbourhood};
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood};
 use tokio::sync::broadcast::Receiver;
 
 const NETWORK: [u8; 32] = [0x4c; 32];

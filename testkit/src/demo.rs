@@ -1,4 +1,4 @@
-//! `lorabridge demo`: a neighbourhood of four bridges in one process, with no hardware and no
+//! `lorabridge-demo`: a neighbourhood of four bridges in one process, with no hardware and no
 //! config. A and B share iroh on loopback; B, C and D share only a simulated LoRa channel
 //! (emulated RUI3 modules driven by the real serial driver). Messages published through the
 //! gRPC API at A and at D are followed live to every bridge, with the transport that
@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use crate::actor::topics::AppEvent;
-use crate::grpc::panda::PublishRequest;
-use crate::grpc::panda::panda_client::PandaClient;
-use crate::lores::Carried;
 use crate::neighbourhood::{Member, Neighbourhood};
+use lorabridge::actor::topics::AppEvent;
+use lorabridge::grpc::panda::PublishRequest;
+use lorabridge::grpc::panda::panda_client::PandaClient;
+use lorabridge::lores::Carried;
 
 const NETWORK: [u8; 32] = [0x1d; 32];
 const REGION: [u8; 32] = [0x7e; 32];

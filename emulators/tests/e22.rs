@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lorabridge_emulators::{E22Pins, Emulator, Hub, LinkQuality, Medium};
 use lorabridge_hardware::Modulation;
 use lorabridge_radio::e22::{E22Settings, Mode, SubPacket};
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, RadioError, RadioState, RxFrame, SerialConnector, SerialRadio,
     probe_e22,
 };
-use lorabridge_sim::modem::{E22Pins, Emulator, Hub, LinkQuality, Medium};
 use tempfile::TempDir;
 
 const LIMIT: Duration = Duration::from_secs(20);

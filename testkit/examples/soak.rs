@@ -6,7 +6,7 @@
 //! API; every other bridge must process it. So A's messages reach C and D over iroh and then
 //! the radio, and C's reach A over the radio and then iroh.
 //!
-//! `cargo run --release --ignore-rust-version -p lorabridge --example soak -- [MINUTES]
+//! `cargo run --release --ignore-rust-version -p lorabridge-testkit --example soak -- [MINUTES]
 //! [GAP_MS] [LINKS]` (defaults 30 minutes, 5000 ms, `mixed`). With LINKS `radio`, all four
 //! share only the radio channel, and with `iroh` only iroh: to tell which part of a bridge
 //! a change in memory comes from. Prints, every five minutes and at the end, the delivery so
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::{APP, arg, memory};
 use lorabridge::actor::topics::AppEvent;
 use lorabridge::lores::Carried;
-use lorabridge::neighbourhood::{Member, Neighbourhood};
+use lorabridge_testkit::neighbourhood::{Member, Neighbourhood};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 

@@ -6,7 +6,7 @@
 //! the way.
 //!
 //! ```text
-//! cargo build --release --ignore-rust-version -p lorabridge --examples
+//! cargo build --release --ignore-rust-version -p lorabridge-testkit --examples
 //! target/release/examples/renewals [RENEWALS] [PEERS] [B_RENEWS_EVERY]
 //! ```
 //!
