@@ -10,6 +10,7 @@ pub mod bound;
 pub mod plot;
 pub mod protocol;
 pub mod radio;
+pub mod reach;
 pub mod report;
 pub mod rng;
 pub mod scenario;
@@ -78,8 +79,13 @@ fn build_report(
         .sub_band(m.frequency_hz, m.bandwidth_hz)
         .and_then(|b| b.duty_budget())
         .unwrap_or(Duration::from_secs(3600));
-    let protocols: Vec<report::ProtocolReport> =
-        runs.iter().map(|d| report::summarise(d, budget)).collect();
+    let protocols: Vec<report::ProtocolReport> = runs
+        .iter()
+        .map(|d| {
+            let reachable = reach::reachable(s, geometry, &d.published, &d.origin);
+            report::summarise(d, budget, &reachable)
+        })
+        .collect();
     let ours = protocols.iter().find(|p| p.protocol == "lorabridge");
     let ratios = protocols
         .iter()

@@ -159,7 +159,7 @@ fn summary(r: &lorabridge_sim::report::Report) {
         );
     }
     eprintln!(
-        "{:<16} {:>9} {:>9} {:>9} {:>7} {:>10} {:>11} {:>10} {:>8}",
+        "{:<16} {:>9} {:>9} {:>9} {:>7} {:>10} {:>11} {:>10} {:>8} {:>9} {:>9}",
         "protocol",
         "delivery",
         "p50 s",
@@ -168,11 +168,13 @@ fn summary(r: &lorabridge_sim::report::Report) {
         "airtime s",
         "headroom s",
         "idle %max",
-        "op tx/op"
+        "op tx/op",
+        "reachable",
+        "of those"
     );
     for p in &r.protocols {
         eprintln!(
-            "{:<16} {:>9.4} {:>9} {:>9} {:>7} {:>10.1} {:>11.1} {:>10} {:>8}",
+            "{:<16} {:>9.4} {:>9} {:>9} {:>7} {:>10.1} {:>11.1} {:>10} {:>8} {:>9} {:>9.4}",
             p.protocol,
             p.delivery.ratio,
             p.latency_s.p50.map_or("-".into(), |v| format!("{v:.1}")),
@@ -184,6 +186,8 @@ fn summary(r: &lorabridge_sim::report::Report) {
                 .as_ref()
                 .map_or("-".into(), |i| format!("{:.4}", i.max_percent)),
             p.op_frames_per_op.map_or("-".into(), |v| format!("{v:.1}")),
+            format!("{}/{}", p.delivery.reachable, p.delivery.pairs),
+            p.delivery.reachable_ratio,
         );
     }
 }

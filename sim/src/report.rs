@@ -96,6 +96,11 @@ pub struct Delivery {
     /// Pairs that arrived at some point.
     pub delivered: u64,
     pub ratio: f64,
+    /// Pairs that could arrive at all, given who was powered and who heard whom when (see
+    /// [`crate::reach`]): the rest no protocol can deliver.
+    pub reachable: u64,
+    /// Delivered pairs over reachable pairs: the share of what was possible.
+    pub reachable_ratio: f64,
     /// Share of pairs held at the end by nodes powered at the end.
     pub held_at_end_ratio: f64,
     /// When the last pair arrived, if all did.
@@ -162,12 +167,15 @@ pub fn topology(s: &Scenario, geo: &Geometry) -> TopologyReport {
     }
 }
 
-/// Summarises one protocol's run.
-pub fn summarise(data: &RunData, budget: Duration) -> ProtocolReport {
+/// Summarises one protocol's run; `reachable[k * n + i]` says whether op `k` could reach
+/// node `i` at all.
+pub fn summarise(data: &RunData, budget: Duration, reachable: &[bool]) -> ProtocolReport {
     let n = data.n;
     let ops = data.published.len();
     let mut pairs = 0u64;
     let mut delivered = 0u64;
+    let mut possible = 0u64;
+    let mut delivered_possible = 0u64;
     let mut held = 0u64;
     let mut held_pairs = 0u64;
     let mut latencies = Vec::new();
@@ -184,8 +192,11 @@ pub fn summarise(data: &RunData, budget: Duration) -> ProtocolReport {
                 continue;
             }
             pairs += 1;
+            let could = reachable[k * n + i];
+            possible += u64::from(could);
             if let Some(t) = data.first[k * n + i] {
                 delivered += 1;
+                delivered_possible += u64::from(could);
                 latencies.push(t.saturating_sub(published));
                 last = last.max(t);
             }
@@ -234,6 +245,12 @@ pub fn summarise(data: &RunData, budget: Duration) -> ProtocolReport {
             ops,
             pairs,
             delivered,
+            reachable: possible,
+            reachable_ratio: if possible == 0 {
+                1.0
+            } else {
+                r(delivered_possible as f64 / possible as f64)
+            },
             ratio: if pairs == 0 {
                 1.0
             } else {

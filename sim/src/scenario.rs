@@ -316,6 +316,42 @@ fn yes() -> bool {
     true
 }
 
+/// Whether `link` joins `a` and `b`, either way round.
+fn joins(link: &[usize; 2], a: usize, b: usize) -> bool {
+    (link[0] == a && link[1] == b) || (link[0] == b && link[1] == a)
+}
+
+impl Partition {
+    /// Whether the partition keeps `a` and `b` from hearing each other at `now`.
+    pub fn separates(&self, now: Duration, a: usize, b: usize) -> bool {
+        if now < self.from.0 || now >= self.until.0 {
+            return false;
+        }
+        let group = |x: usize| self.groups.iter().position(|g| g.contains(&x));
+        let split = matches!((group(a), group(b)), (Some(x), Some(y)) if x != y);
+        split || self.links.iter().any(|l| joins(l, a, b))
+    }
+}
+
+impl Crash {
+    /// Whether this crash keeps its node down at `now`.
+    pub fn holds_down(&self, now: Duration) -> bool {
+        now >= self.at.0 && self.restart.is_none_or(|r| now < r.0)
+    }
+}
+
+impl LossBurst {
+    /// Whether the burst is in force at `now` on the link between `a` and `b`.
+    pub fn applies(&self, now: Duration, a: usize, b: usize) -> bool {
+        now >= self.from.0
+            && now < self.until.0
+            && self
+                .links
+                .as_ref()
+                .is_none_or(|links| links.iter().any(|l| joins(l, a, b)))
+    }
+}
+
 /// Between `from` and `until`, receptions on the listed links (all if absent) are lost with
 /// probability `loss`.
 #[derive(Clone, Debug, Deserialize)]

@@ -388,19 +388,7 @@ impl<'a> World<'a> {
             bytes: frame.len() as u32,
         });
         let partitions = &self.s.faults.partition;
-        let link_up = |a: usize, b: usize| {
-            !partitions.iter().any(|p| {
-                if now < p.from.0 || now >= p.until.0 {
-                    return false;
-                }
-                let group = |x: usize| p.groups.iter().position(|g| g.contains(&x));
-                let split = matches!((group(a), group(b)), (Some(x), Some(y)) if x != y);
-                split
-                    || p.links
-                        .iter()
-                        .any(|l| (l[0] == a && l[1] == b) || (l[0] == b && l[1] == a))
-            })
-        };
+        let link_up = |a: usize, b: usize| !partitions.iter().any(|p| p.separates(now, a, b));
         let id = self.medium.begin(now, i, airtime, self.geo, link_up);
         self.frames.insert(id, frame);
         self.push(now + airtime, Ev::TxEnd(id));
@@ -432,15 +420,7 @@ impl<'a> World<'a> {
         let now = self.now;
         let mut keep = 1.0 - self.s.radio.extra_loss;
         for b in &self.s.faults.loss_burst {
-            if now < b.from.0 || now >= b.until.0 {
-                continue;
-            }
-            let on_link = b.links.as_ref().is_none_or(|links| {
-                links
-                    .iter()
-                    .any(|l| (l[0] == from && l[1] == to) || (l[0] == to && l[1] == from))
-            });
-            if on_link {
+            if b.applies(now, from, to) {
                 keep *= 1.0 - b.loss;
             }
         }

@@ -60,9 +60,31 @@ fn a_short_scenario_meets_its_delivery_target_within_the_duty_cycle() {
     assert_eq!(ours.protocol, "lorabridge");
     assert_eq!(ours.delivery.ratio, 1.0, "{:?}", ours.delivery);
     assert_eq!(ours.delivery.pairs, 15);
+    assert_eq!(ours.delivery.reachable, 15);
     for p in &outcome.report.protocols {
         assert_eq!(p.duty_cycle.violations, 0, "{}", p.protocol);
         assert!(p.duty_cycle.min_headroom_s > 0.0, "{}", p.protocol);
+    }
+}
+
+#[test]
+fn a_relay_lost_for_good_makes_pairs_unreachable_and_no_protocol_delivers_them() {
+    // Node 1 of the line dies before the second burst: node 0's later ops cannot cross it,
+    // nor node 3's. The report must say so, and no protocol may beat that bound.
+    let mut s = short_line();
+    s.faults.crash.push(lorabridge_sim::scenario::Crash {
+        node: 1,
+        at: lorabridge_sim::scenario::Dur(Duration::from_secs(100)),
+        restart: None,
+        keep_state: true,
+    });
+    let outcome = run(&s, &mut |_, _| {});
+    for p in &outcome.report.protocols {
+        let d = &p.delivery;
+        assert!(d.reachable < d.pairs, "{}: {d:?}", p.protocol);
+        // Every delivered pair is among the reachable ones.
+        let delivered_reachable = (d.reachable_ratio * d.reachable as f64).round() as u64;
+        assert_eq!(delivered_reachable, d.delivered, "{}: {d:?}", p.protocol);
     }
 }
 
