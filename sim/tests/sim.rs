@@ -244,9 +244,35 @@ fn every_shipped_scenario_parses() {
             "grid-25",
             "line-5",
             "partition-heal",
+            "random-30-faults",
             "village-12"
         ]
     );
+}
+
+#[test]
+fn every_shipped_scenario_delivers_every_reachable_pair_within_the_duty_cycle() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    let scenarios: Vec<Scenario> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| Scenario::load(&entry.unwrap().path().to_string_lossy()).unwrap())
+        .collect();
+    // One thread per scenario: each run is a pure function of its scenario.
+    std::thread::scope(|scope| {
+        for mut s in scenarios {
+            scope.spawn(move || {
+                s.protocols.run = vec!["lorabridge".into()];
+                let report = run(&s, &mut |_, _| {}).report;
+                let ours = &report.protocols[0];
+                assert_eq!(
+                    ours.delivery.reachable_ratio, 1.0,
+                    "{}: {:?}",
+                    s.name, ours.delivery
+                );
+                assert_eq!(ours.duty_cycle.violations, 0, "{}", s.name);
+            });
+        }
+    });
 }
 
 #[test]
