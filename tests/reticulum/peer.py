@@ -4,8 +4,10 @@
 It joins an rnsd through a TCPClientInterface, owns the SINGLE destination
 p2panda.bridge.<network tag>, and speaks the bridges' convention: announce app
 data = 0x01 followed by 2-byte topic tags; packet plaintext = the sender's
-destination hash (16 bytes) followed by a mesh frame. It proves every packet it
-receives.
+destination hash (16 bytes), the sender tag (16 bytes), then a mesh frame. The tag
+is HMAC-SHA256(key, sender hash + recipient hash + frame)[:16], key = HKDF-SHA256
+(salt "lorabridge reticulum sender v1") of the X25519 secret the two identities'
+static keys share. It proves every packet it receives.
 
 Commands on stdin, one per line:
   announce                  announce our destination
@@ -16,6 +18,8 @@ send_failed.
 """
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -25,6 +29,16 @@ import threading
 import RNS
 
 emit_lock = threading.Lock()
+SENDER_SALT = b"lorabridge reticulum sender v1"
+
+
+def sender_tag(ours, theirs, sender, recipient, frame):
+    """The 16-byte tag proving that `sender` sent `frame` to `recipient`."""
+    shared = ours.prv.exchange(theirs.pub)
+    # HKDF-SHA256 (RFC 5869) with no info, 32 bytes: one expand block.
+    prk = hmac.new(SENDER_SALT, shared, hashlib.sha256).digest()
+    key = hmac.new(prk, b"\x01", hashlib.sha256).digest()
+    return hmac.new(key, sender + recipient + frame, hashlib.sha256).digest()[:16]
 
 
 def emit(**event):
@@ -69,7 +83,11 @@ def main():
     app_data = bytes([1]) + b"".join(tags)
 
     def on_packet(data, packet):
-        emit(event="data", sender=data[:16].hex(), frame=data[16:].hex(),
+        sender, tag, frame = data[:16], data[16:32], data[32:]
+        theirs = RNS.Identity.recall(sender)
+        proven = theirs is not None and hmac.compare_digest(
+            tag, sender_tag(identity, theirs, sender, me.hash, frame))
+        emit(event="data", sender=sender.hex(), frame=frame.hex(), sender_proven=proven,
              header_type=packet.header_type, hops=packet.hops)
 
     me.set_packet_callback(on_packet)
@@ -108,7 +126,8 @@ def main():
                 emit(event="send_failed", reason="unknown destination")
                 continue
             out = RNS.Destination(peer_identity, RNS.Destination.OUT, RNS.Destination.SINGLE, *aspects)
-            receipt = RNS.Packet(out, me.hash + frame).send()
+            tag = sender_tag(identity, peer_identity, me.hash, dest_hash, frame)
+            receipt = RNS.Packet(out, me.hash + tag + frame).send()
             if not receipt:
                 emit(event="send_failed", reason="not sent")
                 continue

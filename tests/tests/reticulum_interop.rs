@@ -133,6 +133,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
     let data = peer.wait_for(LONG, |e| e["event"] == "data");
     assert_eq!(data["frame"], hex(&frame));
     assert_eq!(data["sender"], ours.as_str());
+    assert_eq!(data["sender_proven"], true, "Python checked our sender tag");
     let delivered = next_matching(&mut events, LONG, is_delivered).await;
     assert!(
         matches!(delivered, Some(ReticulumEvent::Endpoint(Event::Delivered { to, .. })) if to == theirs),
@@ -141,7 +142,15 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
 
     let stats = rns.stats().await.unwrap();
     let s = stats.endpoint;
-    assert_eq!((s.malformed, s.decrypt_failed, s.proofs_invalid), (0, 0, 0));
+    assert_eq!(
+        (
+            s.malformed,
+            s.decrypt_failed,
+            s.proofs_invalid,
+            s.forged_sender
+        ),
+        (0, 0, 0, 0)
+    );
     assert_eq!((s.data_received, s.proofs_sent, s.proofs_valid), (2, 2, 1));
     drop(rns);
 
@@ -170,6 +179,7 @@ async fn sends_to_a_ratcheted_peer_use_its_ratchet_key() {
     assert!(rns.send(theirs, b"for the ratchet".to_vec()));
     let data = peer.wait_for(LONG, |e| e["event"] == "data");
     assert_eq!(data["frame"], hex(b"for the ratchet"));
+    assert_eq!(data["sender_proven"], true);
     let delivered = next_matching(&mut events, LONG, is_delivered).await;
     assert!(delivered.is_some());
 }

@@ -6,10 +6,10 @@
 //! because announces carry their emission time in seconds.
 //!
 //! Payload convention between bridges: the plaintext of every SINGLE packet is the sender's
-//! destination hash (16 bytes) followed by one mesh frame. SINGLE packets are anonymous in
-//! Reticulum, and the sync engine needs to know which peer (which link) a frame came from.
-//! The sender hash is not authenticated; a forger can only make us believe a peer already
-//! heard a frame, which summaries repair.
+//! destination hash (16 bytes), a tag that proves it ([`super::sender`], 16 bytes), then one
+//! mesh frame. SINGLE packets are anonymous in Reticulum, and the sync engine needs to know
+//! which peer (which link) a frame came from; without the tag anyone could speak on any
+//! peer's link.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -27,14 +27,15 @@ use super::packet::{
     DestinationType, HASH_LEN, HEADER_2_LEN, Hash16, MTU, Packet, PacketError, PacketType, context,
 };
 use super::path::{PathTable, PathUpdate};
+use super::sender::{SenderKey, TAG_LEN};
 use super::token;
 use crate::tags::{NetworkTag, TopicTag};
 
 /// Largest plaintext in one SINGLE packet sent through a transport node (HEADER_2).
 pub const MAX_PLAINTEXT: usize = 383;
-/// Largest mesh frame per packet: the plaintext less the sender's destination hash. This is
-/// the `mtu` of an engine link to a Reticulum peer.
-pub const MAX_FRAME: usize = MAX_PLAINTEXT - HASH_LEN;
+/// Largest mesh frame per packet: the plaintext less the sender's destination hash and its
+/// tag. This is the `mtu` of an engine link to a Reticulum peer.
+pub const MAX_FRAME: usize = MAX_PLAINTEXT - HASH_LEN - TAG_LEN;
 
 const _: () = assert!(
     token::max_plaintext(MTU - HEADER_2_LEN - EPHEMERAL_LEN) == MAX_PLAINTEXT,
@@ -98,6 +99,8 @@ pub enum Rejection {
     NoSender,
     #[error("sender {0} is not a known peer")]
     UnknownSender(Hash16),
+    #[error("the packet names {0} as its sender but its tag does not prove it")]
+    ForgedSender(Hash16),
     #[error("proof signature does not verify")]
     BadProof,
 }
@@ -141,6 +144,9 @@ pub enum SendError {
     NoPath(Hash16),
     #[error("frame of {0} bytes exceeds {MAX_FRAME}")]
     TooLarge(usize),
+    /// Its announced encryption key is a low-order point: no secret can be shared with it.
+    #[error("{0} announced a key that shares no secret")]
+    WeakKey(Hash16),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -160,6 +166,8 @@ pub struct Stats {
     pub data_received: u64,
     pub decrypt_failed: u64,
     pub unknown_sender: u64,
+    /// Data packets whose sender tag did not prove the sender they named.
+    pub forged_sender: u64,
     pub proofs_sent: u64,
     pub proofs_valid: u64,
     pub proofs_invalid: u64,
@@ -321,8 +329,14 @@ impl Endpoint {
             return Err(SendError::TooLarge(frame.len()));
         }
         let path = self.paths.get(now, to).ok_or(SendError::NoPath(*to))?;
-        let mut plaintext = Vec::with_capacity(HASH_LEN + frame.len());
+        let shared = self
+            .identity
+            .shared_with(&path.identity)
+            .ok_or(SendError::WeakKey(*to))?;
+        let tag = SenderKey::derive(&shared).tag(&self.destination, to, frame);
+        let mut plaintext = Vec::with_capacity(HASH_LEN + TAG_LEN + frame.len());
         plaintext.extend_from_slice(&self.destination.0);
+        plaintext.extend_from_slice(&tag);
         plaintext.extend_from_slice(frame);
         let mut ephemeral = [0u8; 32];
         self.rng.fill_bytes(&mut ephemeral);
@@ -442,23 +456,33 @@ impl Endpoint {
         if self.config.prove {
             self.prove(packet);
         }
-        if plaintext.len() < HASH_LEN {
+        if plaintext.len() < HASH_LEN + TAG_LEN {
             self.stats.unknown_sender += 1;
             return Err(Rejection::NoSender);
         }
-        let mut from = [0u8; HASH_LEN];
-        from.copy_from_slice(&plaintext[..HASH_LEN]);
-        let from = Hash16(from);
-        if self.paths.get(now, &from).is_none() {
+        let (from, rest) = plaintext.split_at(HASH_LEN);
+        let (tag, frame) = rest.split_at(TAG_LEN);
+        let from = Hash16(from.try_into().expect("split at HASH_LEN"));
+        let Some(path) = self.paths.get(now, &from) else {
             // A bridge that heard our announce before we heard its own: ask the transport
             // nodes for its announce, so the next frame finds a link.
             self.stats.unknown_sender += 1;
             self.request_path(now, &from);
             return Err(Rejection::UnknownSender(from));
+        };
+        let proven = self
+            .identity
+            .shared_with(&path.identity)
+            .is_some_and(|shared| {
+                SenderKey::derive(&shared).verify(&from, &self.destination, frame, tag)
+            });
+        if !proven {
+            self.stats.forged_sender += 1;
+            return Err(Rejection::ForgedSender(from));
         }
         self.emit(Event::Received {
             from,
-            frame: plaintext[HASH_LEN..].to_vec(),
+            frame: frame.to_vec(),
         });
         Ok(Handled::Data)
     }

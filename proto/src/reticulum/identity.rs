@@ -163,6 +163,16 @@ impl Identity {
         self.public.hash
     }
 
+    /// The X25519 secret this identity shares with `peer`: both compute the same, nobody
+    /// else can. `None` when the peer's key is a low-order point, which would make the
+    /// secret one that everybody knows.
+    pub fn shared_with(&self, peer: &PublicIdentity) -> Option<[u8; 32]> {
+        let shared = self
+            .encryption
+            .diffie_hellman(&PublicKey::from(peer.encryption));
+        shared.was_contributory().then(|| *shared.as_bytes())
+    }
+
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.signing.sign(message).to_bytes()
     }

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod packet;
 pub mod path;
 pub mod peers;
+pub mod sender;
 pub mod token;
 
 pub use announce::{Announce, AnnounceError, BridgeAppData, bridge_destination_name};

@@ -168,6 +168,53 @@ fn bad_signature_bad_hmac_unknown_sender_and_garbage_are_rejected_and_counted() 
     );
 }
 
+/// Encrypts `plaintext` to `to` as a SINGLE data packet, the way anyone who heard `to`'s
+/// announce can: no key of ours is involved.
+fn packet_to(to: &Endpoint, seed: u8, plaintext: &[u8]) -> Vec<u8> {
+    let public = Identity::from_key_file(&[seed; 64])
+        .unwrap()
+        .public()
+        .clone();
+    let data = public.encrypt(plaintext, [0x42; 32], [0x24; 16], None);
+    Packet::new(
+        super::packet::PacketType::Data,
+        super::packet::DestinationType::Single,
+        to.destination(),
+        super::packet::context::NONE,
+        data,
+    )
+    .encode()
+    .unwrap()
+}
+
+#[test]
+fn a_neighbour_cannot_send_frames_in_another_peers_name() {
+    // a and b are peers; the forger f is a bridge of the network that b knows too.
+    let (mut a, mut b) = pair();
+    let mut f = endpoint(9, [0xab, 0xcd]);
+    f.handle_timeout(T0);
+    deliver(&mut f, &mut b, T0);
+    while b.poll_event().is_some() {}
+    // f writes a frame that names a as its sender, encrypted to b (b's seed is 2).
+    let mut plaintext = a.destination().0.to_vec();
+    plaintext.extend_from_slice(&[0u8; 16]);
+    plaintext.extend_from_slice(b"forged frame");
+    let forged = b.handle_packet(T0, &packet_to(&b, 2, &plaintext));
+    assert_eq!(forged, Err(Rejection::ForgedSender(a.destination())));
+    assert_eq!(b.poll_event(), None, "nothing reaches the engine");
+    assert_eq!(b.stats().forged_sender, 1);
+    // The same frame from a itself arrives.
+    a.send(T0, &b.destination(), b"honest frame").unwrap();
+    deliver(&mut a, &mut b, T0);
+    assert_eq!(
+        b.poll_event(),
+        Some(Event::Received {
+            from: a.destination(),
+            frame: b"honest frame".to_vec()
+        })
+    );
+}
+
 #[test]
 fn forged_proof_is_rejected_and_missing_proof_times_out() {
     let (mut a, b) = pair();
@@ -354,10 +401,10 @@ fn wire_cost_of_one_pushed_operation() {
     a.handle_packet(T0, &announce.encode().unwrap()).unwrap();
     a.send(T0, &b.destination(), &[0x55; 127]).unwrap();
     let wire = a.poll_transmit().unwrap();
-    // 35 header + 32 ephemeral key + 16 IV + 144 ciphertext (16 sender + 127 frame, padded)
-    // + 32 HMAC.
-    assert_eq!(wire.len(), 259);
-    assert_eq!(hdlc::encode(&wire).len(), 261 + count_escapes(&wire));
+    // 35 header + 32 ephemeral key + 16 IV + 160 ciphertext (16 sender + 16 sender tag + 127
+    // frame, padded) + 32 HMAC.
+    assert_eq!(wire.len(), 275);
+    assert_eq!(hdlc::encode(&wire).len(), 277 + count_escapes(&wire));
 }
 
 fn count_escapes(bytes: &[u8]) -> usize {
