@@ -402,7 +402,7 @@ impl Endpoint {
                     && packet.context == context::NONE
                     && self.receipts.contains_key(&packet.destination) =>
             {
-                self.on_proof(&packet)
+                self.on_proof(now, &packet)
             }
             _ => Ok(Handled::Ignored),
         };
@@ -480,6 +480,7 @@ impl Endpoint {
             self.stats.forged_sender += 1;
             return Err(Rejection::ForgedSender(from));
         }
+        self.paths.prove(now, &from);
         self.emit(Event::Received {
             from,
             frame: frame.to_vec(),
@@ -501,7 +502,7 @@ impl Endpoint {
         self.queue(proof);
     }
 
-    fn on_proof(&mut self, packet: &Packet) -> Result<Handled, Rejection> {
+    fn on_proof(&mut self, now: Duration, packet: &Packet) -> Result<Handled, Rejection> {
         let receipt = &self.receipts[&packet.destination];
         // Implicit proofs are the signature alone; explicit ones prefix the packet hash.
         let signature = match packet.data.len() {
@@ -522,6 +523,7 @@ impl Endpoint {
             .receipts
             .remove(&packet.destination)
             .expect("checked above");
+        self.paths.prove(now, &receipt.to);
         self.stats.proofs_valid += 1;
         self.emit(Event::Delivered {
             to: receipt.to,

@@ -24,6 +24,9 @@ pub struct PathEntry {
     pub app_data: Vec<u8>,
     pub learned: Duration,
     pub expires: Duration,
+    /// When the destination's owner last showed it holds the key: a frame whose sender tag
+    /// checked out, or a valid proof. `None` for a path known only from announces.
+    pub proven: Option<Duration>,
     blobs: VecDeque<[u8; RANDOM_HASH_LEN]>,
 }
 
@@ -38,8 +41,12 @@ pub enum PathUpdate {
     Ignored,
 }
 
-/// Bounded: at most `capacity` destinations (about 250 bytes each with their app data); when
-/// full, the path closest to expiry is forgotten to make room.
+/// Bounded: at most `capacity` destinations (about 250 bytes each with their app data). When
+/// full, a path that nobody has proven is forgotten first (the one closest to expiry), then
+/// the proven one heard from longest ago. Announcing takes nothing but a fresh key, so a
+/// flood of announced identities only pushes out other announced identities: it cannot
+/// push out peers that talk to us. (A peer that has announced but not yet talked can still
+/// be pushed out; its next announce brings it back.)
 #[derive(Clone, Debug)]
 pub struct PathTable {
     entries: HashMap<Hash16, PathEntry>,
@@ -83,10 +90,11 @@ impl PathTable {
         if update == PathUpdate::Ignored {
             return update;
         }
-        let mut blobs = self
+        let (mut blobs, proven) = self
             .entries
             .remove(&announce.destination)
-            .map(|old| old.blobs)
+            .filter(|old| old.identity == announce.identity)
+            .map(|old| (old.blobs, old.proven))
             .unwrap_or_default();
         if !blobs.contains(&announce.random_hash) {
             if blobs.len() >= MAX_BLOBS {
@@ -98,7 +106,7 @@ impl PathTable {
             && let Some(victim) = self
                 .entries
                 .iter()
-                .min_by_key(|(_, e)| e.expires)
+                .min_by_key(|(_, e)| (e.proven.is_some(), e.proven, e.expires))
                 .map(|(k, _)| *k)
         {
             self.entries.remove(&victim);
@@ -114,10 +122,18 @@ impl PathTable {
                 app_data: announce.app_data.clone(),
                 learned: now,
                 expires: now + self.lifetime,
+                proven,
                 blobs,
             },
         );
         update
+    }
+
+    /// `destination`'s owner showed at `now` that it holds the key.
+    pub fn prove(&mut self, now: Duration, destination: &Hash16) {
+        if let Some(entry) = self.entries.get_mut(destination) {
+            entry.proven = Some(now);
+        }
     }
 
     /// A live path to `destination`.
@@ -206,5 +222,33 @@ mod tests {
         assert_eq!(t.next_expiry(), Some(12 * S));
         assert_eq!(t.expire(12 * S).len(), 1);
         assert!(t.get(13 * S, &announce(3, 1, 5).destination).is_none());
+    }
+
+    #[test]
+    fn proven_paths_are_forgotten_last_and_the_longest_silent_first() {
+        let mut t = PathTable::new(3, 100 * S);
+        let [one, two, three] = [1u8, 2, 3].map(|seed| announce(seed, 1, 5).destination);
+        for seed in 1..=3u8 {
+            t.learn(u32::from(seed) * S, &announce(seed, 1, 5), 1, None);
+        }
+        t.prove(4 * S, &two);
+        t.prove(5 * S, &one);
+        // Newcomers push out the unproven path, then each other, never a proven one.
+        for seed in 10..20u8 {
+            t.learn(u32::from(seed) * S, &announce(seed, 1, 5), 1, None);
+            assert!(t.get(20 * S, &three).is_none());
+            assert!(t.get(20 * S, &one).is_some() && t.get(20 * S, &two).is_some());
+        }
+        // With only proven paths left, the one heard from longest ago goes first.
+        t.prove(30 * S, &announce(19, 1, 5).destination);
+        t.learn(31 * S, &announce(30, 1, 5), 1, None);
+        assert!(
+            t.get(31 * S, &two).is_none(),
+            "proven at 4 s, the longest silent"
+        );
+        assert!(t.get(31 * S, &one).is_some());
+        // A newer announce keeps what was proven.
+        t.learn(32 * S, &announce(1, 2, 6), 1, None);
+        assert_eq!(t.get(32 * S, &one).unwrap().proven, Some(5 * S));
     }
 }

@@ -14,11 +14,13 @@ use crate::engine::{Engine, LinkConfig, LinkError, LinkId, OpStore};
 use crate::tags::TopicTag;
 
 /// Maps peers to engine links. Bounded by `max_links`: when a new peer announces and every
-/// link is taken, the peer heard from longest ago (announce or frame) gives up its link,
-/// which the engine resets for the newcomer. So identities announced in bulk cannot lock
-/// honest peers out: an evicted honest peer gets a link back at its next announce. (An
-/// attacker that announces new identities faster than honest peers talk can still make
-/// links change hands; each change costs a summary, never a lost operation.)
+/// link is taken, a peer that has only announced gives up its link (the one heard from
+/// longest ago), and only when every peer has sent frames does the one whose last frame is
+/// oldest; the engine resets the link for the newcomer. Announcing costs nothing but a fresh
+/// key, while a frame proves its sender (see [`super::sender`]), so identities announced in
+/// bulk take links from each other and not from peers that talk. An honest peer pushed out
+/// before its first frame gets a link back at its next announce; each change of hands costs
+/// a summary, never a lost operation.
 #[derive(Debug)]
 pub struct PeerLinks {
     /// Each peer's link, the topics it carries, and when it was last heard from.
@@ -30,7 +32,10 @@ pub struct PeerLinks {
 struct Peer {
     link: LinkId,
     topics: Vec<[u8; 32]>,
+    /// Its last announce or frame.
     last_heard: Duration,
+    /// Its last frame.
+    last_frame: Option<Duration>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +94,7 @@ impl PeerLinks {
             let quietest = *self
                 .by_peer
                 .iter()
-                .min_by_key(|(_, p)| p.last_heard)
+                .min_by_key(|(_, p)| (p.last_frame.is_some(), p.last_frame, p.last_heard))
                 .map(|(peer, _)| peer)
                 .expect("a full table has peers");
             let link = self.by_peer[&quietest].link;
@@ -103,6 +108,7 @@ impl PeerLinks {
                 link,
                 topics,
                 last_heard: now,
+                last_frame: None,
             },
         );
         Ok(link)
@@ -112,6 +118,7 @@ impl PeerLinks {
     pub fn heard(&mut self, now: Duration, peer: &Hash16) -> Option<LinkId> {
         let known = self.by_peer.get_mut(peer)?;
         known.last_heard = now;
+        known.last_frame = Some(now);
         Some(known.link)
     }
 
@@ -193,7 +200,7 @@ mod tests {
             .on_peer(&mut engine, now, Hash16([3; 16]), &[tag], &ours)
             .unwrap();
         assert_eq!(links.heard(now + SEC * 5, &Hash16([3; 16])), Some(c));
-        // Full: a newcomer takes the link of the peer heard from longest ago, reset for it.
+        // Full: a newcomer takes the link of a peer that never sent a frame, reset for it.
         let d = links
             .on_peer(&mut engine, now + SEC * 10, Hash16([4; 16]), &[tag], &ours)
             .unwrap();
@@ -202,10 +209,44 @@ mod tests {
         assert_eq!(links.link(&Hash16([1; 16])), None);
         assert_eq!(links.link(&Hash16([3; 16])), Some(c));
         assert_eq!(summarised(&mut engine, d), vec![tag]);
-        // The evicted peer gets a link back when it announces again.
+        // The evicted peer gets a link back when it announces again, from the other peer
+        // that has only announced, not from the one that talks.
         let back = links
             .on_peer(&mut engine, now + SEC * 20, Hash16([1; 16]), &[tag], &ours)
             .unwrap();
-        assert_eq!(back, c, "peer 3, heard at 5 s, was the quietest now");
+        assert_eq!(back, d, "peer 4 has only announced");
+        assert_eq!(links.link(&Hash16([3; 16])), Some(c));
+        // When every peer talks, the one whose last frame is oldest goes.
+        links.heard(now + SEC * 21, &Hash16([1; 16]));
+        let e = links
+            .on_peer(&mut engine, now + SEC * 22, Hash16([5; 16]), &[tag], &ours)
+            .unwrap();
+        assert_eq!(e, c, "peer 3's last frame, at 5 s, is the oldest");
+    }
+
+    #[test]
+    fn announced_identities_in_bulk_take_no_link_from_a_peer_that_talks() {
+        let mut engine = Engine::new(
+            EngineConfig::new([1; 32], [2; 32], [3; 32]),
+            MemoryStore::default(),
+        );
+        let ours = [[0x42; 32]];
+        let tag = TopicTag::from_topic(&ours[0]);
+        let mut links = PeerLinks::new(4);
+        let honest = Hash16([1; 16]);
+        let link = links
+            .on_peer(&mut engine, Duration::ZERO, honest, &[tag], &ours)
+            .unwrap();
+        links.heard(SEC, &honest);
+        for n in 0..500u16 {
+            let mut fake = [0xfa; 16];
+            fake[..2].copy_from_slice(&n.to_be_bytes());
+            let at = SEC * (2 + u32::from(n));
+            links
+                .on_peer(&mut engine, at, Hash16(fake), &[tag], &ours)
+                .unwrap();
+            assert_eq!(links.link(&honest), Some(link), "after {n} fakes");
+        }
+        assert_eq!(links.len(), 4);
     }
 }

@@ -216,6 +216,30 @@ fn a_neighbour_cannot_send_frames_in_another_peers_name() {
 }
 
 #[test]
+fn a_flood_of_fresh_identities_cannot_push_a_peer_that_talks_out_of_the_path_table() {
+    // Announces cost an attacker only a fresh key each. b remembers 256 peers.
+    let (mut a, mut b) = pair();
+    a.send(T0, &b.destination(), b"hello").unwrap();
+    assert_eq!(deliver(&mut a, &mut b, T0), [Ok(Handled::Data)]);
+    for n in 0..300u16 {
+        let mut key = [0x33; 64];
+        key[..2].copy_from_slice(&n.to_be_bytes());
+        let mut fake = Endpoint::new(
+            Identity::from_key_file(&key).unwrap(),
+            EndpointConfig::new(NetworkTag([0xab, 0xcd]), vec![TopicTag([1, 0xee])]),
+            [7; 32],
+        );
+        let later = T0 + u32::from(n) * SEC;
+        fake.handle_timeout(later);
+        deliver(&mut fake, &mut b, later);
+    }
+    let later = T0 + 301 * SEC;
+    assert_eq!(b.stats().announces_accepted, 301);
+    a.send(later, &b.destination(), b"still here").unwrap();
+    assert_eq!(deliver(&mut a, &mut b, later), [Ok(Handled::Data)]);
+}
+
+#[test]
 fn forged_proof_is_rejected_and_missing_proof_times_out() {
     let (mut a, b) = pair();
     let hash = a.send(T0, &b.destination(), b"x").unwrap();
