@@ -105,6 +105,7 @@ def main():
                 topics = [app_data[i:i + 2].hex() for i in range(1, len(app_data), 2)]
             emit(event="announce", dest=destination_hash.hex(),
                  hash_ok=expected == destination_hash, app_data_ok=app_ok,
+                 ratchet=RNS.Identity.get_ratchet(destination_hash) is not None,
                  topics=topics, hops=RNS.Transport.hops_to(destination_hash))
 
     RNS.Transport.register_announce_handler(AnnounceHandler())

@@ -95,6 +95,10 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
     assert_eq!(heard["app_data_ok"], true);
     assert_eq!(heard["topics"], serde_json::json!(["0102"]));
     assert_eq!(heard["hops"], 2, "through rnsd");
+    assert_eq!(
+        heard["ratchet"], true,
+        "RNS took our ratchet: it encrypts to it from now on"
+    );
 
     // 2. Python → Rust before we know Python: the frame is refused (unknown sender), we ask
     //    rnsd for the sender's path and learn its announce, with its topics.

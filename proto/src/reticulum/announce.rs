@@ -55,12 +55,14 @@ impl Announce {
     }
 
     /// Builds a signed announce packet (HEADER_1, hop 0) for `identity`'s SINGLE destination
-    /// named by `name_hash`. `random` must be fresh random bytes.
+    /// named by `name_hash`, with the public `ratchet` key senders should encrypt to, if
+    /// any. `random` must be fresh random bytes.
     pub fn build(
         identity: &Identity,
         name_hash: &[u8; NAME_HASH_LEN],
         random: [u8; 5],
         unix_secs: u64,
+        ratchet: Option<&[u8; RATCHET_LEN]>,
         app_data: &[u8],
     ) -> Packet {
         let destination = destination_hash(name_hash, &identity.hash());
@@ -68,24 +70,31 @@ impl Announce {
         random_hash[..5].copy_from_slice(&random);
         random_hash[5..].copy_from_slice(&unix_secs.to_be_bytes()[3..]);
         let public = identity.public().to_bytes();
-        let mut signed = Vec::with_capacity(16 + FIXED_LEN + app_data.len());
+        let keys_len = FIXED_LEN + ratchet.map_or(0, |r| r.len());
+        let mut signed = Vec::with_capacity(16 + keys_len + app_data.len());
         signed.extend_from_slice(&destination.0);
         signed.extend_from_slice(&public);
         signed.extend_from_slice(name_hash);
         signed.extend_from_slice(&random_hash);
+        if let Some(ratchet) = ratchet {
+            signed.extend_from_slice(ratchet);
+        }
         signed.extend_from_slice(app_data);
         let signature = identity.sign(&signed);
-        let mut data = Vec::with_capacity(FIXED_LEN + SIGNATURE_LEN + app_data.len());
-        data.extend_from_slice(&signed[16..16 + FIXED_LEN]);
+        let mut data = Vec::with_capacity(keys_len + SIGNATURE_LEN + app_data.len());
+        data.extend_from_slice(&signed[16..16 + keys_len]);
         data.extend_from_slice(&signature);
         data.extend_from_slice(app_data);
-        Packet::new(
+        let mut packet = Packet::new(
             PacketType::Announce,
             DestinationType::Single,
             destination,
             context::NONE,
             data,
-        )
+        );
+        // The context flag says a ratchet follows the random blob.
+        packet.context_flag = ratchet.is_some();
+        packet
     }
 
     /// Checks an announce's signature and that its destination hash follows from its key and
@@ -196,6 +205,7 @@ mod tests {
             &name_hash("p2panda.bridge.abcd"),
             [1, 2, 3, 4, 5],
             1_795_000_000,
+            None,
             app_data,
         );
         (id, p)
@@ -215,6 +225,28 @@ mod tests {
         assert!(a.app_data.is_empty());
         let (_, p) = announce(b"topics");
         assert_eq!(Announce::validate(&p).unwrap().app_data, b"topics");
+    }
+
+    #[test]
+    fn a_ratchet_rides_signed_between_the_blob_and_the_signature() {
+        let id = Identity::from_key_file(&[4; 64]).unwrap();
+        let name = name_hash("p2panda.bridge.abcd");
+        let p = Announce::build(&id, &name, [1; 5], 1_795_000_000, Some(&[9; 32]), b"t");
+        assert!(p.context_flag);
+        assert_eq!(p.encode().unwrap().len(), 167 + 32 + 1);
+        let a = Announce::validate(&p).unwrap();
+        assert_eq!((a.ratchet, &a.app_data[..]), (Some([9; 32]), &b"t"[..]));
+        // The ratchet is signed: another one in its place does not verify.
+        let mut swapped = p.clone();
+        swapped.data[FIXED_LEN] ^= 1;
+        assert_eq!(Announce::validate(&swapped), Err(AnnounceError::Signature));
+        // Without the flag, the ratchet would be read as the signature.
+        let mut unflagged = p;
+        unflagged.context_flag = false;
+        assert_eq!(
+            Announce::validate(&unflagged),
+            Err(AnnounceError::Signature)
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use super::packet::{
     DestinationType, HASH_LEN, HEADER_2_LEN, Hash16, MTU, Packet, PacketError, PacketType, context,
 };
 use super::path::{PathTable, PathUpdate};
+use super::ratchet::Ratchets;
 use super::sender::{SenderKey, TAG_LEN};
 use super::token;
 use crate::tags::{NetworkTag, TopicTag};
@@ -188,6 +189,8 @@ struct Receipt {
 #[derive(Clone)]
 pub struct Endpoint {
     identity: Identity,
+    /// The keys peers encrypt to; packets to the identity key itself are refused.
+    ratchets: Ratchets,
     config: EndpointConfig,
     name_hash: [u8; NAME_HASH_LEN],
     destination: Hash16,
@@ -231,7 +234,11 @@ impl Endpoint {
             topics: config.topics.clone(),
         }
         .encode();
+        let mut rng = ChaCha12Rng::from_seed(seed);
+        let mut fresh = [0u8; 32];
+        rng.fill_bytes(&mut fresh);
         Self {
+            ratchets: Ratchets::new(fresh),
             paths: PathTable::new(config.max_peers, config.path_lifetime),
             seen: DuplicateFilter::new(config.duplicate_window),
             identity,
@@ -247,7 +254,7 @@ impl Endpoint {
             path_request_destination: plain_destination_hash(PATH_REQUEST_NAME),
             path_requests: HashMap::new(),
             last_path_answer: None,
-            rng: ChaCha12Rng::from_seed(seed),
+            rng,
             stats: Stats::default(),
             config,
         }
@@ -303,11 +310,15 @@ impl Endpoint {
         // than the one they hold.
         let emitted = now.as_secs().max(self.last_emitted + 1);
         self.last_emitted = emitted;
+        let mut fresh = [0u8; 32];
+        self.rng.fill_bytes(&mut fresh);
+        let ratchet = self.ratchets.for_announce(now, fresh);
         let packet = Announce::build(
             &self.identity,
             &self.name_hash,
             random,
             emitted,
+            Some(ratchet),
             &self.app_data,
         );
         self.stats.announces_sent += 1;
@@ -449,8 +460,7 @@ impl Endpoint {
 
     fn on_data(&mut self, now: Duration, packet: &Packet) -> Result<Handled, Rejection> {
         let plaintext = self
-            .identity
-            .decrypt(&packet.data)
+            .open(&packet.data)
             .inspect_err(|_| self.stats.decrypt_failed += 1)?;
         self.stats.data_received += 1;
         if self.config.prove {
@@ -486,6 +496,21 @@ impl Endpoint {
             frame: frame.to_vec(),
         });
         Ok(Handled::Data)
+    }
+
+    /// Decrypts a packet to us with one of our ratchets.
+    fn open(&self, data: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let mut failed = DecryptError::Token(token::TokenError::Hmac);
+        for secret in self.ratchets.secrets() {
+            match self.identity.decrypt_with(secret, data) {
+                Ok(plaintext) => return Ok(plaintext),
+                // Another ratchet may be the one.
+                Err(e @ DecryptError::Token(_)) => failed = e,
+                // The same for every key.
+                Err(e) => return Err(e),
+            }
+        }
+        Err(failed)
     }
 
     /// An implicit proof: the signature of the packet hash, addressed to its truncation.

@@ -177,8 +177,14 @@ impl Identity {
         self.signing.sign(message).to_bytes()
     }
 
-    /// Decrypts a payload made by [`PublicIdentity::encrypt`] for us.
-    pub fn decrypt(&self, payload: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    /// Decrypts a payload made by [`PublicIdentity::encrypt`] to `secret`: one of our
+    /// ratchets, or (in tests) our identity key; the token keys are salted with the identity
+    /// hash either way.
+    pub fn decrypt_with(
+        &self,
+        secret: &StaticSecret,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, DecryptError> {
         if payload.len() <= EPHEMERAL_LEN {
             return Err(DecryptError::Length);
         }
@@ -187,7 +193,7 @@ impl Identity {
         if !is_canonical_x25519(&eph) {
             return Err(DecryptError::NonCanonicalKey);
         }
-        let shared = self.encryption.diffie_hellman(&PublicKey::from(eph));
+        let shared = secret.diffie_hellman(&PublicKey::from(eph));
         if !shared.was_contributory() {
             return Err(DecryptError::WeakKey);
         }
@@ -250,18 +256,30 @@ mod tests {
         let bob = identity(2);
         let sealed = bob.public().encrypt(b"hi bob", [5; 32], [6; 16], None);
         assert_eq!(sealed.len(), 32 + 16 + 16 + 32);
-        assert_eq!(bob.decrypt(&sealed).unwrap(), b"hi bob");
         assert_eq!(
-            alice.decrypt(&sealed),
+            bob.decrypt_with(&bob.encryption, &sealed).unwrap(),
+            b"hi bob"
+        );
+        assert_eq!(
+            alice.decrypt_with(&alice.encryption, &sealed),
             Err(DecryptError::Token(TokenError::Hmac))
         );
-        assert_eq!(bob.decrypt(&sealed[..32]), Err(DecryptError::Length));
+        assert_eq!(
+            bob.decrypt_with(&bob.encryption, &sealed[..32]),
+            Err(DecryptError::Length)
+        );
         let mut zero = sealed.clone();
         zero[..32].fill(0);
-        assert_eq!(bob.decrypt(&zero), Err(DecryptError::WeakKey));
+        assert_eq!(
+            bob.decrypt_with(&bob.encryption, &zero),
+            Err(DecryptError::WeakKey)
+        );
         let mut high = sealed.clone();
         high[31] ^= 0x80;
-        assert_eq!(bob.decrypt(&high), Err(DecryptError::NonCanonicalKey));
+        assert_eq!(
+            bob.decrypt_with(&bob.encryption, &high),
+            Err(DecryptError::NonCanonicalKey)
+        );
         let mut p = [0xff; 32];
         p[0] = 0xed;
         p[31] = 0x7f;

@@ -1,6 +1,9 @@
 //! The subset of the Reticulum network stack a bridge needs to meet other bridges through
 //! `rnsd` transport nodes: packets, HDLC framing, identities, announces, a path table,
-//! encrypted SINGLE packets, implicit proofs, path requests and duplicate detection.
+//! encrypted SINGLE packets, implicit proofs, path requests and duplicate detection; and two
+//! things of the bridges' own on top: a tag in every SINGLE packet that proves its sender
+//! ([`sender`]), and announced ratchets that keep recorded packets from replaying
+//! ([`ratchet`]).
 //!
 //! Written from the measured facts in `facts/reticulum.md` and checked against the reference
 //! implementation on the wire (tests/tests/reticulum_*.rs); no code is taken from it. Like the
@@ -10,10 +13,11 @@
 //! Bounds: the path table holds `max_peers` destinations, the duplicate filter
 //! `duplicate_window` hashes, receipts `max_receipts`, the transmit queue `max_queued`
 //! packets, the path-request rate limiter 256 destinations, the event queue 4096 events, and
-//! the HDLC deframer one MTU-sized frame.
+//! the HDLC deframer one MTU-sized frame, our ratchets `ratchet::KEPT` keys.
 //!
 //! Anyone can announce a destination with our name: the path table and the engine links
-//! ([`PeerLinks`]) are bounded, but an allow-list of peer identities is not implemented.
+//! ([`PeerLinks`]) are bounded, and give way to announced identities before peers that
+//! have proven themselves with frames; an allow-list of peer identities is not implemented.
 //! Reticulum links and resources (phase 2) are not implemented: mesh frames fit one SINGLE
 //! packet because the engine fragments to [`MAX_FRAME`].
 
@@ -25,6 +29,7 @@ pub mod identity;
 pub mod packet;
 pub mod path;
 pub mod peers;
+pub mod ratchet;
 pub mod sender;
 pub mod token;
 

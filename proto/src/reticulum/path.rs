@@ -180,7 +180,7 @@ mod tests {
 
     fn announce(seed: u8, random: u8, at: u64) -> Announce {
         let id = Identity::from_key_file(&[seed; 64]).unwrap();
-        let p: Packet = Announce::build(&id, &name_hash("a.b"), [random; 5], at, b"");
+        let p: Packet = Announce::build(&id, &name_hash("a.b"), [random; 5], at, None, b"");
         Announce::validate(&p).unwrap()
     }
 

@@ -169,13 +169,15 @@ fn bad_signature_bad_hmac_unknown_sender_and_garbage_are_rejected_and_counted() 
 }
 
 /// Encrypts `plaintext` to `to` as a SINGLE data packet, the way anyone who heard `to`'s
-/// announce can: no key of ours is involved.
-fn packet_to(to: &Endpoint, seed: u8, plaintext: &[u8]) -> Vec<u8> {
-    let public = Identity::from_key_file(&[seed; 64])
-        .unwrap()
-        .public()
-        .clone();
-    let data = public.encrypt(plaintext, [0x42; 32], [0x24; 16], None);
+/// announce can: to the ratchet of a fresh announce, no key of ours involved.
+fn packet_to(to: &mut Endpoint, now: Duration, plaintext: &[u8]) -> Vec<u8> {
+    to.announce(now);
+    let announce = Packet::decode(&to.poll_transmit().unwrap()).unwrap();
+    let announce = super::announce::Announce::validate(&announce).unwrap();
+    let data =
+        announce
+            .identity
+            .encrypt(plaintext, [0x42; 32], [0x24; 16], announce.ratchet.as_ref());
     Packet::new(
         super::packet::PacketType::Data,
         super::packet::DestinationType::Single,
@@ -195,11 +197,12 @@ fn a_neighbour_cannot_send_frames_in_another_peers_name() {
     f.handle_timeout(T0);
     deliver(&mut f, &mut b, T0);
     while b.poll_event().is_some() {}
-    // f writes a frame that names a as its sender, encrypted to b (b's seed is 2).
+    // f writes a frame that names a as its sender, encrypted to b.
     let mut plaintext = a.destination().0.to_vec();
     plaintext.extend_from_slice(&[0u8; 16]);
     plaintext.extend_from_slice(b"forged frame");
-    let forged = b.handle_packet(T0, &packet_to(&b, 2, &plaintext));
+    let packet = packet_to(&mut b, T0, &plaintext);
+    let forged = b.handle_packet(T0, &packet);
     assert_eq!(forged, Err(Rejection::ForgedSender(a.destination())));
     assert_eq!(b.poll_event(), None, "nothing reaches the engine");
     assert_eq!(b.stats().forged_sender, 1);
@@ -237,6 +240,56 @@ fn a_flood_of_fresh_identities_cannot_push_a_peer_that_talks_out_of_the_path_tab
     assert_eq!(b.stats().announces_accepted, 301);
     a.send(later, &b.destination(), b"still here").unwrap();
     assert_eq!(deliver(&mut a, &mut b, later), [Ok(Handled::Data)]);
+}
+
+#[test]
+fn packets_recorded_before_a_restart_do_not_decrypt_after_it() {
+    let (mut a, mut b) = pair();
+    a.send(T0, &b.destination(), b"once").unwrap();
+    let recorded = a.poll_transmit().unwrap();
+    assert_eq!(b.handle_packet(T0, &recorded), Ok(Handled::Data));
+    assert_eq!(b.handle_packet(T0, &recorded), Err(Rejection::Duplicate));
+    // b restarts on its identity file: a fresh duplicate filter, and fresh ratchets.
+    let mut b = Endpoint::new(
+        Identity::from_key_file(&[2; 64]).unwrap(),
+        EndpointConfig::new(NetworkTag([0xab, 0xcd]), vec![TopicTag([2, 0xee])]),
+        [0x99; 32],
+    );
+    let later = T0 + 60 * SEC;
+    b.handle_timeout(later);
+    deliver(&mut b, &mut a, later);
+    a.announce(later);
+    deliver(&mut a, &mut b, later);
+    assert!(matches!(
+        b.handle_packet(later, &recorded),
+        Err(Rejection::Decrypt(_))
+    ));
+    // a, having heard b's new announce, reaches it.
+    a.send(later, &b.destination(), b"after the restart")
+        .unwrap();
+    assert_eq!(deliver(&mut a, &mut b, later), [Ok(Handled::Data)]);
+}
+
+#[test]
+fn a_peer_that_missed_a_few_rotations_still_reaches_us_and_an_old_packet_does_not() {
+    let (mut a, mut b) = pair();
+    a.send(T0, &b.destination(), b"early").unwrap();
+    let early = a.poll_transmit().unwrap();
+    // b rotates its ratchet at each announce half an hour apart; a hears none of them.
+    for n in 1..=3u32 {
+        b.announce(T0 + n * 31 * 60 * SEC);
+        while b.poll_transmit().is_some() {}
+    }
+    let late = T0 + 100 * 60 * SEC;
+    a.send(late, &b.destination(), b"late").unwrap();
+    assert_eq!(deliver(&mut a, &mut b, late), [Ok(Handled::Data)]);
+    // One more rotation and the ratchet a used for both is gone: a recording of the
+    // first packet, held back until now, no longer decrypts.
+    b.announce(T0 + 4 * 31 * 60 * SEC);
+    assert!(matches!(
+        b.handle_packet(late, &early),
+        Err(Rejection::Decrypt(_))
+    ));
 }
 
 #[test]
