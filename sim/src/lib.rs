@@ -55,6 +55,7 @@ pub fn run(s: &Scenario, progress: &mut dyn FnMut(&str, Duration)) -> Outcome {
             }),
             other => unreachable!("validated protocol {other}"),
         };
+        let factory = with_attacker(s, factory);
         let world = world::World::new(s, &geometry, &traffic, name, factory.as_ref());
         let data = world.run(&mut |t| progress(name, t));
         runs.push(data);
@@ -65,6 +66,29 @@ pub fn run(s: &Scenario, progress: &mut dyn FnMut(&str, Duration)) -> Outcome {
         runs,
         geometry,
     }
+}
+
+/// The scenario's attacker, if any, in place of the protocol on its node.
+fn with_attacker<'a>(
+    s: &'a Scenario,
+    protocol: Box<protocol::Factory<'a>>,
+) -> Box<protocol::Factory<'a>> {
+    let Some(attacker) = &s.attacker else {
+        return protocol;
+    };
+    Box::new(
+        move |setup: &NodeSetup, now: Duration, store: MemoryStore| {
+            if setup.index == attacker.node {
+                Box::new(protocol::attacker::Attacker::new(
+                    setup,
+                    now,
+                    attacker.interval.0,
+                )) as Box<dyn Protocol>
+            } else {
+                protocol(setup, now, store)
+            }
+        },
+    )
 }
 
 fn build_report(
@@ -83,7 +107,7 @@ fn build_report(
         .iter()
         .map(|d| {
             let reachable = reach::reachable(s, geometry, &d.published, &d.origin);
-            report::summarise(d, budget, &reachable)
+            report::summarise(d, budget, &reachable, s.attacker.as_ref().map(|a| a.node))
         })
         .collect();
     let ours = protocols.iter().find(|p| p.protocol == "lorabridge");

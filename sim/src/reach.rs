@@ -48,7 +48,10 @@ pub fn reachable(
     changes.sort();
     changes.dedup();
 
-    let up = |i: usize, t: Duration| !faults.crash.iter().any(|c| c.node == i && c.holds_down(t));
+    // The attacker relays nothing.
+    let up = |i: usize, t: Duration| {
+        s.honest(i) && !faults.crash.iter().any(|c| c.node == i && c.holds_down(t))
+    };
     let link = |a: usize, b: usize, t: Duration| {
         geo.hears(a, b, &m)
             && !faults.partition.iter().any(|p| p.separates(t, a, b))

@@ -86,6 +86,10 @@ pub struct ProtocolReport {
     /// Frames that carried a whole operation, per operation published (for protocols that
     /// tell frames apart): what `topology.relay_bound` is the yardstick for.
     pub op_frames_per_op: Option<f64>,
+    /// The scenario's attacker's own airtime (it is also in the totals): what the honest
+    /// nodes' extra airtime under attack is measured against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attacker_airtime_s: Option<f64>,
 }
 
 #[derive(Serialize, Debug)]
@@ -168,8 +172,14 @@ pub fn topology(s: &Scenario, geo: &Geometry) -> TopologyReport {
 }
 
 /// Summarises one protocol's run; `reachable[k * n + i]` says whether op `k` could reach
-/// node `i` at all.
-pub fn summarise(data: &RunData, budget: Duration, reachable: &[bool]) -> ProtocolReport {
+/// node `i` at all. Pairs at the `attacker` are not counted, and its airtime is reported
+/// apart.
+pub fn summarise(
+    data: &RunData,
+    budget: Duration,
+    reachable: &[bool],
+    attacker: Option<usize>,
+) -> ProtocolReport {
     let n = data.n;
     let ops = data.published.len();
     let mut pairs = 0u64;
@@ -184,11 +194,13 @@ pub fn summarise(data: &RunData, budget: Duration, reachable: &[bool]) -> Protoc
         let origin = Some(data.origin[k]);
         let Some(published) = data.published[k] else {
             // Never published (its origin stayed down): counts as undelivered everywhere.
-            pairs += (n - 1) as u64;
+            pairs += (0..n)
+                .filter(|&i| Some(i) != origin && Some(i) != attacker)
+                .count() as u64;
             continue;
         };
         for i in 0..n {
-            if Some(i) == origin {
+            if Some(i) == origin || Some(i) == attacker {
                 continue;
             }
             pairs += 1;
@@ -310,6 +322,7 @@ pub fn summarise(data: &RunData, budget: Duration, reachable: &[bool]) -> Protoc
             .get("op")
             .filter(|_| ops > 0)
             .map(|frames| r(*frames as f64 / ops as f64)),
+        attacker_airtime_s: attacker.map(|i| secs(airtime[i])),
     }
 }
 

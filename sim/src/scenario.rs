@@ -117,8 +117,32 @@ pub struct Scenario {
     pub traffic: Traffic,
     #[serde(default)]
     pub faults: Faults,
+    /// A hostile node, run in place of the protocol under test on that node.
+    pub attacker: Option<Attacker>,
     #[serde(default)]
     pub protocols: Protocols,
+}
+
+/// `node` is hostile (see `protocol::attacker`): every `interval` it replays a recorded
+/// frame or forges a control frame, within the duty cycle. It publishes nothing, relays
+/// nothing, and delivery leaves it out.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attacker {
+    pub node: usize,
+    #[serde(default = "attack_interval")]
+    pub interval: Dur,
+}
+
+fn attack_interval() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+
+impl Scenario {
+    /// Whether node `i` is honest (not the attacker).
+    pub fn honest(&self, i: usize) -> bool {
+        self.attacker.as_ref().is_none_or(|a| a.node != i)
+    }
 }
 
 fn default_seed() -> u64 {
@@ -520,6 +544,12 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(a) = &self.attacker {
+            node("attacker.node".into(), a.node)?;
+            if a.interval.0.is_zero() {
+                return Err(invalid("attacker.interval", "must be above 0"));
+            }
+        }
         let t = &self.traffic;
         if let Some(bytes) = t.payload_bytes
             && !(1..=4096).contains(&bytes)
@@ -529,6 +559,12 @@ impl Scenario {
         let mut ops = t.preload_ops_per_node.saturating_mul(n);
         for (i, p) in t.publish.iter().enumerate() {
             node(format!("traffic.publish[{i}].node"), p.node)?;
+            if !self.honest(p.node) {
+                return Err(invalid(
+                    format!("traffic.publish[{i}].node"),
+                    "the attacker publishes nothing",
+                ));
+            }
             if p.count > 1 && p.interval.0.is_zero() {
                 return Err(invalid(
                     format!("traffic.publish[{i}].interval"),
@@ -552,6 +588,12 @@ impl Scenario {
             }
             for &v in r.nodes.iter().flatten() {
                 node(format!("traffic.rate[{i}].nodes"), v)?;
+                if !self.honest(v) {
+                    return Err(invalid(
+                        format!("traffic.rate[{i}].nodes"),
+                        "the attacker publishes nothing",
+                    ));
+                }
             }
             let nodes = r.nodes.as_ref().map_or(n, Vec::len) as f64;
             let expected = r.per_hour * nodes * (r.until.0 - r.from.0).as_secs_f64() / 3600.0;
@@ -736,6 +778,13 @@ mod tests {
         let bad = format!("{base}[radio]\nsprading_factor = 9\n");
         let error = Scenario::parse(&bad).unwrap_err().to_string();
         assert!(error.contains("sprading_factor"), "{error}");
+        let bad = format!("{base}[attacker]\nnode = 3\n");
+        let error = Scenario::parse(&bad).unwrap_err().to_string();
+        assert!(error.contains("attacker.node"), "{error}");
+        let bad =
+            format!("{base}[attacker]\nnode = 1\n[[traffic.publish]]\nnode = 1\nat = \"1m\"\n");
+        let error = Scenario::parse(&bad).unwrap_err().to_string();
+        assert!(error.contains("traffic.publish[0].node"), "{error}");
         assert!(Scenario::parse(base).is_ok());
     }
 }

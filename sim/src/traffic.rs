@@ -50,7 +50,10 @@ impl Traffic {
             }
         }
         for (r, rate) in s.traffic.rate.iter().enumerate() {
-            let nodes: Vec<usize> = rate.nodes.clone().unwrap_or_else(|| (0..n).collect());
+            let nodes: Vec<usize> = rate
+                .nodes
+                .clone()
+                .unwrap_or_else(|| (0..n).filter(|&i| s.honest(i)).collect());
             if rate.per_hour <= 0.0 {
                 continue;
             }

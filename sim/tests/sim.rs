@@ -242,6 +242,7 @@ fn every_shipped_scenario_parses() {
         [
             "dense-40",
             "grid-25",
+            "grid-25-attacked",
             "line-5",
             "partition-heal",
             "random-30-faults",

@@ -4,8 +4,12 @@
 //! * [`lorabridge`]: the project's real sync engine.
 //! * [`flood`]: Meshtastic-style managed flooding.
 //! * [`announce`]: announce-and-repeat flooding as in p2panda's broadcast-sync example.
+//!
+//! [`attacker`] is no protocol under test: it runs on a scenario's hostile node whatever the
+//! others run.
 
 pub mod announce;
+pub mod attacker;
 mod chunks;
 pub mod flood;
 pub mod lorabridge;
