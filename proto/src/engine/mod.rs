@@ -9,9 +9,24 @@
 //! engine.handle_local_op(now, topic, op)          an app or an iroh peer produced an op
 //! engine.handle_timeout(now)                      the deadline from poll_timeout passed
 //! engine.poll_transmit(now, link)                 the next frame to send on a link, if any
+//! engine.handle_transmitted(now, link, sent)      that frame went out, or failed
 //! engine.poll_timeout()                           when to call handle_timeout next
 //! engine.poll_event()                             ops to import, frames rejected
 //! ```
+//!
+//! Call order (the daemon and the simulator follow it):
+//!
+//! 1. At start, once per link: `add_link`, then, before anything is sent on it,
+//!    `restore_airtime` with the sends kept on disk (the duty cycle holds across restarts)
+//!    and `mark_heard` with the ids heard before (nothing is echoed after a restart).
+//! 2. After each `handle_*` call: drain `poll_event` (operations to import, rejections),
+//!    then call `poll_transmit` on every idle link until it gives `None`, then read
+//!    `poll_timeout` again: any input may have queued frames or moved the deadline.
+//! 3. After `poll_transmit` gave a frame on a link: send it, then call `handle_transmitted`
+//!    for that link. Until then the link gives nothing more (a radio sends one frame at a
+//!    time); its airtime is already charged.
+//! 4. `now` never goes back between calls (timers and the airtime ledger rely on it): it is
+//!    the owner's monotonic clock, time since the engine started, not the wall clock.
 //!
 //! The protocol: summaries paced by Trickle, naming the logs that grew lately; on a digest
 //! mismatch that those logs explain, the hearer Wants what it lacks from the summary's sender
