@@ -1,21 +1,17 @@
 //! `[reticulum]`: the rnsd instances to talk to, the identity file and the announce pace.
 
-use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
 use super::error::{ConfigError, Result};
 use super::network::check_host_port;
 use super::reader::{Section, range_i64};
-use crate::reticulum::ReticulumConfig;
+use crate::reticulum::{ANNOUNCE_INTERVAL_SECS, ReticulumConfig};
 
 /// Default file of the Reticulum identity.
 pub const DEFAULT_RETICULUM_IDENTITY: &str = "reticulum.identity";
 /// Default Reticulum announce interval in seconds (10 minutes).
 pub const DEFAULT_ANNOUNCE_INTERVAL_SECS: u32 = 600;
-/// Announces more often than once a minute flood a shared LoRa Reticulum network; less often
-/// than once a day and peers forget the bridge.
-pub const ANNOUNCE_INTERVAL_RANGE_SECS: RangeInclusive<u32> = 60..=86_400;
 
 /// The keys `[reticulum]` may hold.
 pub(super) const KEYS: &[&str] = &["rnsd", "identity", "announce_interval_secs"];
@@ -34,10 +30,7 @@ pub(super) fn parse(s: &Section<'_>, base_dir: &Path) -> Result<ReticulumConfig>
     }
     let identity_path = s.path("identity", DEFAULT_RETICULUM_IDENTITY, base_dir)?;
     let secs = s
-        .int::<u32>(
-            "announce_interval_secs",
-            range_i64(&ANNOUNCE_INTERVAL_RANGE_SECS),
-        )?
+        .int::<u32>("announce_interval_secs", range_i64(&ANNOUNCE_INTERVAL_SECS))?
         .unwrap_or(DEFAULT_ANNOUNCE_INTERVAL_SECS);
     Ok(ReticulumConfig {
         servers: rnsd,

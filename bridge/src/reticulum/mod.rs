@@ -15,6 +15,7 @@
 mod connection;
 mod identity_file;
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,9 +42,10 @@ pub struct ReticulumConfig {
     pub prove: bool,
 }
 
-/// Shortest announce interval accepted: Reticulum transport nodes rate-limit announces, and
-/// on LoRa an announce costs ~180 bytes of airtime.
-pub const MIN_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(10);
+/// Announce intervals accepted, in seconds: more often than once a minute floods a shared
+/// LoRa Reticulum network (an announce costs ~200 bytes of airtime, and transport nodes
+/// rate-limit them); less often than once a day and peers forget the bridge.
+pub const ANNOUNCE_INTERVAL_SECS: RangeInclusive<u32> = 60..=86_400;
 
 /// The endpoint runs on the wall clock; waking at least this often lets it notice the clock
 /// being set back (see `Endpoint::handle_timeout`).
@@ -55,7 +57,12 @@ pub enum ConfigError {
     NoServers,
     #[error("reticulum: server {0}")]
     BadServer(String),
-    #[error("reticulum: announce interval {0:?} is shorter than {MIN_ANNOUNCE_INTERVAL:?}")]
+    #[error(
+        "reticulum: announce interval {interval:?} is outside {min}..={max} s",
+        interval = .0,
+        min = ANNOUNCE_INTERVAL_SECS.start(),
+        max = ANNOUNCE_INTERVAL_SECS.end()
+    )]
     AnnounceInterval(Duration),
     #[error(transparent)]
     Identity(#[from] IdentityFileError),
@@ -72,7 +79,8 @@ impl ReticulumConfig {
         for server in &self.servers {
             crate::config::check_host_port(server).map_err(ConfigError::BadServer)?;
         }
-        if self.announce_interval < MIN_ANNOUNCE_INTERVAL {
+        let secs = u32::try_from(self.announce_interval.as_secs());
+        if !secs.is_ok_and(|secs| ANNOUNCE_INTERVAL_SECS.contains(&secs)) {
             return Err(ConfigError::AnnounceInterval(self.announce_interval));
         }
         Ok(())
@@ -354,10 +362,12 @@ mod tests {
             assert!(reason.contains(bad), "{reason} names {bad}");
         }
         let mut c = config();
-        c.announce_interval = Duration::from_secs(1);
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::AnnounceInterval(_))
-        ));
+        for bad in [1, 59, 86_401] {
+            c.announce_interval = Duration::from_secs(bad);
+            assert!(matches!(
+                c.validate(),
+                Err(ConfigError::AnnounceInterval(_))
+            ));
+        }
     }
 }
