@@ -34,7 +34,9 @@ pub mod rnode;
 pub mod rnode_framing;
 pub mod rui3;
 
-pub use driver::{Connector, DriverConfig, Port, PortIo, SerialConnector, SerialRadio, Stats};
+pub use driver::{
+    Connector, DriverConfig, DriverStats, Port, PortIo, SerialConnector, SerialRadio,
+};
 pub use error::RadioError;
 pub use limits::{LimitError, ModuleLimits};
 pub use probe::{ModuleInfo, probe, probe_e22};

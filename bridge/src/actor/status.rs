@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use lorabridge_hardware::SubBandUsage;
-use lorabridge_proto::engine::{Engine, LinkId, Neighbour, OpStore, Stats};
+use lorabridge_proto::engine::{Engine, LinkId, LinkStats, Neighbour, OpStore};
 
 /// One mesh transport: its state, its counters summed over its links, its neighbours.
 #[derive(Clone, Debug, Default)]
 pub struct TransportView {
     pub state: String,
-    pub counters: Stats,
+    pub counters: LinkStats,
     /// Each neighbour and how long ago it was last heard.
     pub neighbours: Vec<(Neighbour, Duration)>,
     pub queue_depth: usize,

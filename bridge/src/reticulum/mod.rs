@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lorabridge_proto::reticulum::{Endpoint, EndpointConfig, Event, Hash16, Stats};
+use lorabridge_proto::reticulum::{Endpoint, EndpointConfig, EndpointStats, Event, Hash16};
 use lorabridge_proto::{NetworkTag, TopicTag};
 use tokio::sync::{mpsc, oneshot};
 
@@ -104,7 +104,7 @@ pub enum ReticulumEvent {
 /// Counters: the endpoint's, plus the shell's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {
-    pub endpoint: Stats,
+    pub endpoint: EndpointStats,
     /// HDLC-framed bytes written to / read from all rnsd connections.
     pub wire_bytes_out: u64,
     pub wire_bytes_in: u64,

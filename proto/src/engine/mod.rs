@@ -214,7 +214,7 @@ pub struct Neighbour {
 
 /// Counters per link, for status and for measuring the protocol.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct LinkStats {
     pub frames_sent: u64,
     pub bytes_sent: u64,
     pub airtime_sent: Duration,
@@ -235,10 +235,10 @@ pub struct Stats {
     pub send_failures: u64,
 }
 
-impl std::ops::AddAssign for Stats {
+impl std::ops::AddAssign for LinkStats {
     /// Sums counters, e.g. over the links of one transport.
-    fn add_assign(&mut self, o: Stats) {
-        let Stats {
+    fn add_assign(&mut self, o: LinkStats) {
+        let LinkStats {
             frames_sent,
             bytes_sent,
             airtime_sent,
@@ -361,7 +361,7 @@ struct Link {
     answers: answers::AnswerGuard,
     /// The frame handed out by `poll_transmit` and not yet reported by `handle_transmitted`.
     in_flight: Option<transmit::InFlight>,
-    stats: Stats,
+    stats: LinkStats,
 }
 
 impl Link {
@@ -491,7 +491,7 @@ impl<S: OpStore> Engine<S> {
             owes_more: false,
             answers: answers::AnswerGuard::default(),
             in_flight: None,
-            stats: Stats::default(),
+            stats: LinkStats::default(),
         })
     }
 
@@ -613,7 +613,7 @@ impl<S: OpStore> Engine<S> {
         &mut self.store
     }
 
-    pub fn stats(&self, link: LinkId) -> Stats {
+    pub fn stats(&self, link: LinkId) -> LinkStats {
         self.links[link.0].stats
     }
 

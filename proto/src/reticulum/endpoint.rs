@@ -83,7 +83,7 @@ impl EndpointConfig {
     }
 }
 
-/// Why a packet was not taken. Every variant is also counted in [`Stats`].
+/// Why a packet was not taken. Every variant is also counted in [`EndpointStats`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("malformed packet: {0}")]
@@ -151,7 +151,7 @@ pub enum SendError {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct EndpointStats {
     pub packets_in: u64,
     pub bytes_in: u64,
     pub packets_out: u64,
@@ -208,7 +208,7 @@ pub struct Endpoint {
     path_requests: HashMap<Hash16, Duration>,
     last_path_answer: Option<Duration>,
     rng: ChaCha12Rng,
-    stats: Stats,
+    stats: EndpointStats,
 }
 
 /// Events waiting for the owner; the oldest is dropped past this.
@@ -255,7 +255,7 @@ impl Endpoint {
             path_requests: HashMap::new(),
             last_path_answer: None,
             rng,
-            stats: Stats::default(),
+            stats: EndpointStats::default(),
             config,
         }
     }
@@ -269,7 +269,7 @@ impl Endpoint {
         self.identity.public()
     }
 
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> EndpointStats {
         self.stats
     }
 

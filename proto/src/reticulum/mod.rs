@@ -35,7 +35,8 @@ pub mod token;
 
 pub use announce::{Announce, AnnounceError, BridgeAppData, bridge_destination_name};
 pub use endpoint::{
-    Endpoint, EndpointConfig, Event, Handled, MAX_FRAME, MAX_PLAINTEXT, Rejection, SendError, Stats,
+    Endpoint, EndpointConfig, EndpointStats, Event, Handled, MAX_FRAME, MAX_PLAINTEXT, Rejection,
+    SendError,
 };
 pub use identity::{Identity, KeyError, PublicIdentity};
 pub use packet::{Hash16, MTU, Packet, PacketError};

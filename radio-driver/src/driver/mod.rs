@@ -119,7 +119,7 @@ impl Connector for SerialConnector {
 
 /// A snapshot of a driver's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
+pub struct DriverStats {
     /// Frames handed to the receive queue.
     pub rx_frames: u64,
     /// Frames dropped because the receive queue was full.
@@ -235,9 +235,9 @@ impl SerialRadio {
     }
 
     /// The driver's counters.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> DriverStats {
         let s = &self.stats;
-        Stats {
+        DriverStats {
             rx_frames: s.rx_frames.load(Ordering::Relaxed),
             rx_dropped: s.rx_dropped.load(Ordering::Relaxed),
             noise: s.noise.load(Ordering::Relaxed),
