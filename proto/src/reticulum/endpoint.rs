@@ -340,11 +340,11 @@ impl Endpoint {
             return Err(SendError::TooLarge(frame.len()));
         }
         let path = self.paths.get(now, to).ok_or(SendError::NoPath(*to))?;
-        let shared = self
-            .identity
-            .shared_with(&path.identity)
-            .ok_or(SendError::WeakKey(*to))?;
-        let tag = SenderKey::derive(&shared).tag(&self.destination, to, frame);
+        let tag = path
+            .sender_key
+            .as_ref()
+            .ok_or(SendError::WeakKey(*to))?
+            .tag(&self.destination, to, frame);
         let mut plaintext = Vec::with_capacity(HASH_LEN + TAG_LEN + frame.len());
         plaintext.extend_from_slice(&self.destination.0);
         plaintext.extend_from_slice(&tag);
@@ -442,7 +442,13 @@ impl Endpoint {
             .get(now, &announce.destination)
             .map(|e| e.app_data.clone());
         let hops = packet.hops.saturating_add(1);
-        let update = self.paths.learn(now, &announce, hops, packet.transport_id);
+        let identity = &self.identity;
+        let update = self
+            .paths
+            .learn(now, &announce, hops, packet.transport_id, || {
+                let shared = identity.shared_with(&announce.identity)?;
+                Some(SenderKey::derive(&shared))
+            });
         if update == PathUpdate::Ignored {
             self.stats.announces_stale += 1;
         } else {
@@ -480,12 +486,10 @@ impl Endpoint {
             self.request_path(now, &from);
             return Err(Rejection::UnknownSender(from));
         };
-        let proven = self
-            .identity
-            .shared_with(&path.identity)
-            .is_some_and(|shared| {
-                SenderKey::derive(&shared).verify(&from, &self.destination, frame, tag)
-            });
+        let proven = path
+            .sender_key
+            .as_ref()
+            .is_some_and(|key| key.verify(&from, &self.destination, frame, tag));
         if !proven {
             self.stats.forged_sender += 1;
             return Err(Rejection::ForgedSender(from));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::announce::{Announce, RANDOM_HASH_LEN, RATCHET_LEN};
 use super::identity::PublicIdentity;
 use super::packet::Hash16;
+use super::sender::SenderKey;
 
 /// Random blobs remembered per destination to spot replayed announces.
 const MAX_BLOBS: usize = 8;
@@ -27,6 +28,10 @@ pub struct PathEntry {
     /// When the destination's owner last showed it holds the key: a frame whose sender tag
     /// checked out, or a valid proof. `None` for a path known only from announces.
     pub proven: Option<Duration>,
+    /// The key of the sender tags between us and this destination, derived once when the
+    /// path is learned (an X25519 exchange is too dear to repeat per packet); `None` when
+    /// its announced key shares no secret.
+    pub sender_key: Option<SenderKey>,
     blobs: VecDeque<[u8; RANDOM_HASH_LEN]>,
 }
 
@@ -64,13 +69,15 @@ impl PathTable {
     }
 
     /// Considers a validated announce heard `hops` away (already counting the last hop),
-    /// rebroadcast by `next_hop` if it came through a transport node.
+    /// rebroadcast by `next_hop` if it came through a transport node. `sender_key` is asked
+    /// only for a destination (or identity) not held yet.
     pub fn learn(
         &mut self,
         now: Duration,
         announce: &Announce,
         hops: u8,
         next_hop: Option<Hash16>,
+        sender_key: impl FnOnce() -> Option<SenderKey>,
     ) -> PathUpdate {
         let emitted = announce.emitted();
         let update = match self.entries.get(&announce.destination) {
@@ -90,12 +97,15 @@ impl PathTable {
         if update == PathUpdate::Ignored {
             return update;
         }
-        let (mut blobs, proven) = self
+        let kept = self
             .entries
             .remove(&announce.destination)
-            .filter(|old| old.identity == announce.identity)
-            .map(|old| (old.blobs, old.proven))
-            .unwrap_or_default();
+            .filter(|old| old.identity == announce.identity);
+        let sender_key = match &kept {
+            Some(old) => old.sender_key.clone(),
+            None => sender_key(),
+        };
+        let (mut blobs, proven) = kept.map(|old| (old.blobs, old.proven)).unwrap_or_default();
         if !blobs.contains(&announce.random_hash) {
             if blobs.len() >= MAX_BLOBS {
                 blobs.pop_front();
@@ -123,6 +133,7 @@ impl PathTable {
                 learned: now,
                 expires: now + self.lifetime,
                 proven,
+                sender_key,
                 blobs,
             },
         );
@@ -186,24 +197,38 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
+    /// What the table does with an announce; no sender key is needed here.
+    fn learn(
+        t: &mut PathTable,
+        now: Duration,
+        a: &Announce,
+        hops: u8,
+        next_hop: Option<Hash16>,
+    ) -> PathUpdate {
+        t.learn(now, a, hops, next_hop, || None)
+    }
+
     #[test]
     fn newer_or_shorter_replaces_replays_and_older_do_not() {
         let mut t = PathTable::new(8, 100 * S);
         let a = announce(1, 1, 1000);
-        assert_eq!(t.learn(S, &a, 3, Some(Hash16([9; 16]))), PathUpdate::New);
-        assert_eq!(t.learn(S, &a, 3, None), PathUpdate::Ignored, "replay");
         assert_eq!(
-            t.learn(S, &a, 2, None),
+            learn(&mut t, S, &a, 3, Some(Hash16([9; 16]))),
+            PathUpdate::New
+        );
+        assert_eq!(learn(&mut t, S, &a, 3, None), PathUpdate::Ignored, "replay");
+        assert_eq!(
+            learn(&mut t, S, &a, 2, None),
             PathUpdate::Updated,
             "same, shorter"
         );
         assert_eq!(t.get(S, &a.destination).unwrap().next_hop, None);
         assert_eq!(
-            t.learn(S, &announce(1, 2, 999), 1, None),
+            learn(&mut t, S, &announce(1, 2, 999), 1, None),
             PathUpdate::Ignored
         );
         assert_eq!(
-            t.learn(S, &announce(1, 3, 1001), 5, None),
+            learn(&mut t, S, &announce(1, 3, 1001), 5, None),
             PathUpdate::Updated
         );
         assert_eq!(t.get(S, &a.destination).unwrap().hops, 5);
@@ -214,7 +239,7 @@ mod tests {
         let mut t = PathTable::new(2, 10 * S);
         for seed in 1..=3u8 {
             let now = u32::from(seed) * S;
-            t.learn(now, &announce(seed, 1, 5), 1, None);
+            learn(&mut t, now, &announce(seed, 1, 5), 1, None);
         }
         assert_eq!(t.len(), 2);
         let first = announce(1, 1, 5).destination;
@@ -229,26 +254,26 @@ mod tests {
         let mut t = PathTable::new(3, 100 * S);
         let [one, two, three] = [1u8, 2, 3].map(|seed| announce(seed, 1, 5).destination);
         for seed in 1..=3u8 {
-            t.learn(u32::from(seed) * S, &announce(seed, 1, 5), 1, None);
+            learn(&mut t, u32::from(seed) * S, &announce(seed, 1, 5), 1, None);
         }
         t.prove(4 * S, &two);
         t.prove(5 * S, &one);
         // Newcomers push out the unproven path, then each other, never a proven one.
         for seed in 10..20u8 {
-            t.learn(u32::from(seed) * S, &announce(seed, 1, 5), 1, None);
+            learn(&mut t, u32::from(seed) * S, &announce(seed, 1, 5), 1, None);
             assert!(t.get(20 * S, &three).is_none());
             assert!(t.get(20 * S, &one).is_some() && t.get(20 * S, &two).is_some());
         }
         // With only proven paths left, the one heard from longest ago goes first.
         t.prove(30 * S, &announce(19, 1, 5).destination);
-        t.learn(31 * S, &announce(30, 1, 5), 1, None);
+        learn(&mut t, 31 * S, &announce(30, 1, 5), 1, None);
         assert!(
             t.get(31 * S, &two).is_none(),
             "proven at 4 s, the longest silent"
         );
         assert!(t.get(31 * S, &one).is_some());
         // A newer announce keeps what was proven.
-        t.learn(32 * S, &announce(1, 2, 6), 1, None);
+        learn(&mut t, 32 * S, &announce(1, 2, 6), 1, None);
         assert_eq!(t.get(32 * S, &one).unwrap().proven, Some(5 * S));
     }
 }

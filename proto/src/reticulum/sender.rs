@@ -23,7 +23,14 @@ pub const TAG_LEN: usize = 16;
 const SALT: &[u8] = b"lorabridge reticulum sender v1";
 
 /// A key for the tags between two bridges, from their shared X25519 secret.
+#[derive(Clone)]
 pub struct SenderKey([u8; 32]);
+
+impl std::fmt::Debug for SenderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SenderKey(..)")
+    }
+}
 
 impl SenderKey {
     pub fn derive(shared: &[u8; 32]) -> Self {
