@@ -43,6 +43,10 @@ pub trait Medium: Send + Sync + 'static {
     fn listen(&self, id: StationId, modulation: Option<Modulation>);
     /// Puts a frame on air; returns its time on air (when the sender's TX completes).
     fn transmit(&self, from: StationId, modulation: &Modulation, payload: &[u8]) -> Duration;
+    /// Whether the station, listening with `modulation`, would hear another station's frame
+    /// on air right now: what a chip's channel activity detection (CAD) reports, and so what
+    /// listen-before-talk sees.
+    fn channel_busy(&self, id: StationId, modulation: &Modulation) -> bool;
 }
 
 /// The link quality between two stations.
@@ -73,6 +77,9 @@ struct HubInner {
     stations: HashMap<StationId, Station>,
     default_quality: LinkQuality,
     quality: HashMap<(StationId, StationId), LinkQuality>,
+    /// Frames on air: sender, modulation, and a number to remove them by when they end.
+    on_air: Vec<(u64, StationId, Modulation)>,
+    next_frame: u64,
 }
 
 /// An in-process broadcast hub: everyone in range of everyone.
@@ -164,10 +171,18 @@ impl Medium for Hub {
         let hub = self.clone();
         let modulation = *modulation;
         let payload = payload.to_vec();
+        let frame = {
+            let mut inner = self.lock();
+            let frame = inner.next_frame;
+            inner.next_frame += 1;
+            inner.on_air.push((frame, from, modulation));
+            frame
+        };
         tokio::spawn(async move {
             tokio::time::sleep(toa).await;
             // Receivers are chosen when the frame ends: a station must be listening then.
-            let inner = hub.lock();
+            let mut inner = hub.lock();
+            inner.on_air.retain(|(f, _, _)| *f != frame);
             for (id, st) in &inner.stations {
                 if *id == from || !st.listening.is_some_and(|l| compatible(&l, &modulation)) {
                     continue;
@@ -187,6 +202,13 @@ impl Medium for Hub {
             }
         });
         toa
+    }
+
+    fn channel_busy(&self, id: StationId, modulation: &Modulation) -> bool {
+        self.lock()
+            .on_air
+            .iter()
+            .any(|(_, from, m)| *from != id && compatible(m, modulation))
     }
 }
 
@@ -234,5 +256,23 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(rc.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_channel_is_busy_for_others_while_a_frame_is_on_air() {
+        let hub = Hub::new();
+        let (a, _ra) = hub.attach("a");
+        let (b, _rb) = hub.attach("b");
+        let sf9 = Modulation {
+            spreading_factor: 9,
+            ..m()
+        };
+        assert!(!hub.channel_busy(b, &m()));
+        let toa = hub.transmit(a, &m(), &[0; 100]);
+        assert!(hub.channel_busy(b, &m()));
+        assert!(!hub.channel_busy(b, &sf9), "another SF is not detected");
+        assert!(!hub.channel_busy(a, &m()), "a sender does not sense itself");
+        tokio::time::sleep(toa + Duration::from_millis(50)).await;
+        assert!(!hub.channel_busy(b, &m()));
     }
 }

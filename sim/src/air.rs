@@ -146,6 +146,13 @@ impl Medium for PhysicalHub {
         });
         toa
     }
+
+    fn channel_busy(&self, id: StationId, modulation: &Modulation) -> bool {
+        let inner = self.lock();
+        compatible(modulation, &inner.modulation)
+            && (id as usize) < inner.geometry.n
+            && inner.physics.busy_until(id as usize, self.now()).is_some()
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +193,21 @@ mod tests {
         assert_eq!(got.rssi_dbm, -122);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(rc.try_recv().is_err(), "5 km away at SF7");
+    }
+
+    #[tokio::test]
+    async fn carrier_is_sensed_only_within_reception_range() {
+        let hub = hub(vec![[0.0, 0.0], [100.0, 0.0], [5000.0, 0.0]]);
+        let (a, _ra) = hub.attach("a");
+        let (b, _rb) = hub.attach("b");
+        let (c, _rc) = hub.attach("c");
+        hub.listen(b, Some(sf7()));
+        hub.listen(c, Some(sf7()));
+        let toa = hub.transmit(a, &sf7(), &[0; 100]);
+        assert!(hub.channel_busy(b, &sf7()));
+        assert!(!hub.channel_busy(c, &sf7()), "5 km away at SF7");
+        tokio::time::sleep(toa + Duration::from_millis(50)).await;
+        assert!(!hub.channel_busy(b, &sf7()));
     }
 
     #[tokio::test]

@@ -56,6 +56,10 @@ impl Medium for Tally {
         }
         airtime
     }
+
+    fn channel_busy(&self, id: StationId, modulation: &Modulation) -> bool {
+        self.hub.channel_busy(id, modulation)
+    }
 }
 
 /// Waits until `done` holds, checking every half second, for at most `limit`.
