@@ -107,6 +107,70 @@ fn forged_vectors_cannot_use_up_the_budget() {
     }
 }
 
+/// The empty Vector again, now under a sender tag invented for each frame, as an attacker
+/// that knows the network would send it: no bound per requester can hold it, so the answers
+/// that strangers draw come from one pool per link, 32 operations an hour. Before the pool,
+/// each node answered every forged Vector that found an operation past its back-off, and
+/// spent the answers' whole share of the hour: 72 operation frames per node here.
+/// A neighbour whose operations checked out is no stranger: its request is still met in full.
+#[test]
+fn forged_vectors_under_invented_tags_draw_one_pool_an_hour() {
+    use common::medium::LINK;
+    let mut medium = converged_clique();
+    let ops_before: Vec<u64> = (0..4)
+        .map(|i| medium.nodes[i].engine.stats(LINK).ops_sent)
+        .collect();
+    for minute in 0..60u16 {
+        let frame = forged((0x8000 + minute).to_be_bytes(), &empty_vector());
+        for i in 0..4 {
+            medium.inject(i, &frame);
+        }
+        medium.run_for(MINUTE);
+    }
+    let answered: Vec<u64> = (0..4)
+        .map(|i| medium.nodes[i].engine.stats(LINK).ops_sent - ops_before[i])
+        .collect();
+    println!(
+        "{{\"test\": \"forged_vectors_invented_tags\", \"forged\": 60, \"ops_sent\": {answered:?}}}"
+    );
+    for (i, ops) in answered.iter().enumerate() {
+        assert!(*ops >= 1, "node {i} answered a stranger at all");
+        assert!(
+            *ops <= 32,
+            "node {i} sent {ops} operations for strangers in an hour"
+        );
+    }
+}
+
+/// The strangers' pool must not starve an honest newcomer: a bridge that joins late, holds
+/// nothing and publishes nothing is a stranger at first, but once its tag has been heard for
+/// `ACQUAINTANCE` it is known, and the rest of its catch-up is answered in full.
+#[test]
+fn a_quiet_newcomer_catches_up_beyond_the_strangers_pool() {
+    use common::medium::engine;
+    use lorabridge_proto::engine::{ACQUAINTANCE, MemoryStore};
+    let mut medium = Medium::new(1, &[TOPIC], |_, _| true, false);
+    for op in chat(1, 100) {
+        medium.publish(0, &TOPIC, op);
+        medium.run_for(Duration::from_secs(2));
+    }
+    let m = medium.modulation;
+    medium.add_node(engine(1, &[TOPIC], MemoryStore::default(), m), |_| true);
+    medium.run_for(ACQUAINTANCE / 2);
+    let early = medium.held(1);
+    medium.run_for(ACQUAINTANCE * 3);
+    println!(
+        "{{\"test\": \"quiet_newcomer\", \"held_at_5_min\": {early}, \"held_at_35_min\": {}}}",
+        medium.held(1)
+    );
+    assert!(early <= 32 + 1, "a stranger draws from the pool: {early}");
+    assert_eq!(
+        medium.held(1),
+        100,
+        "known after ten minutes, it gets everything"
+    );
+}
+
 /// Finding 7: the duty-cycle ledger started empty at every start, so a bridge restarting
 /// (systemd's Restart=always after a crash) got a fresh hourly budget each time. The daemon
 /// keeps its sends on disk and restores them; here each restart restores the sends of the

@@ -308,6 +308,7 @@ mod tests {
                 neighbours: vec![(
                     Neighbour {
                         tag: NodeTag([0xbe, 0xef]),
+                        first_heard: Duration::ZERO,
                         last_heard: Duration::ZERO,
                         rssi_dbm: Some(rssi),
                         snr_db: Some(4.5),

@@ -202,14 +202,26 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Neighbour {
     pub tag: NodeTag,
+    /// When a frame under this tag was first heard: an attacker that invents a tag for each
+    /// frame never grows old here.
+    pub first_heard: Duration,
     pub last_heard: Duration,
     pub rssi_dbm: Option<f32>,
     pub snr_db: Option<f32>,
     pub frames: u64,
-    /// Operations heard from it that checked out (signature and log): anyone can send a
-    /// frame under any tag, but only a real node sends these. Its partial operations keep
-    /// their reassembly slots before those of strangers.
+    /// Operations heard from it whose signatures checked out, new to us or not: anyone can
+    /// send a frame under any tag, but only a real node sends these.
     pub ops: u64,
+}
+
+impl Neighbour {
+    /// Whether it is known here rather than a stranger: an operation of its checked out, or
+    /// its tag has been heard for `ACQUAINTANCE`. A known neighbour's partial operations keep
+    /// their reassembly slots before strangers', its requests are answered beyond the
+    /// strangers' pool (see `answers`), and it is forgotten after the strangers.
+    pub fn known(&self, now: Duration) -> bool {
+        self.ops > 0 || now.saturating_sub(self.first_heard) >= ACQUAINTANCE
+    }
 }
 
 /// Counters per link, for status and for measuring the protocol.
@@ -309,8 +321,13 @@ const KEY_RETELL: Duration = Duration::from_secs(60);
 /// Operation ids remembered per link as heard there, and as relayed there. (The daemon
 /// restores this many of the radio's heard ids at start.)
 pub const MAX_RECENT_IDS: usize = 8192;
-/// Neighbours remembered per link; the least recently heard is forgotten first.
+/// Neighbours remembered per link; the least recently heard stranger is forgotten first,
+/// then the least recently heard neighbour.
 const MAX_NEIGHBOURS: usize = 64;
+/// How long a tag must have been heard before its sender is known without an operation of
+/// its own: a quiet bridge that only listens is known after this, while tags invented for
+/// each forged frame never are. Ten minutes covers several Trickle rounds of a fresh mesh.
+pub const ACQUAINTANCE: Duration = Duration::from_secs(10 * 60);
 /// Events waiting for the owner; the oldest is dropped past this (the owner should drain).
 const MAX_EVENTS: usize = 4096;
 

@@ -90,10 +90,11 @@ pub(crate) struct SendQueue {
 }
 
 impl SendQueue {
-    /// Queues `item` unless an equal one is queued already (then the earlier hold-off stays).
-    pub(crate) fn push(&mut self, priority: Priority, not_before: Duration, item: Item) {
+    /// Queues `item` unless an equal one is queued already (then the earlier hold-off stays);
+    /// says whether it was added.
+    pub(crate) fn push(&mut self, priority: Priority, not_before: Duration, item: Item) -> bool {
         if self.entries.iter().any(|e| e.item == item) {
-            return;
+            return false;
         }
         let order = self.next_order;
         self.next_order += 1;
@@ -109,6 +110,7 @@ impl SendQueue {
         {
             self.entries.swap_remove(worst);
         }
+        true
     }
 
     /// The entries ready at `now`, best first, by their queue order (which, unlike their

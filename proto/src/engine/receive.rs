@@ -63,7 +63,7 @@ impl<S: OpStore> Engine<S> {
         match frame.message {
             Message::Summary(summary) => self.on_summary(now, link, frame.sender, &summary),
             Message::Vector(vector) => self.on_vector(now, link, frame.sender, &vector),
-            Message::Want(want) => self.on_want(now, link, &want),
+            Message::Want(want) => self.on_want(now, link, frame.sender, &want),
             Message::Op(bytes) => {
                 self.yield_to_sender(now, link);
                 self.on_op(now, link, frame.sender, bytes.to_vec())
@@ -151,13 +151,14 @@ impl<S: OpStore> Engine<S> {
             Some(index) => index,
             None => {
                 if neighbours.len() >= MAX_NEIGHBOURS
-                    && let Some(oldest) =
-                        (0..neighbours.len()).min_by_key(|i| neighbours[*i].last_heard)
+                    && let Some(oldest) = (0..neighbours.len())
+                        .min_by_key(|i| (neighbours[*i].known(now), neighbours[*i].last_heard))
                 {
                     neighbours.swap_remove(oldest);
                 }
                 neighbours.push(Neighbour {
                     tag,
+                    first_heard: now,
                     last_heard: now,
                     rssi_dbm: None,
                     snr_db: None,
@@ -194,7 +195,7 @@ impl<S: OpStore> Engine<S> {
                     };
                     self.queue_want(now, link, want);
                 }
-                self.push_lacking(now, link, &topic, &comparison.lacking);
+                self.push_lacking(now, link, sender, &topic, &comparison.lacking);
                 if comparison.explained {
                     // Both sides now know what to send: neither a Vector nor a sooner
                     // summary of ours would add anything.
@@ -236,6 +237,7 @@ impl<S: OpStore> Engine<S> {
         &mut self,
         now: Duration,
         link: LinkId,
+        sender: NodeTag,
         topic: &[u8; 32],
         lacking: &[([u8; 32], u64)],
     ) {
@@ -249,7 +251,7 @@ impl<S: OpStore> Engine<S> {
             }
             for seq in (from..height).take(budget) {
                 budget -= 1;
-                self.queue_answer(now, at, link, topic, *author, seq);
+                self.queue_answer(now, at, (link, sender), topic, *author, seq);
             }
         }
     }
@@ -327,7 +329,7 @@ impl<S: OpStore> Engine<S> {
                         break;
                     }
                     budget -= 1;
-                    self.queue_answer(now, at, link, &topic, *author, seq);
+                    self.queue_answer(now, at, (link, sender), &topic, *author, seq);
                 }
             }
             // Want what we lack.
@@ -361,7 +363,7 @@ impl<S: OpStore> Engine<S> {
         }
     }
 
-    fn on_want(&mut self, now: Duration, link: LinkId, want: &Want) {
+    fn on_want(&mut self, now: Duration, link: LinkId, sender: NodeTag, want: &Want) {
         let cancelled = self.links[link.0]
             .queue
             .cancel(|item| *item == Item::Want(want.clone()));
@@ -388,7 +390,7 @@ impl<S: OpStore> Engine<S> {
                             return;
                         }
                         budget -= 1;
-                        self.queue_answer(now, at, link, &topic, author, seq);
+                        self.queue_answer(now, at, (link, sender), &topic, author, seq);
                     }
                 }
             }
@@ -400,18 +402,24 @@ impl<S: OpStore> Engine<S> {
     /// operations become ready together and go out in log order (see `SendQueue::ready`):
     /// a receiver stores only operations whose predecessors it holds, and one hold-off per
     /// operation shuffled a catch-up so that most of it waited in `pending` and was asked
-    /// for again.
+    /// for again. On a radio channel, answers for a stranger come from the strangers' pool
+    /// (see `answers`).
     fn queue_answer(
         &mut self,
         now: Duration,
         at: Duration,
-        link: LinkId,
+        (link, requester): (LinkId, NodeTag),
         topic: &[u8; 32],
         author: [u8; 32],
         seq: u64,
     ) {
-        let state = &self.links[link.0];
-        if state.config.budget.is_some() && !state.answers.may_answer(now, &(*topic, author, seq)) {
+        let stranger = !self.knows(now, link, requester);
+        let state = &mut self.links[link.0];
+        let radio = state.config.budget.is_some();
+        if radio && !state.answers.may_answer(now, &(*topic, author, seq)) {
+            return;
+        }
+        if radio && stranger && !state.answers.stranger_room(now) {
             return;
         }
         let item = Item::Op {
@@ -419,9 +427,22 @@ impl<S: OpStore> Engine<S> {
             author,
             seq,
         };
-        // A store on disk starts reading it now, so that it is at hand when its turn comes.
-        self.store.prefetch(topic, &author, seq);
-        self.links[link.0].queue.push(Priority::Wanted, at, item);
+        if state.queue.push(Priority::Wanted, at, item) {
+            if radio && stranger {
+                state.answers.answered_stranger(now);
+            }
+            // A store on disk starts reading it now, so that it is at hand when its turn
+            // comes.
+            self.store.prefetch(topic, &author, seq);
+        }
+    }
+
+    /// Whether `sender` is a known neighbour on `link` (see [`Neighbour::known`]).
+    fn knows(&self, now: Duration, link: LinkId, sender: NodeTag) -> bool {
+        self.links[link.0]
+            .neighbours
+            .iter()
+            .any(|n| n.tag == sender && n.known(now))
     }
 
     fn on_fragment(&mut self, now: Duration, link: LinkId, sender: NodeTag, fragment: &Fragment) {
@@ -435,10 +456,7 @@ impl<S: OpStore> Engine<S> {
             _ => false,
         });
         self.links[link.0].stats.cancelled += cancelled as u64;
-        let known = self.links[link.0]
-            .neighbours
-            .iter()
-            .any(|n| n.tag == sender && n.ops > 0);
+        let known = self.knows(now, link, sender);
         match self.reassembler.push(now, sender, known, fragment) {
             Ok(Some(bytes)) => self.on_op(now, link, sender, bytes),
             Ok(None) => {}
@@ -492,6 +510,14 @@ impl<S: OpStore> Engine<S> {
             let id = op.op.id();
             self.links[link.0].heard.insert(id);
             self.cancel_op(link, &op.topic, &op.author, op.seq);
+            // It checked out, new to us or not: a real node sent it.
+            if let Some(n) = self.links[link.0]
+                .neighbours
+                .iter_mut()
+                .find(|n| n.tag == sender)
+            {
+                n.ops += 1;
+            }
             if op.seq < self.height(&op.topic, &op.author) {
                 match self.store.op_id(&op.topic, &op.author, op.seq) {
                     Some(held) if held != id => self.reject(
@@ -513,13 +539,6 @@ impl<S: OpStore> Engine<S> {
             }
             self.store_op(now, &op.topic, op.author, op.seq, op.op.clone());
             self.links[link.0].stats.ops_received += 1;
-            if let Some(n) = self.links[link.0]
-                .neighbours
-                .iter_mut()
-                .find(|n| n.tag == sender)
-            {
-                n.ops += 1;
-            }
             self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some((link, sender)));
             self.emit(Event::Received {
                 link,
