@@ -1,6 +1,7 @@
 //! A small in-memory `OpContext` and operation builders shared by the proto tests.
 #![allow(dead_code)]
 
+pub mod amplification;
 mod ctx;
 pub mod medium;
 
