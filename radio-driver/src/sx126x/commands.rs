@@ -236,13 +236,16 @@ pub fn packet_params(preamble: u16, payload_len: u8) -> [u8; 6] {
 /// The CalibrateImage band for a frequency (datasheet table 9-2), so that image rejection
 /// is calibrated for the band in use.
 pub fn image_calibration(hz: u32) -> [u8; 2] {
-    match hz {
-        ..=440_000_000 => [0x6B, 0x6F],
-        ..=510_000_000 => [0x75, 0x81],
-        ..=787_000_000 => [0xC1, 0xC5],
-        ..=870_000_000 => [0xD7, 0xDB],
-        _ => [0xE1, 0xE9],
-    }
+    const BANDS: [(u32, [u8; 2]); 4] = [
+        (440_000_000, [0x6B, 0x6F]),
+        (510_000_000, [0x75, 0x81]),
+        (787_000_000, [0xC1, 0xC5]),
+        (870_000_000, [0xD7, 0xDB]),
+    ];
+    BANDS
+        .iter()
+        .find(|(top, _)| hz <= *top)
+        .map_or([0xE1, 0xE9], |(_, band)| *band)
 }
 
 /// The SX1262's output power range at its own pin (the high-power PA).
