@@ -28,11 +28,14 @@
 //!
 //! **Listen before talk.** Before each transmission the driver runs channel activity
 //! detection (CAD, 4 symbols). While the channel is busy it goes back to receiving (the busy
-//! channel is most likely a frame for us) for a random time between half and one and a half
-//! times the airtime of a 64-byte frame (at least 20 ms, at most 2 s), then looks again; after
-//! [`LBT_TRIES`] busy looks it sends anyway, as the E22's and RNode's listen-before-talk do:
-//! a bounded hold, never a dropped frame, since the mesh above tolerates a collision better
-//! than a silent loss. Deferrals are counted ([`Sx126xStats::cad_busy`]).
+//! channel is most likely a frame for us) until that packet has ended (RxDone, or a CRC or
+//! header error) or for at most the airtime of a 255-byte frame (capped at 2 s), then keeps
+//! receiving for a random time between half and one and a half times the airtime of a
+//! 64-byte frame (at least 20 ms, at most 2 s), so that stations that waited for the same
+//! packet do not all start together, and looks again. After [`LBT_TRIES`] busy looks it sends
+//! anyway, as the E22's and RNode's listen-before-talk do: a bounded hold, never a dropped
+//! frame, since the mesh above tolerates a collision better than a silent loss. Deferrals are
+//! counted ([`Sx126xStats::cad_busy`]).
 //!
 //! **Failures.** Every command waits for BUSY low for at most
 //! [`DriverConfig::command_timeout`]; a TX without TxDone within the frame's airtime plus
@@ -455,7 +458,7 @@ where
                         if let Err(e) = r {
                             return Stop::Chip(e);
                         }
-                        if let Err(e) = self.service_irq().await {
+                        if let Err(e) = self.service_irq().await.map(drop) {
                             return Stop::Chip(e);
                         }
                     }
@@ -668,7 +671,7 @@ where
             .command(op::SET_STANDBY, &[commands::STANDBY_RC])
             .await?;
         self.chip.antenna(Antenna::Off)?;
-        self.service_irq().await
+        self.service_irq().await.map(drop)
     }
 
     async fn start_rx(&mut self, m: &Modulation) -> Result<(), RadioError> {
@@ -684,15 +687,15 @@ where
     }
 
     /// Reads and clears the IRQs; a received packet goes to the caller, a failed one is
-    /// counted.
-    async fn service_irq(&mut self) -> Result<(), RadioError> {
+    /// counted. Says whether a packet ended (received or failed).
+    async fn service_irq(&mut self) -> Result<bool, RadioError> {
         let flags = self.chip.take_irq().await?;
         if flags & (irq::CRC_ERR | irq::HEADER_ERR) != 0 {
             bump(&self.counters.crc_errors);
-            return Ok(());
+            return Ok(true);
         }
         if flags & irq::RX_DONE == 0 {
-            return Ok(());
+            return Ok(false);
         }
         let (_, data) = self.chip.read(op::GET_RX_BUFFER_STATUS, &[], 2).await?;
         let (len, start) = (usize::from(data[0]), data[1]);
@@ -703,28 +706,38 @@ where
         let rssi = -(i16::from(status[0]) / 2);
         let snr = f32::from(status[1] as i8) / 4.0;
         if payload.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let frame = RxFrame {
             payload,
             rssi_dbm: Some(rssi),
             snr_db: Some(snr),
         };
-        match self.frames.try_send(frame) {
-            Ok(()) => bump(&self.counters.rx_frames),
+        // Counted before the caller can see it, so that the counter is never behind.
+        match self.frames.try_reserve() {
+            Ok(slot) => {
+                bump(&self.counters.rx_frames);
+                slot.send(frame);
+            }
             Err(_) => bump(&self.counters.rx_dropped),
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Receives until `deadline`.
-    async fn listen_until(&mut self, deadline: Instant) -> Result<(), RadioError> {
+    /// Receives until `deadline`, or until a packet ends when `until_packet`.
+    async fn listen_until(
+        &mut self,
+        deadline: Instant,
+        until_packet: bool,
+    ) -> Result<(), RadioError> {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => return Ok(()),
                 r = self.chip.wait_irq() => {
                     r?;
-                    self.service_irq().await?;
+                    if self.service_irq().await? && until_packet {
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -791,6 +804,7 @@ where
 
     async fn transmit(&mut self, m: &Modulation, frame: &[u8]) -> Result<(), TxError> {
         if self.settings.listen_before_talk {
+            let packet_max = m.time_on_air(MAX_PAYLOAD).min(Duration::from_secs(2));
             let toa = m.time_on_air(64);
             let lo = (toa / 2).clamp(Duration::from_millis(20), Duration::from_secs(2));
             let hi = (toa * 3 / 2).clamp(lo, Duration::from_secs(2));
@@ -804,8 +818,11 @@ where
                     break;
                 }
                 self.start_rx(m).await.map_err(TxError::Before)?;
+                self.listen_until(Instant::now() + packet_max, true)
+                    .await
+                    .map_err(TxError::Before)?;
                 let wait = self.random_between(lo, hi);
-                self.listen_until(Instant::now() + wait)
+                self.listen_until(Instant::now() + wait, false)
                     .await
                     .map_err(TxError::Before)?;
             }
