@@ -205,6 +205,35 @@ async fn the_configuration_reaches_the_chip() {
     assert_eq!(a.radio.send(b"late").await, Err(RadioError::Closed));
 }
 
+/// With an amplifier (the MeshAdv-Pi's 8 dB), the chip is set to the power at the antenna
+/// socket minus the gain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chip_power_leaves_room_for_the_board_amplifier() {
+    let hub = hub();
+    let amplified = Sx126xSettings {
+        amplifier_gain_db: 8,
+        ..Sx126xSettings::default()
+    };
+    let a = station_with(&hub, "a", amplified, config()).await;
+    assert_eq!(a.chip.view().tx_power_dbm, 6, "14 dBm at the socket");
+    let loud = Modulation {
+        tx_power_dbm: 30,
+        ..fast()
+    };
+    within(a.radio.configure(&loud))
+        .await
+        .expect("30 dBm at the socket");
+    assert_eq!(a.chip.view().tx_power_dbm, 22);
+    let too_loud = Modulation {
+        tx_power_dbm: 31,
+        ..fast()
+    };
+    assert!(matches!(
+        a.radio.configure(&too_loud).await,
+        Err(RadioError::Unsupported { .. })
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_before_configure_is_refused() {
     let hub = hub();

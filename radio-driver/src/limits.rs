@@ -85,14 +85,16 @@ impl ModuleKind {
                 tx_power_dbm: 10..=30,
                 sync_word: Some(crate::e22::SYNC_WORD),
             },
-            // The chip's own ranges (datasheet §3); the power is at the chip's pin, before
-            // any amplifier the board adds.
+            // The chip's own ranges (datasheet §3). The power is at the antenna socket: the
+            // chip's -9..=22 dBm plus up to 8 dB of a board's amplifier (the 1 W MeshAdv-Pi);
+            // the driver checks the chip's side against the board's gain
+            // (`Sx126xSettings::chip_power`), the board profile the socket's.
             ModuleKind::Sx126x => ModuleLimits {
                 frequency_hz: 150_000_000..=960_000_000,
                 spreading_factor: 5..=12,
                 bandwidths: Bandwidths::Only(SX126X_BANDWIDTHS),
                 min_preamble_symbols: 1,
-                tx_power_dbm: crate::sx126x::commands::POWER_DBM,
+                tx_power_dbm: -9..=30,
                 sync_word: None,
             },
         }

@@ -321,7 +321,7 @@ fn spi_radio(s: &Section<'_>, board: &BoardProfile) -> Result<SpiRadio> {
             ),
         )
     })?;
-    let settings = pins.map(Sx126xSettings::from_profile).unwrap_or_default();
+    let settings = Sx126xSettings::from_board(board);
     Ok(SpiRadio { lines, settings })
 }
 
@@ -726,6 +726,7 @@ mod tests {
         );
         assert_eq!(spi.settings.tcxo, Some(TcxoVoltage::V1_8));
         assert!(spi.settings.dio2_rf_switch);
+        assert_eq!(spi.settings.amplifier_gain_db, 0);
 
         // Another spidev and the public sync word, which an SX126x can be set to.
         let radio = ok(&file(
@@ -743,6 +744,10 @@ mod tests {
             (Some(GpioLine::bcm(12)), Some(GpioLine::bcm(13)))
         );
         assert!(!spi.settings.dio2_rf_switch);
+        assert_eq!(
+            spi.settings.amplifier_gain_db, 8,
+            "the E22-900M30S's amplifier"
+        );
     }
 
     const E22: &str = "[radio]\nboard = \"waveshare-sx1262-hat\"\n";

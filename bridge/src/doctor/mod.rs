@@ -247,7 +247,7 @@ impl Hardware {
                 Some(pins) => match SpiLines::from_profile(pins) {
                     Some(lines) => Ask::Sx126x {
                         lines,
-                        settings: Sx126xSettings::from_profile(pins),
+                        settings: Sx126xSettings::from_board(board),
                     },
                     None => Ask::NoDriver(format!(
                         "board {:?} names no RESET, BUSY and IRQ lines",

@@ -57,10 +57,11 @@
 //!
 //! # What it cannot do
 //!
-//! FSK; frames over 255 B; the SX127x (another command set; its boards stay refused); knowing
-//! the gain of a board's external amplifier (the power set is at the chip's pin); telling an
-//! unplugged HAT from a dead one (both read as an empty bus); waking on radio or receiving
-//! in duty-cycled RX.
+//! FSK; frames over 255 B; the SX127x (another command set; its boards stay refused);
+//! measure a board's amplifier (its gain is taken from the board's highest power,
+//! [`Sx126xSettings::from_board`], so `tx_power_dbm` is meant at the antenna socket); tell an
+//! unplugged HAT from a dead one (both read as an empty bus); wake on radio or receive in
+//! duty-cycled RX.
 
 pub mod chip;
 pub mod commands;
@@ -108,6 +109,10 @@ pub struct Sx126xSettings {
     pub dcdc: bool,
     /// Channel activity detection before each transmission (see the module docs).
     pub listen_before_talk: bool,
+    /// Gain of an amplifier between the chip and the antenna socket, in dB: the chip is set
+    /// to the modulation's power minus this, so that `tx_power_dbm` stays the power at the
+    /// socket, which is what the regional rules and the board profile limit.
+    pub amplifier_gain_db: u8,
 }
 
 impl Default for Sx126xSettings {
@@ -117,6 +122,7 @@ impl Default for Sx126xSettings {
             dio2_rf_switch: false,
             dcdc: true,
             listen_before_talk: true,
+            amplifier_gain_db: 0,
         }
     }
 }
@@ -124,13 +130,26 @@ impl Default for Sx126xSettings {
 impl Sx126xSettings {
     /// What a board profile says: a TCXO on DIO3 (at 1.8 V: the profiles name no voltage,
     /// and 1.8 V is what the E22-900M and RAK13300 modules' TCXOs take, per their
-    /// meshtasticd configurations) and the RF switch on DIO2.
-    pub fn from_profile(pins: &lorabridge_hardware::board::Pins) -> Self {
+    /// meshtasticd configurations), the RF switch on DIO2, and an amplifier's gain: what the
+    /// board's highest power exceeds the chip's +22 dBm by (8 dB on the 30 dBm MeshAdv-Pi),
+    /// on the assumption that the board reaches its highest power at the chip's.
+    pub fn from_board(board: &lorabridge_hardware::BoardProfile) -> Self {
+        let pins = board.pins.clone().unwrap_or_default();
+        let chip_max = *commands::POWER_DBM.end();
         Self {
             tcxo: pins.dio3_tcxo.then_some(TcxoVoltage::V1_8),
             dio2_rf_switch: pins.dio2_rf_switch,
+            amplifier_gain_db: board.tx_power_max_dbm.saturating_sub(chip_max).max(0) as u8,
             ..Self::default()
         }
+    }
+
+    /// The power to set at the chip for `socket_dbm` at the antenna socket, if the chip can.
+    pub fn chip_power(&self, socket_dbm: i8) -> Option<i8> {
+        let chip = i16::from(socket_dbm) - i16::from(self.amplifier_gain_db);
+        i8::try_from(chip)
+            .ok()
+            .filter(|p| commands::POWER_DBM.contains(p))
     }
 }
 
@@ -183,6 +202,7 @@ impl Request {
 /// Dropping the handle stops the task (the chip is left as it is); [`Radio::shutdown`] first
 /// puts the chip to sleep.
 pub struct Sx126xRadio {
+    settings: Sx126xSettings,
     requests: mpsc::Sender<Request>,
     frames: Mutex<mpsc::Receiver<RxFrame>>,
     state: watch::Receiver<RadioState>,
@@ -245,6 +265,7 @@ impl Sx126xRadio {
             .await
             .unwrap_or_else(|_| Err(RadioError::Failed("driver thread ended".into())))?;
         Ok(Self {
+            settings,
             requests: req_tx,
             frames: Mutex::new(frame_rx),
             state: state_rx,
@@ -314,7 +335,7 @@ impl Radio for Sx126xRadio {
         modulation: &'a Modulation,
     ) -> RadioFuture<'a, Result<(), RadioError>> {
         Box::pin(async move {
-            check(modulation)?;
+            check(modulation, &self.settings)?;
             self.request(|tx| Request::Configure(*modulation, tx)).await
         })
     }
@@ -350,7 +371,7 @@ impl Radio for Sx126xRadio {
 }
 
 /// Refuses what the chip cannot be set to, before anything is sent to it.
-fn check(m: &Modulation) -> Result<(), RadioError> {
+fn check(m: &Modulation, settings: &Sx126xSettings) -> Result<(), RadioError> {
     let unsupported = |reason: String| RadioError::Unsupported {
         module: ModuleKind::Sx126x.module_name(),
         reason,
@@ -359,6 +380,17 @@ fn check(m: &Modulation) -> Result<(), RadioError> {
         .check(m)
         .map_err(|e| unsupported(e.to_string()))?;
     m.validate().map_err(|e| unsupported(e.to_string()))?;
+    if settings.chip_power(m.tx_power_dbm).is_none() {
+        return Err(unsupported(format!(
+            "tx_power_dbm {} at the antenna socket needs {} dBm at the chip (amplifier gain \
+             {} dB), outside its {}..={} dBm",
+            m.tx_power_dbm,
+            i16::from(m.tx_power_dbm) - i16::from(settings.amplifier_gain_db),
+            settings.amplifier_gain_db,
+            commands::POWER_DBM.start(),
+            commands::POWER_DBM.end()
+        )));
+    }
     commands::modulation_params(m)
         .map(drop)
         .ok_or_else(|| unsupported("no SX126x code for this SF, bandwidth or coding rate".into()))
@@ -624,7 +656,8 @@ where
     /// Applies `m` and starts receiving with it; reads the sync word back, so that a
     /// modulation that did not reach the chip is an error, not a deaf radio.
     async fn configure(&mut self, m: &Modulation) -> Result<(), RadioError> {
-        check(m)?;
+        check(m, &self.settings)?;
+        let power = self.settings.chip_power(m.tx_power_dbm).expect("checked");
         self.standby().await?;
         let c = &mut self.chip;
         c.command(
@@ -639,11 +672,8 @@ where
         .await?;
         c.command(op::SET_PA_CONFIG, &commands::PA_CONFIG_SX1262)
             .await?;
-        c.command(
-            op::SET_TX_PARAMS,
-            &[m.tx_power_dbm as u8, commands::RAMP_200_US],
-        )
-        .await?;
+        c.command(op::SET_TX_PARAMS, &[power as u8, commands::RAMP_200_US])
+            .await?;
         let params = commands::modulation_params(m).expect("checked");
         c.command(op::SET_MODULATION_PARAMS, &params).await?;
         let sync = commands::sync_word_register(m.sync_word);
@@ -905,28 +935,45 @@ mod tests {
     }
 
     #[test]
-    fn a_board_profile_gives_tcxo_and_rf_switch() {
-        let board =
-            lorabridge_hardware::BoardProfile::builtin("rak6421-rak13300").expect("profile");
-        let s = Sx126xSettings::from_profile(board.pins.as_ref().expect("pins"));
+    fn a_board_profile_gives_tcxo_rf_switch_and_amplifier() {
+        use lorabridge_hardware::BoardProfile;
+        let board = BoardProfile::builtin("rak6421-rak13300").expect("profile");
+        let s = Sx126xSettings::from_board(&board);
         assert_eq!(s.tcxo, Some(TcxoVoltage::V1_8));
         assert!(s.dio2_rf_switch);
-        let board = lorabridge_hardware::BoardProfile::builtin("meshadv-pi").expect("profile");
-        let s = Sx126xSettings::from_profile(board.pins.as_ref().expect("pins"));
+        assert_eq!((s.amplifier_gain_db, s.chip_power(22)), (0, Some(22)));
+        assert_eq!(s.chip_power(23), None);
+        let board = BoardProfile::builtin("meshadv-pi").expect("profile");
+        let s = Sx126xSettings::from_board(&board);
         assert!(!s.dio2_rf_switch);
+        // The E22-900M30S: 30 dBm at the socket is the chip's 22.
+        assert_eq!(s.amplifier_gain_db, 8);
+        assert_eq!((s.chip_power(30), s.chip_power(14)), (Some(22), Some(6)));
+        assert_eq!(s.chip_power(-2), None);
+        let mini = BoardProfile::builtin("meshadv-mini").expect("profile");
+        assert_eq!(Sx126xSettings::from_board(&mini).amplifier_gain_db, 0);
     }
 
     #[test]
     fn the_check_refuses_what_the_chip_cannot_do() {
         let m = Modulation::eu868_default();
-        assert_eq!(check(&m), Ok(()));
-        assert_eq!(
-            check(&Modulation {
-                sync_word: 0x2B,
-                ..m
-            }),
-            Ok(())
-        );
+        let plain = Sx126xSettings::default();
+        assert_eq!(check(&m, &plain), Ok(()));
+        let meshtastic = Modulation {
+            sync_word: 0x2B,
+            ..m
+        };
+        assert_eq!(check(&meshtastic, &plain), Ok(()));
+        let amplified = Sx126xSettings {
+            amplifier_gain_db: 8,
+            ..plain
+        };
+        let loud = Modulation {
+            tx_power_dbm: 27,
+            ..m
+        };
+        assert_eq!(check(&loud, &amplified), Ok(()));
+        assert!(check(&loud, &plain).is_err());
         for bad in [
             Modulation {
                 tx_power_dbm: 23,
@@ -942,7 +989,7 @@ mod tests {
             },
         ] {
             assert!(
-                matches!(check(&bad), Err(RadioError::Unsupported { .. })),
+                matches!(check(&bad, &plain), Err(RadioError::Unsupported { .. })),
                 "{bad:?}"
             );
         }
