@@ -635,6 +635,16 @@ impl Sx1262 {
         self.shared.lock().modulation()
     }
 
+    /// One register's value.
+    pub fn register(&self, addr: u16) -> u8 {
+        self.shared
+            .lock()
+            .registers
+            .get(usize::from(addr))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Commands sent while BUSY was high (and so ignored).
     pub fn busy_violations(&self) -> u32 {
         self.shared.lock().busy_violations

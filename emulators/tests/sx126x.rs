@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use lorabridge_emulators::sx126x::{ChipView, Mode};
 use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium, Sx1262};
 use lorabridge_hardware::Modulation;
-use lorabridge_radio::sx126x::commands::{TcxoVoltage, irq};
+use lorabridge_radio::sx126x::commands::{self, TcxoVoltage, irq};
 use lorabridge_radio::sx126x::{Antenna, Sx126xRadio, Sx126xSettings};
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, RadioError, RadioState, RxFrame, SerialConnector, SerialRadio,
@@ -158,6 +158,10 @@ async fn the_configuration_reaches_the_chip() {
     );
     receiving(&v);
     assert_eq!(a.chip.modulation(), Some(fast()));
+    // The datasheet's errata: PA clamp, modulation quality below 500 kHz, standard IQ.
+    assert_eq!(a.chip.register(commands::REG_TX_CLAMP) & 0x1E, 0x1E);
+    assert_eq!(a.chip.register(commands::REG_TX_MODULATION) & 0x04, 0x04);
+    assert_eq!(a.chip.register(commands::REG_IQ_POLARITY) & 0x04, 0x04);
     assert_eq!((a.radio.kind(), a.radio.mtu()), (ModuleKind::Sx126x, 255));
 
     // SF12 turns low-data-rate optimisation on; 0x34 is spread to 0x3444.
@@ -174,6 +178,17 @@ async fn the_configuration_reaches_the_chip() {
     assert_eq!(v.sync_word_register, [0x34, 0x44]);
     assert_eq!(v.image_calibration, [0xE1, 0xE9], "902-928 MHz band");
     receiving(&v);
+    let wide = Modulation {
+        bandwidth_hz: 500_000,
+        ..fast()
+    };
+    within(a.radio.configure(&wide)).await.expect("configure");
+    assert_eq!(a.chip.view().lora, Some((7, 500_000, 5)));
+    assert_eq!(
+        a.chip.register(commands::REG_TX_MODULATION) & 0x04,
+        0,
+        "500 kHz"
+    );
 
     // Refused before the chip is touched.
     let big = [0u8; 256];

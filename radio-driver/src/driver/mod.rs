@@ -138,7 +138,9 @@ pub struct DriverStats {
 pub(crate) fn not_serial() -> RadioError {
     RadioError::Unsupported {
         module: ModuleKind::Sx126x.module_name(),
-        reason: "an SX126x is on SPI, not a serial port: open it with Sx126xRadio::open".into(),
+        reason: "an SX126x is on SPI, not a serial port, and needs its board's GPIO lines: \
+                 `lorabridge doctor --board NAME` brings one up (in code: Sx126xRadio::open)"
+            .into(),
     }
 }
 

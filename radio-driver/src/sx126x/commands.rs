@@ -46,6 +46,14 @@ pub mod op {
 /// The LoRa sync word register (two bytes, MSB first; datasheet §12.1).
 pub const REG_LORA_SYNC_WORD: u16 = 0x0740;
 
+/// Datasheet §15.1: bit 2 of this register must be 0 at 500 kHz and 1 at every other LoRa
+/// bandwidth, or the modulation quality suffers.
+pub const REG_TX_MODULATION: u16 = 0x0889;
+/// Datasheet §15.2: bits 4:1 set make the SX1262's PA withstand an antenna mismatch.
+pub const REG_TX_CLAMP: u16 = 0x08D8;
+/// Datasheet §15.4: bit 2 must be 1 with standard IQ (0 with inverted IQ).
+pub const REG_IQ_POLARITY: u16 = 0x0736;
+
 /// Packet type LoRa for SetPacketType.
 pub const PACKET_TYPE_LORA: u8 = 0x01;
 /// SetStandby argument: the 13 MHz RC oscillator (works with or without a TCXO).

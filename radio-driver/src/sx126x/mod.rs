@@ -16,6 +16,10 @@
 //! futures carry no `Send` bound. The subset of the command set the driver needs is small
 //! and fully specified by the datasheet, so it is written here instead.
 //!
+//! The datasheet's errata (§15) are applied: the 500 kHz modulation-quality bit, the PA
+//! clamp against antenna mismatch, and the IQ polarity bit; the implicit-header timeout
+//! erratum does not apply (the driver uses explicit headers and no RX timeout).
+//!
 //! **Threading.** The embedded-hal-async traits promise no `Send` futures, so the driver task
 //! runs on its own thread with a current-thread tokio runtime; the [`Sx126xRadio`] handle is
 //! an ordinary `Send + Sync` [`Radio`]. SPI transfers on spidev are blocking ioctls of a few
@@ -642,6 +646,10 @@ where
         if self.settings.dio2_rf_switch {
             c.command(op::SET_DIO2_AS_RF_SWITCH, &[0x01]).await?;
         }
+        // Errata (datasheet §15.2): clamp the PA against an antenna mismatch, once per reset.
+        let clamp = c.read_register(commands::REG_TX_CLAMP, 1).await?[0];
+        c.write_register(commands::REG_TX_CLAMP, &[clamp | 0x1E])
+            .await?;
         c.command(op::SET_PACKET_TYPE, &[commands::PACKET_TYPE_LORA])
             .await?;
         c.command(op::SET_BUFFER_BASE_ADDRESS, &[0x00, 0x00])
@@ -676,6 +684,18 @@ where
             .await?;
         let params = commands::modulation_params(m).expect("checked");
         c.command(op::SET_MODULATION_PARAMS, &params).await?;
+        // Errata (datasheet §15.1 and §15.4): the 500 kHz modulation bit, and the IQ bit for
+        // standard IQ.
+        let quality = c.read_register(commands::REG_TX_MODULATION, 1).await?[0];
+        let quality = match m.bandwidth_hz {
+            500_000 => quality & !0x04,
+            _ => quality | 0x04,
+        };
+        c.write_register(commands::REG_TX_MODULATION, &[quality])
+            .await?;
+        let iq = c.read_register(commands::REG_IQ_POLARITY, 1).await?[0];
+        c.write_register(commands::REG_IQ_POLARITY, &[iq | 0x04])
+            .await?;
         let sync = commands::sync_word_register(m.sync_word);
         c.write_register(commands::REG_LORA_SYNC_WORD, &sync)
             .await?;
