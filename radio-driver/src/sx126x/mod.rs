@@ -51,6 +51,10 @@
 //! [`DriverConfig::queue_timeout`]); a send interrupted before the chip took the frame is
 //! retried after the reset.
 //!
+//! **Memory.** Bounded: at most [`DriverConfig::queue_capacity`] requests in the channel and
+//! as many in the driver's queue, [`DriverConfig::rx_capacity`] received frames of at most
+//! 255 B (more are dropped and counted), and one exchange buffer of 260 B.
+//!
 //! # Airtime and usable payload per frame
 //!
 //! One lorabridge frame is one LoRa packet of up to **255 B** (the packet length is one
