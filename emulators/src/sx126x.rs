@@ -207,9 +207,10 @@ impl Chip {
         }
     }
 
-    /// Keeps the faults and counters across a reset.
+    /// Keeps the faults (the wiring's too) and counters across a reset.
     fn reset_keeping_faults(&mut self) {
         let mut fresh = Chip::power_on();
+        fresh.garbage = self.garbage;
         fresh.stuck_busy = self.stuck_busy;
         fresh.mute_dio1 = self.mute_dio1;
         fresh.crc_errors = self.crc_errors;

@@ -351,6 +351,42 @@ async fn a_stuck_busy_is_reported_and_the_driver_recovers() {
     crosses(&a.radio, &b.radio, b"unstuck").await;
 }
 
+/// At start-up nothing is retried: a hung chip or an empty bus is reported at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chip_that_does_not_answer_at_start_is_reported() {
+    let hub = hub();
+    let medium: Arc<dyn Medium> = Arc::new(hub.clone());
+    let hung = Sx1262::new(medium.clone(), "hung");
+    hung.stick_busy(true);
+    let err = within(Sx126xRadio::open(
+        hung.bus(false),
+        Sx126xSettings::default(),
+        config(),
+    ))
+    .await
+    .err()
+    .expect("BUSY never falls");
+    assert!(
+        matches!(&err, RadioError::Timeout { command, .. } if command.contains("stays busy")),
+        "{err}"
+    );
+    // MISO reading 0xFF (nothing driving it): no status byte of a chip.
+    let floating = Sx1262::new(medium, "floating");
+    floating.garbage(u32::MAX);
+    let err = within(Sx126xRadio::open(
+        floating.bus(false),
+        Sx126xSettings::default(),
+        config(),
+    ))
+    .await
+    .err()
+    .expect("no chip");
+    assert!(
+        matches!(&err, RadioError::Protocol(text) if text.contains("no SX126x answers")),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_tx_done_irq_fails_the_send_and_resets_the_chip() {
     let hub = hub();
