@@ -109,6 +109,7 @@ fn describe(info: &ModuleInfo) -> String {
         ModuleKind::Rak811 => "RAK811 AT v3 module",
         ModuleKind::Rnode => "RNode (KISS)",
         ModuleKind::E22 => "Ebyte E22 (UART)",
+        ModuleKind::Sx126x => "SX126x (SPI)",
     };
     out.push_str(&format!("Module:    {name} on {}\n", info.port));
     out.push_str(&format!(

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lorabridge_radio::e22::cdev::CdevPins;
-use lorabridge_radio::{DriverConfig, SerialConnector, SerialRadio};
+use lorabridge_radio::{DriverConfig, Radio, SerialConnector, SerialRadio, Sx126xRadio};
 use p2panda::SigningKey;
 
 use crate::bridge::{Bridge, BridgeSpec, RadioSpec};
@@ -23,16 +23,25 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                 format!("radio on {} ({}): {e}", r.port.display(), r.driver)
             };
             let cfg = DriverConfig::default();
-            let radio = match &r.e22 {
-                Some(e22) => {
+            let radio: Arc<dyn Radio> = match (&r.e22, &r.sx126x) {
+                (Some(e22), _) => {
                     let pins = CdevPins::open(&e22.pins).map_err(|e| failed(&e))?;
-                    SerialRadio::open_e22(connector, pins, e22.settings, cfg).await
+                    let radio = SerialRadio::open_e22(connector, pins, e22.settings, cfg).await;
+                    Arc::new(radio.map_err(|e| failed(&e))?)
                 }
-                None => SerialRadio::open(r.driver, connector, cfg).await,
-            }
-            .map_err(|e| failed(&e))?;
+                (None, Some(spi)) => {
+                    let bus = lorabridge_radio::sx126x::linux::open(&r.port, &spi.lines)
+                        .map_err(|e| failed(&e))?;
+                    let radio = Sx126xRadio::open(bus, spi.settings, cfg).await;
+                    Arc::new(radio.map_err(|e| failed(&e))?)
+                }
+                (None, None) => {
+                    let radio = SerialRadio::open(r.driver, connector, cfg).await;
+                    Arc::new(radio.map_err(|e| failed(&e))?)
+                }
+            };
             Some(RadioSpec {
-                radio: Arc::new(radio),
+                radio,
                 modulation: r.modulation,
                 plan: r.plan.clone(),
                 mtu: r.mtu,

@@ -10,6 +10,9 @@
 //! removes it, a replug opens a new pty and points the link there, as udev's stable
 //! `/dev/serial/by-id` names do for real modules.
 //!
+//! [`Sx1262`] is of another kind: an SX1262 chip at the SPI level (no pty), whose SPI port
+//! and lines plug into the SX126x driver directly; it shares the same [`Medium`].
+//!
 //! Each emulator is split like the drivers: a pure "personality" (bytes and air frames in,
 //! bytes and transmissions out) and one shared async shell that owns the pty, the medium
 //! station and the timers. Emulators stop when dropped.
@@ -21,6 +24,7 @@ pub mod pty;
 mod rak811;
 mod rnode;
 mod rui3;
+pub mod sx126x;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,6 +40,7 @@ use tokio::time::Instant;
 pub use e22::E22Pins;
 pub use medium::{Hub, LinkQuality, Medium, Reception, StationId};
 use pty::Pty;
+pub use sx126x::Sx1262;
 
 /// Fault switches shared between the test and the emulator task.
 #[derive(Debug, Default)]

@@ -25,8 +25,9 @@ pub struct ModuleLimits {
     pub bandwidths: Bandwidths,
     pub min_preamble_symbols: u16,
     pub tx_power_dbm: RangeInclusive<i8>,
-    /// Every current firmware keeps its sync word: none of the drivers can change it.
-    pub sync_word: u8,
+    /// The sync word the firmware keeps (the serial modules' drivers cannot change it);
+    /// `None` when the driver sets any (an SX126x on SPI).
+    pub sync_word: Option<u8>,
 }
 
 /// A setting the module cannot take: which `Modulation` field, and why.
@@ -43,6 +44,9 @@ impl fmt::Display for LimitError {
 }
 
 const AT_BANDWIDTHS: &[u32] = &[125_000, 250_000, 500_000];
+const SX126X_BANDWIDTHS: &[u32] = &[
+    7_800, 10_400, 15_600, 20_800, 31_250, 41_700, 62_500, 125_000, 250_000, 500_000,
+];
 
 impl ModuleKind {
     pub fn limits(self) -> ModuleLimits {
@@ -53,7 +57,7 @@ impl ModuleKind {
                 bandwidths: Bandwidths::Only(AT_BANDWIDTHS),
                 min_preamble_symbols: 5,
                 tx_power_dbm: 5..=22,
-                sync_word: crate::rui3::SYNC_WORD,
+                sync_word: Some(crate::rui3::SYNC_WORD),
             },
             ModuleKind::Rak811 => ModuleLimits {
                 frequency_hz: 0..=u32::MAX,
@@ -61,7 +65,7 @@ impl ModuleKind {
                 bandwidths: Bandwidths::Only(AT_BANDWIDTHS),
                 min_preamble_symbols: 5,
                 tx_power_dbm: 5..=20,
-                sync_word: crate::rak811::SYNC_WORD,
+                sync_word: Some(crate::rak811::SYNC_WORD),
             },
             ModuleKind::Rnode => ModuleLimits {
                 frequency_hz: 0..=u32::MAX,
@@ -69,7 +73,7 @@ impl ModuleKind {
                 bandwidths: Bandwidths::Range(7_800..=1_625_000),
                 min_preamble_symbols: 0,
                 tx_power_dbm: 0..=22,
-                sync_word: crate::rnode::SYNC_WORD,
+                sync_word: Some(crate::rnode::SYNC_WORD),
             },
             // The envelope; the E22's channel grid and air rates are checked by
             // `e22::check_modulation`.
@@ -79,7 +83,19 @@ impl ModuleKind {
                 bandwidths: Bandwidths::Only(AT_BANDWIDTHS),
                 min_preamble_symbols: crate::e22::PREAMBLE_SYMBOLS,
                 tx_power_dbm: 10..=30,
-                sync_word: crate::e22::SYNC_WORD,
+                sync_word: Some(crate::e22::SYNC_WORD),
+            },
+            // The chip's own ranges (datasheet §3). The power is at the antenna socket: the
+            // chip's -9..=22 dBm plus up to 8 dB of a board's amplifier (the 1 W MeshAdv-Pi);
+            // the driver checks the chip's side against the board's gain
+            // (`Sx126xSettings::chip_power`), the board profile the socket's.
+            ModuleKind::Sx126x => ModuleLimits {
+                frequency_hz: 150_000_000..=960_000_000,
+                spreading_factor: 5..=12,
+                bandwidths: Bandwidths::Only(SX126X_BANDWIDTHS),
+                min_preamble_symbols: 1,
+                tx_power_dbm: -9..=30,
+                sync_word: None,
             },
         }
     }
@@ -154,10 +170,10 @@ impl ModuleKind {
             );
             return error("tx_power_dbm", reason);
         }
-        if m.sync_word != limits.sync_word {
+        if let Some(kept) = limits.sync_word.filter(|kept| *kept != m.sync_word) {
             let reason = format!(
-                "{:#04x}: the {self} firmware cannot change it from {:#04x}",
-                m.sync_word, limits.sync_word
+                "{:#04x}: the {self} firmware cannot change it from {kept:#04x}",
+                m.sync_word
             );
             return error("sync_word", reason);
         }

@@ -102,6 +102,9 @@ pub enum ModuleKind {
     /// Ebyte E22 UART modules (registers, transparent mode, M0/M1/AUX pins); they hear only
     /// other E22s.
     E22,
+    /// An SX1262 (SX126x family) on SPI, driven through its command set
+    /// ([`crate::sx126x`]).
+    Sx126x,
 }
 
 impl ModuleKind {
@@ -115,7 +118,7 @@ impl ModuleKind {
                 .with_min_preamble(crate::rnode::cmd::MIN_PREAMBLE)
                 .with_added_bytes(1)
                 .split_every(crate::rnode::air::AIR_CHUNK),
-            ModuleKind::Rui3 | ModuleKind::Rak811 => OnAir::plain(*m),
+            ModuleKind::Rui3 | ModuleKind::Rak811 | ModuleKind::Sx126x => OnAir::plain(*m),
             // `m` is the air rate's stand-in, so this is the E22's airtime estimate (see
             // `crate::e22`).
             ModuleKind::E22 => OnAir::plain(*m).with_added_bytes(crate::e22::wire::OVERHEAD),
@@ -130,6 +133,7 @@ impl ModuleKind {
             ModuleKind::Rak811 => "RAK811",
             ModuleKind::Rnode => "RNode",
             ModuleKind::E22 => "Ebyte E22",
+            ModuleKind::Sx126x => "SX126x (SPI)",
         }
     }
 
@@ -139,6 +143,7 @@ impl ModuleKind {
             ModuleKind::Rak811 => "rak811",
             ModuleKind::Rnode => "rnode",
             ModuleKind::E22 => "e22",
+            ModuleKind::Sx126x => "sx126x",
         }
     }
 }
@@ -157,8 +162,9 @@ impl std::str::FromStr for ModuleKind {
             "rak811" => Ok(ModuleKind::Rak811),
             "rnode" => Ok(ModuleKind::Rnode),
             "e22" => Ok(ModuleKind::E22),
+            "sx126x" => Ok(ModuleKind::Sx126x),
             other => Err(format!(
-                "unknown driver {other:?}: expected rui3, rak811, rnode or e22"
+                "unknown driver {other:?}: expected rui3, rak811, rnode, e22 or sx126x"
             )),
         }
     }
@@ -168,13 +174,14 @@ impl TryFrom<lorabridge_hardware::ModuleKind> for ModuleKind {
     type Error = RadioError;
 
     /// Maps a board profile's module to the driver that speaks to it; radios with no driver
-    /// yet (the SPI HATs) are refused with a message that says so.
+    /// yet (the SX127x HATs) are refused with a message that says so.
     fn try_from(kind: lorabridge_hardware::ModuleKind) -> Result<Self, RadioError> {
         use lorabridge_hardware::ModuleKind as Hw;
         let not_driven = |module| RadioError::Unsupported {
             module,
-            reason: "not driven yet: lorabridge has no SPI driver; its board profile (pins) is \
-                     ready for one. Use a serial module (RAK3172, RNode, E22) meanwhile"
+            reason: "not driven yet: lorabridge drives the SX126x on SPI but not the SX127x; \
+                     its board profile (pins) is ready for a driver. Use an SX126x board or a \
+                     serial module (RAK3172, RNode, E22) meanwhile"
                 .into(),
         };
         match kind {
@@ -182,7 +189,7 @@ impl TryFrom<lorabridge_hardware::ModuleKind> for ModuleKind {
             Hw::Rak811 => Ok(ModuleKind::Rak811),
             Hw::RnodeKiss => Ok(ModuleKind::Rnode),
             Hw::EbyteE22 => Ok(ModuleKind::E22),
-            Hw::Sx126xSpi => Err(not_driven("SX126x over SPI")),
+            Hw::Sx126xSpi => Ok(ModuleKind::Sx126x),
             Hw::Sx127xSpi => Err(not_driven("SX127x over SPI")),
         }
     }
@@ -216,6 +223,8 @@ mod tests {
             ModuleKind::E22.on_air(&m).time_on_air(frame),
             m.time_on_air(frame + crate::e22::wire::OVERHEAD)
         );
+        // The SX126x driver sends the frame as it is, with the configured preamble.
+        assert_eq!(ModuleKind::Sx126x.on_air(&m).time_on_air(frame), rui3);
     }
 
     #[test]
@@ -225,6 +234,11 @@ mod tests {
         assert_eq!(ModuleKind::try_from(Hw::Rak811), Ok(ModuleKind::Rak811));
         assert_eq!(ModuleKind::try_from(Hw::RnodeKiss), Ok(ModuleKind::Rnode));
         assert_eq!(ModuleKind::try_from(Hw::EbyteE22), Ok(ModuleKind::E22));
+        assert_eq!(ModuleKind::try_from(Hw::Sx126xSpi), Ok(ModuleKind::Sx126x));
+        assert!(ModuleKind::try_from(Hw::Sx127xSpi).is_err());
+        assert_eq!("SX126x".parse::<ModuleKind>(), Ok(ModuleKind::Sx126x));
+        assert_eq!(ModuleKind::Sx126x.to_string(), "sx126x");
+        assert_eq!(ModuleKind::Sx126x.module_name(), "SX126x (SPI)");
         assert_eq!("RNode".parse::<ModuleKind>(), Ok(ModuleKind::Rnode));
         assert_eq!("e22".parse::<ModuleKind>(), Ok(ModuleKind::E22));
         assert_eq!(ModuleKind::E22.to_string(), "e22");
@@ -233,15 +247,22 @@ mod tests {
 
     #[test]
     fn every_builtin_board_is_driven_or_says_it_is_not() {
-        use lorabridge_hardware::BoardProfile;
+        use lorabridge_hardware::{BoardProfile, ModuleKind as Hw};
+        let mut spi_driven = 0;
         for board in BoardProfile::all() {
             match ModuleKind::try_from(board.module) {
+                Ok(ModuleKind::Sx126x) => {
+                    assert_eq!(board.module, Hw::Sx126xSpi, "{}", board.id);
+                    spi_driven += 1;
+                }
                 Ok(_) => assert!(!board.module.is_spi(), "{}", board.id),
                 Err(e) => {
-                    assert!(board.module.is_spi(), "{}", board.id);
+                    assert_eq!(board.module, Hw::Sx127xSpi, "{}", board.id);
                     assert!(e.to_string().contains("not driven yet"), "{e}");
                 }
             }
         }
+        // rak6421-rak13300, meshadv-pi and meshadv-mini.
+        assert!(spi_driven >= 3, "{spi_driven} SX126x boards");
     }
 }

@@ -1,16 +1,19 @@
 //! A neighbourhood of bridges in one process, with no hardware: bridges linked over iroh on
-//! loopback, over emulated LoRa modules (real drivers on pseudo-terminals, one shared
-//! simulated channel), or both. The demo and the end-to-end tests are built on it.
+//! loopback, over emulated LoRa modules (real drivers on pseudo-terminals, or the SX126x
+//! driver on an emulated SX1262; one shared simulated channel), or both. The demo and the
+//! end-to-end tests are built on it.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium};
+use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium, Sx1262};
 use lorabridge_hardware::{Modulation, RegionPlan};
 use lorabridge_proto::engine::TrickleConfig;
-use lorabridge_radio::{DriverConfig, ModuleKind, SerialConnector, SerialRadio};
+use lorabridge_radio::{
+    DriverConfig, ModuleKind, Radio, SerialConnector, SerialRadio, Sx126xRadio, Sx126xSettings,
+};
 use p2panda_core::SigningKey;
 
 use lorabridge::bridge::{Bridge, BridgeSpec, RadioSpec};
@@ -33,6 +36,9 @@ pub struct Member {
     pub trickle: Option<TrickleConfig>,
     /// What its radio sends with: [`demo_modulation`] unless changed.
     pub modulation: Modulation,
+    /// Its radio is an SX1262 on (emulated) SPI instead of a RAK3172 on a (pseudo) serial
+    /// port.
+    pub sx1262: bool,
 }
 
 impl Member {
@@ -45,7 +51,15 @@ impl Member {
             mdns: false,
             trickle: Some(QUICK_TRICKLE),
             modulation: demo_modulation(),
+            sx1262: false,
         }
+    }
+
+    /// Its radio is an SX1262 HAT on SPI (the SX126x driver on an emulated chip), which
+    /// hears the RAK3172s of the others on the same modulation.
+    pub fn with_sx1262(mut self) -> Self {
+        self.sx1262 = true;
+        self
     }
 
     /// Sends with `modulation`, e.g. on a sub-band with another duty cycle.
@@ -82,6 +96,7 @@ pub struct Neighbourhood {
     topics: Vec<Carried>,
     members: Vec<Identity>,
     emulators: Vec<Emulator>,
+    chips: Vec<Sx1262>,
     dir: PathBuf,
 }
 
@@ -91,7 +106,7 @@ struct Identity {
     key: SigningKey,
     addr: SocketAddr,
     peers: Vec<(p2panda::NodeId, SocketAddr)>,
-    /// Index into `emulators`.
+    /// Index into `emulators`, or into `chips` for an SX1262 member.
     emulator: Option<usize>,
 }
 
@@ -154,6 +169,7 @@ impl Neighbourhood {
             topics: topics.to_vec(),
             members: Vec::new(),
             emulators: Vec::new(),
+            chips: Vec::new(),
             dir,
         };
         for (i, member) in members.iter().enumerate() {
@@ -163,7 +179,11 @@ impl Neighbourhood {
                 .filter(|(j, other)| *j != i && member.iroh && other.iroh)
                 .map(|(j, _)| (keys[j].verifying_key(), addrs[j]))
                 .collect();
-            let emulator = if member.radio {
+            let emulator = if member.radio && member.sx1262 {
+                hood.chips
+                    .push(Sx1262::new(hood.medium.clone(), &member.name));
+                Some(hood.chips.len() - 1)
+            } else if member.radio {
                 let emulator = Emulator::rui3(hood.medium.clone(), &hood.dir, &member.name)
                     .map_err(|e| format!("cannot start the emulated modem: {e}"))?;
                 hood.emulators.push(emulator);
@@ -188,14 +208,27 @@ impl Neighbourhood {
         let identity = &self.members[i];
         let radio = match identity.emulator {
             Some(e) => {
-                let connector =
-                    SerialConnector::new(self.emulators[e].link_path().to_path_buf(), 115_200);
-                let radio = SerialRadio::open(ModuleKind::Rui3, connector, DriverConfig::default())
-                    .await
-                    .map_err(|e| format!("cannot open the emulated modem: {e}"))?;
+                let radio: Arc<dyn Radio> = if identity.member.sx1262 {
+                    let bus = self.chips[e].bus(true);
+                    let radio =
+                        Sx126xRadio::open(bus, Sx126xSettings::default(), DriverConfig::default())
+                            .await
+                            .map_err(|e| format!("cannot open the emulated SX1262: {e}"))?;
+                    Arc::new(radio)
+                } else {
+                    let connector =
+                        SerialConnector::new(self.emulators[e].link_path().to_path_buf(), 115_200);
+                    let radio =
+                        SerialRadio::open(ModuleKind::Rui3, connector, DriverConfig::default())
+                            .await
+                            .map_err(|e| format!("cannot open the emulated modem: {e}"))?;
+                    Arc::new(radio)
+                };
                 let plan = RegionPlan::builtin("EU868").map_err(|e| e.to_string())?;
+                // 250 B, the RAK3172's limit, for the SX1262 too (it could take 255): one
+                // frame size that every radio of the neighbourhood sends and receives.
                 Some(RadioSpec {
-                    radio: Arc::new(radio),
+                    radio,
                     modulation: identity.member.modulation,
                     plan,
                     mtu: 250,
@@ -258,10 +291,22 @@ impl Neighbourhood {
             .1
     }
 
-    /// A radio member's emulated module (to unplug it, say).
+    /// A radio member's emulated module (to unplug it, say); `None` for an SX1262 member.
     pub fn modem(&self, name: &str) -> Option<&Emulator> {
         let member = self.members.iter().find(|m| m.member.name == name)?;
-        member.emulator.map(|e| &self.emulators[e])
+        match member.member.sx1262 {
+            true => None,
+            false => member.emulator.map(|e| &self.emulators[e]),
+        }
+    }
+
+    /// An SX1262 member's emulated chip.
+    pub fn chip(&self, name: &str) -> Option<&Sx1262> {
+        let member = self.members.iter().find(|m| m.member.name == name)?;
+        match member.member.sx1262 {
+            true => member.emulator.map(|e| &self.chips[e]),
+            false => None,
+        }
     }
 
     /// Stops one member; its key, address, database and modem stay, for [`Self::resume`].
@@ -300,6 +345,7 @@ impl Neighbourhood {
             bridge.stop().await;
         }
         drop(self.emulators);
+        drop(self.chips);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -59,6 +59,35 @@ async fn operations_cross_iroh_and_radio_both_ways() {
     n.stop().await;
 }
 
+/// A bridge on an SX1262 HAT (the SX126x driver over SPI, on an emulated chip) and a bridge
+/// on a RAK3172 (the RUI3 driver on its emulated module) share only the air, and carry
+/// operations both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sx1262_bridge_and_a_rak3172_bridge_carry_operations_both_ways() {
+    let members = [
+        Member::new("SPI", false, true).with_sx1262(),
+        Member::new("RAK", false, true),
+    ];
+    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
+        .await
+        .expect("neighbourhood starts");
+    assert!(n.chip("SPI").is_some() && n.modem("SPI").is_none());
+    let mut at_spi = subscribe(n.bridge("SPI").grpc_addr).await;
+    let mut at_rak = subscribe(n.bridge("RAK").grpc_addr).await;
+
+    publish(n.bridge("SPI").grpc_addr, b"from the SX1262", b"").await;
+    let there = arrival(&mut at_rak, b"from the SX1262").await;
+    assert_eq!(there.author, n.bridge("SPI").node.id().as_bytes().to_vec());
+
+    publish(n.bridge("RAK").grpc_addr, b"from the RAK3172", b"").await;
+    let back = arrival(&mut at_spi, b"from the RAK3172").await;
+    assert_eq!(back.author, n.bridge("RAK").node.id().as_bytes().to_vec());
+    let chip = n.chip("SPI").expect("chip").view();
+    assert!(chip.transmitted >= 1, "{chip:?}");
+    assert_eq!(n.chip("SPI").expect("chip").busy_violations(), 0);
+    n.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_publish_once() {
     let n = Neighbourhood::start(NETWORK, &[Member::new("A", true, false)], &[chat_topic()])

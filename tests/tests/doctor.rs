@@ -11,9 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lorabridge::doctor::{Doctor, Finding, Gpio, Outcome, Subject, render};
-use lorabridge_emulators::{E22Pins, Emulator, Hub, Medium};
+use lorabridge_emulators::{E22Pins, Emulator, Hub, Medium, Sx1262};
 use lorabridge_radio::e22::cdev::{LineUse, PinLines};
 use lorabridge_radio::e22::{ModePins, PinError};
+use lorabridge_radio::sx126x::Sx126xSettings;
+use lorabridge_radio::sx126x::linux::SpiLines;
+use lorabridge_radio::{DriverConfig, Radio, RadioError, RadioFuture, Sx126xRadio};
 
 /// A Pi's files under a temp dir.
 struct Pi {
@@ -77,8 +80,9 @@ impl Pi {
     }
 }
 
-/// GPIO lines as a test says the kernel holds them, and an emulated E22's mode pins.
-struct Lines(HashMap<String, LineUse>, Option<E22Pins>);
+/// GPIO lines as a test says the kernel holds them, an emulated E22's mode pins, and an
+/// emulated SX1262 on the SPI HAT.
+struct Lines(HashMap<String, LineUse>, Option<E22Pins>, Option<Sx1262>);
 
 impl Lines {
     fn all_free(chip: &Path, names: &[&str]) -> Self {
@@ -93,6 +97,7 @@ impl Lines {
                     (n.to_string(), free)
                 })
                 .collect(),
+            None,
             None,
         )
     }
@@ -111,6 +116,27 @@ impl Gpio for Lines {
                 reason: "no E22 in this test".into(),
             }),
         }
+    }
+
+    fn ask_sx126x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        _lines: &'a SpiLines,
+        settings: Sx126xSettings,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>> {
+        Box::pin(async move {
+            let Some(chip) = &self.2 else {
+                return Err(RadioError::Port {
+                    path: spidev.display().to_string(),
+                    reason: "no SX1262 in this test".into(),
+                });
+            };
+            Sx126xRadio::open(chip.bus(true), settings, cfg)
+                .await?
+                .shutdown()
+                .await
+        })
     }
 }
 
@@ -146,7 +172,7 @@ async fn a_ready_pi_with_a_rak3172_on_the_uart_passes_and_the_module_answers() {
     let config = pi.config("[radio]\ndriver = \"rui3\"\nport = \"/dev/ttyS0\"\n");
 
     let findings = pi
-        .examine(&Lines(HashMap::new(), None), Subject::Config(config))
+        .examine(&Lines(HashMap::new(), None, None), Subject::Config(config))
         .await;
     let report = render(&findings);
     assert_eq!(fails(&findings), Vec::<&str>::new(), "{report}");
@@ -178,7 +204,7 @@ async fn a_ready_pi_with_a_rak3172_on_the_uart_passes_and_the_module_answers() {
     emu.set_silent(true);
     let findings = pi
         .examine(
-            &Lines(HashMap::new(), None),
+            &Lines(HashMap::new(), None, None),
             Subject::Config(pi.root().join("bridge.toml")),
         )
         .await;
@@ -216,7 +242,7 @@ async fn a_fresh_pi_with_the_waveshare_e22_hat_gets_a_fix_for_each_problem() {
 
     let findings = pi
         .examine(
-            &Lines(HashMap::new(), None),
+            &Lines(HashMap::new(), None, None),
             Subject::Config(config.clone()),
         )
         .await;
@@ -333,7 +359,7 @@ async fn a_device_closed_to_the_service_user_names_the_group_to_join() {
     );
     let config = pi.config("[radio]\ndriver = \"rnode\"\nport = \"/dev/ttyAMA0\"\n");
     let findings = pi
-        .examine(&Lines(HashMap::new(), None), Subject::Config(config))
+        .examine(&Lines(HashMap::new(), None, None), Subject::Config(config))
         .await;
     let report = render(&findings);
     assert_eq!(fails(&findings), vec!["device"], "{report}");
@@ -363,7 +389,7 @@ async fn an_spi_hat_before_any_config_needs_spi_switched_on() {
     let chip = pi.root().join("dev/gpiochip0");
     std::fs::write(&chip, "").expect("chip");
     std::fs::set_permissions(&chip, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-    let lines = Lines::all_free(
+    let mut lines = Lines::all_free(
         &chip,
         &["GPIO21", "GPIO18", "GPIO20", "GPIO16", "GPIO12", "GPIO13"],
     );
@@ -397,7 +423,7 @@ async fn an_spi_hat_before_any_config_needs_spi_switched_on() {
         "{report}"
     );
 
-    // Switched on, the node there: the doctor says plainly that no driver can ask the chip.
+    // Switched on, the node there, but no chip answers: the doctor asked it and says so.
     pi.write("boot/firmware/config.txt", "dtparam=i2c_arm=on,spi=on\n");
     let node = pi.root().join("dev/spidev0.0");
     std::fs::write(&node, "").expect("node");
@@ -406,10 +432,37 @@ async fn an_spi_hat_before_any_config_needs_spi_switched_on() {
         .examine(&lines, Subject::Board("meshadv-pi".into()))
         .await;
     let report = render(&findings);
+    assert_eq!(fails(&findings), vec!["module"], "{report}");
+    assert!(
+        outcome(&findings, "module")
+            .detail
+            .contains("no SX126x answers on"),
+        "{report}"
+    );
+
+    // With an (emulated) SX1262 on the HAT, the doctor brings it up and puts it to sleep.
+    let medium: Arc<dyn Medium> = Arc::new(Hub::new());
+    lines.2 = Some(Sx1262::new(medium, "hat"));
+    let findings = pi
+        .examine(&lines, Subject::Board("meshadv-pi".into()))
+        .await;
+    let report = render(&findings);
     assert_eq!(fails(&findings), Vec::<&str>::new(), "{report}");
     let module = outcome(&findings, "module");
-    assert_eq!(module.outcome, Outcome::Skip, "{report}");
-    assert!(module.detail.contains("no SPI driver"), "{report}");
+    assert_eq!(module.outcome, Outcome::Ok, "{report}");
+    assert!(module.detail.contains("an SX126x answers"), "{report}");
+    let chip = lines.2.as_ref().expect("chip").view();
+    assert_eq!(
+        chip.mode,
+        lorabridge_emulators::sx126x::Mode::Sleep,
+        "{report}"
+    );
+    assert_eq!(
+        chip.tcxo,
+        Some(lorabridge_radio::sx126x::TcxoVoltage::V1_8),
+        "the profile's DIO3 TCXO"
+    );
+    assert_eq!(chip.transmitted, 0, "nothing sent on air");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,7 +473,7 @@ async fn an_illegal_channel_fails_the_config_and_checks_nothing_else_on_the_radi
          frequency_hz = 869525000\ntx_power_dbm = 27\n",
     );
     let findings = pi
-        .examine(&Lines(HashMap::new(), None), Subject::Config(config))
+        .examine(&Lines(HashMap::new(), None, None), Subject::Config(config))
         .await;
     let report = render(&findings);
     let config = outcome(&findings, "config");

@@ -74,6 +74,9 @@ impl Bench {
             ModuleKind::E22 => {
                 panic!("the E22 needs emulated mode pins: see emulators/tests/e22.rs")
             }
+            ModuleKind::Sx126x => {
+                panic!("the SX126x is on SPI, not a pty: see emulators/tests/sx126x.rs")
+            }
         }
         .expect("emulator starts")
     }

@@ -14,6 +14,7 @@ async fn probe_emulator(kind: ModuleKind) -> lorabridge_radio::ModuleInfo {
         ModuleKind::Rak811 => Emulator::rak811(medium, dir.path(), "m"),
         ModuleKind::Rnode => Emulator::rnode(medium, dir.path(), "m"),
         ModuleKind::E22 => panic!("the E22 needs emulated mode pins: see emulators/tests/e22.rs"),
+        ModuleKind::Sx126x => panic!("the SX126x is on SPI: see emulators/tests/sx126x.rs"),
     }
     .expect("emulator");
     let connector = SerialConnector::new(emu.link_path(), 115_200);

@@ -13,6 +13,8 @@ use lorabridge_radio::ModuleKind;
 use lorabridge_radio::e22::cdev::PinLines;
 use lorabridge_radio::e22::registers::CONFIG_BAUD;
 use lorabridge_radio::e22::{AirRate, Band, E22Settings, PowerClass, SubPacket};
+use lorabridge_radio::sx126x::Sx126xSettings;
+use lorabridge_radio::sx126x::linux::SpiLines;
 
 use super::error::{ConfigError, Result};
 use super::reader::{Section, range_i64};
@@ -30,7 +32,7 @@ const RNODE_SINGLE_PACKET_MTU: usize = lorabridge_radio::rnode::air::AIR_CHUNK;
 pub struct RadioConfig {
     /// Which driver speaks to the module.
     pub driver: ModuleKind,
-    /// Serial device, e.g. `/dev/ttyUSB0`.
+    /// Serial device, e.g. `/dev/ttyUSB0`; for an SX126x its spidev, e.g. `/dev/spidev0.0`.
     pub port: PathBuf,
     /// Serial speed.
     pub baud: u32,
@@ -43,6 +45,17 @@ pub struct RadioConfig {
     pub modulation: Modulation,
     /// What an Ebyte E22 needs beyond its serial port; `Some` exactly when `driver` is E22.
     pub e22: Option<E22Radio>,
+    /// What an SX126x needs beyond its spidev; `Some` exactly when `driver` is SX126x.
+    pub sx126x: Option<SpiRadio>,
+}
+
+/// An SX126x's GPIO lines and board settings, from its board profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpiRadio {
+    /// RESET, BUSY, DIO1 and the board's other lines.
+    pub lines: SpiLines,
+    /// TCXO and RF switch as the board wires them.
+    pub settings: Sx126xSettings,
 }
 
 /// An Ebyte E22's mode pins and register settings, from its board profile.
@@ -165,11 +178,27 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
         }
     };
     if port.is_empty() || (cfg!(unix) && !port.starts_with('/')) {
+        let example = match driver {
+            ModuleKind::Sx126x => "an spidev path such as \"/dev/spidev0.0\"",
+            _ => "a serial device path such as \"/dev/ttyUSB0\"",
+        };
         return Err(ConfigError::invalid(
             s.key("port"),
-            format!("{port:?} is not a serial device path such as \"/dev/ttyUSB0\""),
+            format!("{port:?} is not {example}"),
         ));
     }
+    let sx126x = match (&board, driver) {
+        (Some(b), ModuleKind::Sx126x) => Some(spi_radio(s, b)?),
+        (None, ModuleKind::Sx126x) => {
+            return Err(ConfigError::invalid(
+                s.key("driver"),
+                "an SX126x on SPI needs its GPIO lines (RESET, BUSY, DIO1) and board wiring \
+                 (TCXO, RF switch) from a board profile: give the `board` it sits on, e.g. \
+                 \"rak6421-rak13300\"",
+            ));
+        }
+        _ => None,
+    };
     let baud = match s.int::<u32>("baud", 1..=i64::from(u32::MAX))? {
         Some(baud) => baud,
         None => board.as_ref().map_or(115_200, |b| b.baud),
@@ -185,6 +214,8 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
             ModuleKind::Rui3 => lorabridge_radio::rui3::MTU,
             ModuleKind::Rak811 => lorabridge_radio::rak811::MTU,
             ModuleKind::Rnode => RNODE_SINGLE_PACKET_MTU,
+            // Refused above without a board.
+            ModuleKind::Sx126x => lorabridge_radio::sx126x::MAX_PAYLOAD,
             ModuleKind::E22 => {
                 return Err(ConfigError::invalid(
                     s.key("driver"),
@@ -267,13 +298,31 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
         plan,
         modulation,
         e22,
+        sx126x,
     })
 }
 
-/// The driver for a board's firmware; boards whose modules have no driver (the SPI HATs) are
-/// refused here, at start-up, rather than when the daemon first opens the port.
+/// The driver for a board's module; boards whose modules have no driver (the SX127x HATs)
+/// are refused here, at start-up, rather than when the daemon first opens the port.
 fn board_driver(board: &BoardProfile) -> Result<ModuleKind, String> {
     ModuleKind::try_from(board.module).map_err(|e| format!("board {:?}: {e}", board.id))
+}
+
+/// An SX126x's lines and settings from the profile of the board it sits on.
+fn spi_radio(s: &Section<'_>, board: &BoardProfile) -> Result<SpiRadio> {
+    let pins = board.pins.as_ref();
+    let lines = pins.and_then(SpiLines::from_profile).ok_or_else(|| {
+        ConfigError::invalid(
+            s.key("board"),
+            format!(
+                "board {:?} names no RESET, BUSY and IRQ (DIO1) lines, which the SX126x driver \
+                 needs",
+                board.id
+            ),
+        )
+    })?;
+    let settings = Sx126xSettings::from_board(board);
+    Ok(SpiRadio { lines, settings })
 }
 
 /// An E22's pins and settings from the profile of the board it sits on: M0, M1 and AUX from
@@ -460,11 +509,19 @@ mod tests {
                 "radio.board",
                 "unknown board \"tbeam\"; known boards: rak3172-usb",
             ),
-            // SPI HATs have a profile but no driver.
+            // SX127x HATs have a profile but no driver; an SX126x needs its board's lines.
             (
-                file("", "[radio]\nboard = \"meshadv-pi\""),
-                "radio.board",
-                "lorabridge has no SPI driver",
+                file(
+                    "",
+                    "[radio]\ndriver = \"sx126x\"\nport = \"/dev/spidev0.0\"",
+                ),
+                "radio.driver",
+                "an SX126x on SPI needs its GPIO lines",
+            ),
+            (
+                file("", "[radio]\nboard = \"meshadv-pi\"\nport = \"spidev0.0\""),
+                "radio.port",
+                "is not an spidev path",
             ),
             (
                 file("", "[radio]\nboard = \"adafruit-rfm9x-bonnet\""),
@@ -638,6 +695,59 @@ mod tests {
             assert_eq!((radio.mtu, radio.baud), (mtu, 115_200), "{driver}");
             assert_eq!(radio.port, Path::new("/dev/ttyUSB1"));
         }
+    }
+
+    #[test]
+    fn an_sx126x_board_opens_the_spi_driver_with_its_lines_and_wiring() {
+        use lorabridge_radio::e22::cdev::GpioLine;
+        use lorabridge_radio::sx126x::TcxoVoltage;
+
+        let radio = ok(&file("", "[radio]\nboard = \"rak6421-rak13300\""))
+            .radio
+            .expect("radio");
+        assert_eq!(radio.driver, ModuleKind::Sx126x);
+        assert_eq!(
+            (radio.port.as_path(), radio.mtu),
+            (Path::new("/dev/spidev0.0"), 255)
+        );
+        assert_eq!(radio.e22, None);
+        let spi = radio.sx126x.expect("SPI radio");
+        assert_eq!(
+            (
+                spi.lines.reset.clone(),
+                spi.lines.busy.clone(),
+                spi.lines.dio1.clone()
+            ),
+            (GpioLine::bcm(16), GpioLine::bcm(24), GpioLine::bcm(22))
+        );
+        assert_eq!(
+            spi.lines.power_enable,
+            vec![GpioLine::bcm(12), GpioLine::bcm(13)]
+        );
+        assert_eq!(spi.settings.tcxo, Some(TcxoVoltage::V1_8));
+        assert!(spi.settings.dio2_rf_switch);
+        assert_eq!(spi.settings.amplifier_gain_db, 0);
+
+        // Another spidev and the public sync word, which an SX126x can be set to.
+        let radio = ok(&file(
+            "",
+            "[radio]\nboard = \"meshadv-pi\"\nport = \"/dev/spidev0.1\"\nsync_word = 0x34",
+        ))
+        .radio
+        .expect("radio");
+        assert_eq!(radio.port, Path::new("/dev/spidev0.1"));
+        assert_eq!(radio.modulation.sync_word, 0x34);
+        let spi = radio.sx126x.expect("SPI radio");
+        assert_eq!(spi.lines.cs, Some(GpioLine::bcm(21)));
+        assert_eq!(
+            (spi.lines.rx_enable.clone(), spi.lines.tx_enable.clone()),
+            (Some(GpioLine::bcm(12)), Some(GpioLine::bcm(13)))
+        );
+        assert!(!spi.settings.dio2_rf_switch);
+        assert_eq!(
+            spi.settings.amplifier_gain_db, 8,
+            "the E22-900M30S's amplifier"
+        );
     }
 
     const E22: &str = "[radio]\nboard = \"waveshare-sx1262-hat\"\n";

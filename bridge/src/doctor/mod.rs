@@ -19,7 +19,12 @@ use std::time::Duration;
 use lorabridge_hardware::BoardProfile;
 use lorabridge_radio::e22::cdev::{CdevPins, GpioLine, LineUse, PinLines};
 use lorabridge_radio::e22::{ModePins, PinError};
-use lorabridge_radio::{DriverConfig, ModuleKind, SerialConnector, probe, probe_e22};
+use lorabridge_radio::sx126x::Sx126xSettings;
+use lorabridge_radio::sx126x::linux::SpiLines;
+use lorabridge_radio::{
+    DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, SerialConnector, Sx126xRadio, probe,
+    probe_e22,
+};
 
 use crate::config::{Config, RadioConfig};
 use access::{Groups, User};
@@ -84,11 +89,21 @@ pub enum Subject {
     Board(String),
 }
 
-/// The GPIO lines: who holds one, and an E22's mode pins to ask the module through.
-/// [`SystemGpio`] is this machine's kernel; tests stand in emulated pins.
+/// The GPIO lines: who holds one, an E22's mode pins to ask the module through, and an
+/// SX126x's bus. [`SystemGpio`] is this machine's kernel; tests stand in emulated pins and
+/// chips.
 pub trait Gpio {
     fn find(&self, name: &str) -> Option<LineUse>;
     fn mode_pins(&self, lines: &PinLines) -> Result<Box<dyn ModePins>, PinError>;
+    /// Opens the SX126x on `spidev` through `lines`, brings it up as the driver does (reset,
+    /// a status read, initialisation) and puts it to sleep again; nothing is sent on air.
+    fn ask_sx126x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        lines: &'a SpiLines,
+        settings: Sx126xSettings,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>>;
 }
 
 /// The kernel's GPIO chips, through the character devices under `/dev`.
@@ -101,6 +116,22 @@ impl Gpio for SystemGpio {
 
     fn mode_pins(&self, lines: &PinLines) -> Result<Box<dyn ModePins>, PinError> {
         Ok(Box::new(CdevPins::open(lines)?))
+    }
+
+    fn ask_sx126x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        lines: &'a SpiLines,
+        settings: Sx126xSettings,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>> {
+        Box::pin(async move {
+            let bus = lorabridge_radio::sx126x::linux::open(spidev, lines)?;
+            Sx126xRadio::open(bus, settings, cfg)
+                .await?
+                .shutdown()
+                .await
+        })
     }
 }
 
@@ -135,14 +166,44 @@ enum Ask {
         baud: u32,
         pins: PinLines,
     },
+    Sx126x {
+        lines: SpiLines,
+        settings: Sx126xSettings,
+    },
     /// The module has no driver yet; the reason says which.
     NoDriver(String),
 }
 
 impl Hardware {
     fn from_config(radio: &RadioConfig) -> Self {
-        let (lines, ask) = match &radio.e22 {
-            Some(e22) => {
+        let (lines, ask) = match (&radio.e22, &radio.sx126x) {
+            (None, Some(spi)) => {
+                let l = &spi.lines;
+                let mut lines = vec![
+                    ("RESET", l.reset.clone()),
+                    ("BUSY", l.busy.clone()),
+                    ("IRQ", l.dio1.clone()),
+                ];
+                let optional = [
+                    ("CS", &l.cs),
+                    ("RX enable", &l.rx_enable),
+                    ("TX enable", &l.tx_enable),
+                ];
+                for (role, line) in optional {
+                    lines.extend(line.clone().map(|line| (role, line)));
+                }
+                lines.extend(
+                    l.power_enable
+                        .iter()
+                        .map(|line| ("power enable", line.clone())),
+                );
+                let ask = Ask::Sx126x {
+                    lines: spi.lines.clone(),
+                    settings: spi.settings,
+                };
+                (lines, ask)
+            }
+            (Some(e22), _) => {
                 let mut lines = vec![("M0", e22.pins.m0.clone()), ("M1", e22.pins.m1.clone())];
                 lines.extend(e22.pins.aux.clone().map(|aux| ("AUX", aux)));
                 let ask = Ask::E22 {
@@ -151,7 +212,7 @@ impl Hardware {
                 };
                 (lines, ask)
             }
-            None => {
+            (None, None) => {
                 let ask = Ask::Serial {
                     driver: radio.driver,
                     baud: radio.baud,
@@ -161,7 +222,7 @@ impl Hardware {
         };
         Self {
             device: radio.port.clone(),
-            spi: false,
+            spi: radio.sx126x.is_some(),
             lines,
             ask,
         }
@@ -181,6 +242,19 @@ impl Hardware {
                     pins,
                 },
                 None => Ask::NoDriver(format!("board {:?} names no M0/M1 pins", board.id)),
+            },
+            Ok(ModuleKind::Sx126x) => match board.pins.as_ref() {
+                Some(pins) => match SpiLines::from_profile(pins) {
+                    Some(lines) => Ask::Sx126x {
+                        lines,
+                        settings: Sx126xSettings::from_board(board),
+                    },
+                    None => Ask::NoDriver(format!(
+                        "board {:?} names no RESET, BUSY and IRQ lines",
+                        board.id
+                    )),
+                },
+                None => Ask::NoDriver(format!("board {:?} names no pins", board.id)),
             },
             Ok(driver) => Ask::Serial {
                 driver,
@@ -472,6 +546,32 @@ impl Doctor<'_> {
                 };
                 let connector = SerialConnector::new(&path, *baud);
                 (probe_e22(&connector, pins, &cfg).await, *baud)
+            }
+            Ask::Sx126x { lines, settings } => {
+                let Some(gpio) = self.gpio else {
+                    return Finding::skip(
+                        "module",
+                        "an SX126x is asked through its GPIO lines, which are not this machine's",
+                    );
+                };
+                return match gpio.ask_sx126x(&path, lines, *settings, cfg).await {
+                    Ok(()) => Finding::ok(
+                        "module",
+                        format!(
+                            "an SX126x answers on {}: reset, initialised and asleep again; \
+                             frames up to {} bytes",
+                            path.display(),
+                            lorabridge_radio::sx126x::MAX_PAYLOAD
+                        ),
+                    ),
+                    Err(e) => Finding::fail(
+                        "module",
+                        format!("no SX126x answers on {}: {e}", path.display()),
+                        "check that the HAT is seated and powered and that the board profile \
+                         matches it; stop any other program using the radio (sudo systemctl \
+                         stop lorabridge meshtasticd)",
+                    ),
+                };
             }
         };
         match answer {

@@ -134,6 +134,16 @@ pub struct DriverStats {
     pub busy_retries: u64,
 }
 
+/// The SX126x is no serial module: it has its own driver.
+pub(crate) fn not_serial() -> RadioError {
+    RadioError::Unsupported {
+        module: ModuleKind::Sx126x.module_name(),
+        reason: "an SX126x is on SPI, not a serial port, and needs its board's GPIO lines: \
+                 `lorabridge doctor --board NAME` brings one up (in code: Sx126xRadio::open)"
+            .into(),
+    }
+}
+
 pub(crate) enum Request {
     Configure(Modulation, oneshot::Sender<Result<(), RadioError>>),
     Send(Vec<u8>, oneshot::Sender<Result<(), RadioError>>),
@@ -176,6 +186,7 @@ impl SerialRadio {
                 reason: "an E22 needs its M0/M1/AUX pins: open it with SerialRadio::open_e22"
                     .into(),
             }),
+            ModuleKind::Sx126x => Err(not_serial()),
         }
     }
 
@@ -301,6 +312,7 @@ impl Radio for SerialRadio {
                 ModuleKind::Rak811 => <Rak811 as dialect::Dialect>::check(modulation)?,
                 ModuleKind::Rnode => <Rnode as dialect::Dialect>::check(modulation)?,
                 ModuleKind::E22 => <E22 as dialect::Dialect>::check(modulation)?,
+                ModuleKind::Sx126x => return Err(not_serial()),
             }
             self.request(|tx| Request::Configure(*modulation, tx)).await
         })
