@@ -188,6 +188,82 @@ async fn tampered_and_foreign_frames_are_rejected_and_not_relayed() {
     n.stop().await;
 }
 
+/// A hostile radio on the channel, for a minute: every 2 s an empty Vector ("I hold nothing,
+/// send me all"), an operation whose author no one knows (it asks for a KeyWant) and a KeyWant
+/// of its own, each under a sender tag invented for that frame. B and C hold 30 operations.
+/// Answers to strangers come from one pool per link, 32 operations an hour: without it each
+/// Vector drew every operation past its back-off: 90 operation frames at each of B and C in
+/// that minute. Nothing of the junk reaches an app, and a genuine message still crosses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_neighbours_forgeries_cost_the_bridges_one_pool() {
+    use lorabridge_proto::message::Vector;
+    use lorabridge_proto::{AuthorTag, TopicTag};
+    let n = iroh_a_b_radio_b_c().await;
+    let mut at_c = subscribe(n.bridge("C").grpc_addr).await;
+    for i in 0..30 {
+        publish(
+            n.bridge("A").grpc_addr,
+            format!("before {i}").as_bytes(),
+            b"",
+        )
+        .await;
+    }
+    for i in 0..30 {
+        arrival(&mut at_c, format!("before {i}").as_bytes()).await;
+    }
+    // Let the catch-up's last answers and summaries settle.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let topic = chat_topic().topic;
+    let codec = FrameCodec::new(NetworkTag::from_network_id(&NETWORK), None);
+    let forge = |tag: u16, message: &Message| {
+        codec
+            .encode(NodeTag(tag.to_be_bytes()), message, [0; 12], 250)
+            .unwrap()
+    };
+    let empty_vector = Message::Vector(Vector {
+        topic: TopicTag::from_topic(&topic),
+        from: AuthorTag([0, 0]),
+        to: AuthorTag([0xff, 0xff]),
+        heights: Default::default(),
+    });
+    let (b0, c0) = (lora(&n, "B").await.ops_sent, lora(&n, "C").await.ops_sent);
+    let medium = n.medium.clone();
+    let (rogue, _rx) = medium.attach("rogue");
+    for round in 0..30u16 {
+        let junk = compact::encode(&common::stranger_op(), &topic, true).unwrap();
+        let key_want = Message::KeyWant([AuthorTag(round.to_be_bytes())].into_iter().collect());
+        for (k, message) in [
+            empty_vector.clone(),
+            Message::Op(junk.into_iter().collect()),
+            key_want,
+        ]
+        .iter()
+        .enumerate()
+        {
+            let airtime = medium.transmit(
+                rogue,
+                &demo_modulation(),
+                &forge(0x9000 + round * 3 + k as u16, message),
+            );
+            tokio::time::sleep(airtime + Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (b1, c1) = (lora(&n, "B").await.ops_sent, lora(&n, "C").await.ops_sent);
+    println!(
+        "{{\"test\": \"hostile_neighbour\", \"ops_sent_b\": {}, \"ops_sent_c\": {}}}",
+        b1 - b0,
+        c1 - c0
+    );
+    assert!(b1 - b0 <= 32, "B sent {} operations for strangers", b1 - b0);
+    assert!(c1 - c0 <= 32, "C sent {} operations for strangers", c1 - c0);
+    // The junk reached no app; a genuine message is the next event at C.
+    publish(n.bridge("A").grpc_addr, b"after the attack", b"").await;
+    assert_eq!(arrival_any(&mut at_c).await.payload, b"after the attack");
+    n.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_bridge_loses_nothing_and_resends_nothing() {
     let mut n = iroh_a_b_radio_b_c().await;
