@@ -43,6 +43,7 @@ mod pending;
 mod queue;
 mod receive;
 mod replay;
+mod requests;
 pub mod store;
 mod transmit;
 pub mod trickle;
