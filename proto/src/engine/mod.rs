@@ -38,6 +38,8 @@
 
 mod answers;
 mod compare;
+mod config;
+mod neighbour;
 mod own_tag;
 mod pending;
 mod queue;
@@ -51,17 +53,19 @@ pub mod trickle;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use lorabridge_hardware::{AirtimeLedger, OnAir, RegionPlan};
+use lorabridge_hardware::AirtimeLedger;
 use rand_chacha::ChaCha12Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::compact::CompactError;
-use crate::fragment::{Reassembler, ReassemblyError, ReassemblyLimits};
+use crate::fragment::{Reassembler, ReassemblyError};
 use crate::frame::{FrameCodec, FrameError, RegionKey};
 use crate::message::{MAX_SUMMARY_TOPICS, state_digest};
 use crate::operation::RawOp;
 use crate::recent::RecentIds;
 use crate::tags::{NetworkTag, NodeTag};
+pub use config::{Budget, EngineConfig, LinkConfig};
+pub use neighbour::{ACQUAINTANCE, LinkStats, Neighbour};
 use pending::{GrownLogs, KeyBook, Pending};
 pub use queue::Priority;
 use queue::{Item, SendQueue};
@@ -71,101 +75,6 @@ pub use trickle::{Trickle, TrickleConfig};
 /// A link the engine sends and hears on: a LoRa channel, or one Reticulum peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkId(pub usize);
-
-/// The airtime rules a radio link obeys.
-#[derive(Clone, Debug)]
-pub struct Budget {
-    /// What the module puts on air for a frame: what the ledger charges.
-    pub on_air: OnAir,
-    pub plan: RegionPlan,
-}
-
-#[derive(Clone, Debug)]
-pub struct LinkConfig {
-    /// Largest frame the link carries (255 LoRa, 508 RNode, 383 Reticulum SINGLE).
-    pub mtu: usize,
-    /// Radio links are charged against a duty-cycle/dwell ledger. A link with a budget is a
-    /// shared channel where neighbours overhear each other (answers wait a random hold-off so
-    /// that one overheard answer cancels the others, and fresh operations are relayed on it);
-    /// a link without one (`None`, a Reticulum peer) is point to point: answers go at once, and
-    /// as many as the send queue holds.
-    pub budget: Option<Budget>,
-    /// The topics carried over this link (at most `MAX_SUMMARY_TOPICS`, one summary frame).
-    pub topics: Vec<[u8; 32]>,
-}
-
-impl LinkConfig {
-    /// The airtime of a full frame on a radio link: the unit of its hold-offs and quiets.
-    /// `None` on a point-to-point link.
-    fn frame_airtime(&self) -> Option<Duration> {
-        let budget = self.budget.as_ref()?;
-        Some(budget.on_air.time_on_air(self.mtu))
-    }
-}
-
-/// The engine's constants. `EngineConfig::new` gives defaults for LoRa links.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    pub network_id: [u8; 32],
-    pub region_key: Option<[u8; 32]>,
-    /// This node's public key; its first two bytes tag our frames.
-    pub node_key: [u8; 32],
-    /// Seeds all randomness (Trickle instants, hold-offs): pass fresh random bytes in the
-    /// daemon, a scenario seed in the simulator.
-    pub seed: [u8; 32],
-    /// This start's epoch. It must grow from one start of the node to the next (the daemon
-    /// keeps the last one on disk): with a region key, frames carry it with a counter, and
-    /// neighbours refuse a frame from an epoch older than one they heard.
-    pub epoch: u32,
-    pub trickle: TrickleConfig,
-    /// Answers (pushed ops, vectors, wants, hellos) wait a random time below this, so that
-    /// one neighbour's answer, overheard, cancels the others'.
-    pub answer_holdoff: Duration,
-    /// An author key sent or heard in full on a link is elided there for this long.
-    pub key_memory: Duration,
-    /// Operations pushed in answer to one Vector or Want.
-    pub max_ops_per_answer: usize,
-    pub reassembly: ReassemblyLimits,
-    /// Out-of-order or unkeyed operations held while the gap is wanted, and for how long.
-    pub max_pending: usize,
-    pub pending_timeout: Duration,
-}
-
-impl EngineConfig {
-    /// Defaults chosen for LoRa at SF7–SF9 (see the sync-engine issue note for the reasons).
-    pub fn new(network_id: [u8; 32], node_key: [u8; 32], seed: [u8; 32]) -> Self {
-        Self {
-            network_id,
-            region_key: None,
-            node_key,
-            seed,
-            epoch: 0,
-            trickle: TrickleConfig {
-                // 90 s, not less: a fresh op's eager relay wave crosses five SF9 hops in
-                // tens of seconds, and summaries compared before it has passed only disagree
-                // and start redundant repairs (grid-25, same delivery: 10 879 frames at
-                // 8 s, 2 830 at 30 s; with the other tuning 1 474 at 60 s, 1 236 at 90 s,
-                // 1 378 at 120 s).
-                imin: Duration::from_secs(90),
-                // imax = 48 min, near what it was (8 s · 2^8 = 34 min): idle cost and the
-                // worst-case time to notice a missed op stay about as designed.
-                doublings: 5,
-                // Two, not one: with k = 1 in a multi-hop mesh, the nodes that have an op
-                // and those that lack it each hear a consistent summary from their own side
-                // first and fall silent, so the boundary between them can stay unnoticed for
-                // many intervals (village-12: 4 pairs never delivered in an hour at k = 1,
-                // all delivered at k = 2, for about 5 % more frames).
-                k: 2,
-            },
-            answer_holdoff: Duration::from_secs(3),
-            key_memory: Duration::from_secs(30 * 60),
-            max_ops_per_answer: 32,
-            reassembly: ReassemblyLimits::default(),
-            max_pending: 64,
-            pending_timeout: Duration::from_secs(600),
-        }
-    }
-}
 
 /// Why a frame or an operation heard was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,97 +106,6 @@ pub enum Event {
     Rejected { link: LinkId, reason: Rejection },
     /// A neighbour sends with our node tag, so ours changed (see `own_tag`).
     Retagged { from: NodeTag, to: NodeTag },
-}
-
-/// A bridge heard on a link.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Neighbour {
-    pub tag: NodeTag,
-    /// When a frame under this tag was first heard: an attacker that invents a tag for each
-    /// frame never grows old here.
-    pub first_heard: Duration,
-    pub last_heard: Duration,
-    pub rssi_dbm: Option<f32>,
-    pub snr_db: Option<f32>,
-    pub frames: u64,
-    /// Operations heard from it whose signatures checked out, new to us or not: anyone can
-    /// send a frame under any tag, but only a real node sends these.
-    pub ops: u64,
-}
-
-impl Neighbour {
-    /// Whether it is known here rather than a stranger: an operation of its checked out, or
-    /// its tag has been heard for `ACQUAINTANCE`. A known neighbour's partial operations keep
-    /// their reassembly slots before strangers', its requests are answered beyond the
-    /// strangers' pool (see `answers`), and it is forgotten after the strangers.
-    pub fn known(&self, now: Duration) -> bool {
-        self.ops > 0 || now.saturating_sub(self.first_heard) >= ACQUAINTANCE
-    }
-}
-
-/// Counters per link, for status and for measuring the protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LinkStats {
-    pub frames_sent: u64,
-    pub bytes_sent: u64,
-    pub airtime_sent: Duration,
-    pub summaries_sent: u64,
-    pub vectors_sent: u64,
-    pub wants_sent: u64,
-    pub ops_sent: u64,
-    pub fragments_sent: u64,
-    pub hellos_sent: u64,
-    pub key_wants_sent: u64,
-    pub frames_heard: u64,
-    pub frames_rejected: u64,
-    pub ops_received: u64,
-    pub duplicates: u64,
-    pub cancelled: u64,
-    pub budget_refusals: u64,
-    /// Frames the transport failed to send (they were queued again).
-    pub send_failures: u64,
-}
-
-impl std::ops::AddAssign for LinkStats {
-    /// Sums counters, e.g. over the links of one transport.
-    fn add_assign(&mut self, o: LinkStats) {
-        let LinkStats {
-            frames_sent,
-            bytes_sent,
-            airtime_sent,
-            summaries_sent,
-            vectors_sent,
-            wants_sent,
-            ops_sent,
-            fragments_sent,
-            hellos_sent,
-            key_wants_sent,
-            frames_heard,
-            frames_rejected,
-            ops_received,
-            duplicates,
-            cancelled,
-            budget_refusals,
-            send_failures,
-        } = o;
-        self.frames_sent += frames_sent;
-        self.bytes_sent += bytes_sent;
-        self.airtime_sent += airtime_sent;
-        self.summaries_sent += summaries_sent;
-        self.vectors_sent += vectors_sent;
-        self.wants_sent += wants_sent;
-        self.ops_sent += ops_sent;
-        self.fragments_sent += fragments_sent;
-        self.hellos_sent += hellos_sent;
-        self.key_wants_sent += key_wants_sent;
-        self.frames_heard += frames_heard;
-        self.frames_rejected += frames_rejected;
-        self.ops_received += ops_received;
-        self.duplicates += duplicates;
-        self.cancelled += cancelled;
-        self.budget_refusals += budget_refusals;
-        self.send_failures += send_failures;
-    }
 }
 
 /// Answer and relay hold-offs span at least this many full frames of airtime.
@@ -325,10 +143,6 @@ pub const MAX_RECENT_IDS: usize = 8192;
 /// Neighbours remembered per link; the least recently heard stranger is forgotten first,
 /// then the least recently heard neighbour.
 const MAX_NEIGHBOURS: usize = 64;
-/// How long a tag must have been heard before its sender is known without an operation of
-/// its own: a quiet bridge that only listens is known after this, while tags invented for
-/// each forged frame never are. Ten minutes covers several Trickle rounds of a fresh mesh.
-pub const ACQUAINTANCE: Duration = Duration::from_secs(10 * 60);
 /// Events waiting for the owner; the oldest is dropped past this (the owner should drain).
 const MAX_EVENTS: usize = 4096;
 
