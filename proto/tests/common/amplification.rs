@@ -112,7 +112,7 @@ fn frame(sender: [u8; 2], message: &Message) -> Option<Vec<u8>> {
 /// One hostile frame from the input, or `None` when the input chose one that does not encode.
 fn next_frame(input: &mut Input<'_>, last: &Option<Vec<u8>>, own: &[RawOp]) -> Option<Vec<u8>> {
     let topic = TopicTag::from_topic(&TOPIC);
-    let author = AuthorTag::from_key(&*key(1).verifying_key().as_bytes());
+    let author = AuthorTag::from_key(key(1).verifying_key().as_bytes());
     let kind = input.byte() % 8;
     let sender = input.tag();
     let message = match kind {
