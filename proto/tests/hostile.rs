@@ -142,6 +142,37 @@ fn forged_vectors_under_invented_tags_draw_one_pool_an_hour() {
     }
 }
 
+/// An attacker that keeps one tag for ten minutes is no stranger any more, but until an
+/// operation it sends checks out it draws on an allowance of its own, 128 operations an
+/// hour. Before, a node holding 200 operations on a 10 % band answered each forged Vector
+/// with every operation past its back-off, 32 at a time: 288 in the hour here.
+#[test]
+fn a_tag_kept_for_ten_minutes_draws_its_own_allowance() {
+    use common::medium::LINK;
+    let mut medium = Medium::new(1, &[TOPIC], |_, _| false, false);
+    for op in chat(1, 200) {
+        medium.publish(0, &TOPIC, op);
+    }
+    medium.run_for(10 * MINUTE);
+    let before = medium.nodes[0].engine.stats(LINK).ops_sent;
+    let frame = forged([0xde, 0xad], &empty_vector());
+    for _ in 0..60 {
+        medium.inject(0, &frame);
+        medium.run_for(MINUTE);
+    }
+    let answered = medium.nodes[0].engine.stats(LINK).ops_sent - before;
+    println!("{{\"test\": \"kept_tag\", \"forged\": 60, \"ops_sent\": {answered}}}");
+    // 32 from the strangers' pool in its first ten minutes, then its own 128.
+    assert!(
+        answered <= 32 + 128,
+        "{answered} operations for one forged tag in an hour"
+    );
+    assert!(
+        answered > 32,
+        "an acquaintance is answered beyond the strangers' pool"
+    );
+}
+
 /// The strangers' pool must not starve an honest newcomer: a bridge that joins late, holds
 /// nothing and publishes nothing is a stranger at first, but once its tag has been heard for
 /// `ACQUAINTANCE` it is known, and the rest of its catch-up is answered in full.

@@ -13,19 +13,24 @@
 //!   several losses in a row;
 //! - answers use at most `ANSWER_SHARE` of the link's duty-cycle budget in any hour, so fresh
 //!   operations and anti-entropy always keep the rest;
-//! - strangers, senders none of whose operations has checked out here, share
-//!   `STRANGER_ANSWERS_PER_HOUR` answer operations an hour between them. Anyone can invent a
-//!   sender tag for each forged request, so a bound per requester would bind no attacker;
-//!   one pool for all strangers does. Without it, forged empty Vectors drew about 17 times
-//!   their own airtime from the bridges around the attacker (grid-25-attacked). A new bridge
-//!   that holds nothing is a stranger too, and catches up at that pace until an operation of
-//!   its own or one it relays checks out here.
+//! - each requester gets an allowance of answer operations an hour, by what the link knows of
+//!   it ([`Requester`]): strangers share `STRANGER_ANSWERS_PER_HOUR` between them, since
+//!   anyone can invent a sender tag for each forged request and a bound per tag would bind no
+//!   attacker; a tag heard for ten minutes whose own operations have not checked out yet gets
+//!   `ACQUAINTED_ANSWERS_PER_HOUR` of its own; a proven neighbour has no allowance beyond the
+//!   back-off and the share. Without the strangers' pool, forged empty Vectors drew about 17
+//!   times their own airtime from the bridges around the attacker (grid-25-attacked). A new
+//!   bridge that holds nothing is a stranger at first, and is answered at those paces until
+//!   an operation it sends checks out here.
 //!
 //! Bounds: `MAX_REMEMBERED` operations per link (the oldest forgotten first), one entry per
-//! answer frame of the last hour, and `STRANGER_ANSWERS_PER_HOUR` instants.
+//! answer frame of the last hour, and the instants of the last hour's allowances: at most
+//! `MAX_ALLOWANCES` requesters, each holding at most its hourly number.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
+
+use crate::tags::NodeTag;
 
 /// An operation's place: (topic, author, seq).
 pub(crate) type Place = ([u8; 32], [u8; 32], u64);
@@ -42,7 +47,36 @@ pub(crate) const ANSWER_SHARE: f64 = 0.5;
 /// Answer operations queued for all strangers of a link together in any hour: one full
 /// answer (`max_ops_per_answer`, 32), so a new neighbour's first request is met whole.
 const STRANGER_ANSWERS_PER_HOUR: usize = 32;
+/// Answer operations queued for one acquainted tag in any hour: four full answers. In EU868's
+/// 1 % band at SF7 the answers' half of the budget holds about 130 operation frames, so there
+/// this costs an honest listener nothing; on a 10 % band it keeps a tag that an attacker held
+/// for ten minutes to a tenth of the answers' share.
+const ACQUAINTED_ANSWERS_PER_HOUR: usize = 128;
+/// Requesters whose allowance is tracked: the strangers' pool and one per neighbour the link
+/// remembers (`MAX_NEIGHBOURS`).
+const MAX_ALLOWANCES: usize = 65;
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// Who asked for an answer, as far as the link can tell (see `Neighbour::known`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Requester {
+    /// An operation it sent checked out here: a real node.
+    Proven,
+    /// Its tag has been heard for `ACQUAINTANCE`, but none of its operations yet.
+    Acquainted(NodeTag),
+    /// Anyone else, all together.
+    Stranger,
+}
+
+impl Requester {
+    fn allowance(self) -> Option<usize> {
+        match self {
+            Requester::Proven => None,
+            Requester::Acquainted(_) => Some(ACQUAINTED_ANSWERS_PER_HOUR),
+            Requester::Stranger => Some(STRANGER_ANSWERS_PER_HOUR),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Sent {
@@ -56,8 +90,9 @@ pub(crate) struct AnswerGuard {
     order: VecDeque<Place>,
     /// (when, airtime) of the answers sent in the last hour, oldest first.
     spent: VecDeque<(Duration, Duration)>,
-    /// When the answer operations for strangers of the last hour were queued, oldest first.
-    for_strangers: VecDeque<Duration>,
+    /// When the answer operations of the last hour were queued, per requester with an
+    /// allowance, oldest first.
+    allowances: HashMap<Requester, VecDeque<Duration>>,
 }
 
 impl AnswerGuard {
@@ -86,21 +121,39 @@ impl AnswerGuard {
         self.sent.insert(place, Sent { at: now, backoff });
     }
 
-    /// Whether the strangers' pool has room for one more answer operation now.
-    pub(crate) fn stranger_room(&mut self, now: Duration) -> bool {
-        while self
-            .for_strangers
-            .front()
-            .is_some_and(|at| now >= *at + HOUR)
-        {
-            self.for_strangers.pop_front();
+    /// Whether `who`'s allowance has room for one more answer operation now.
+    pub(crate) fn has_room(&mut self, now: Duration, who: Requester) -> bool {
+        let Some(allowance) = who.allowance() else {
+            return true;
+        };
+        let Some(times) = self.allowances.get_mut(&who) else {
+            return true;
+        };
+        while times.front().is_some_and(|at| now >= *at + HOUR) {
+            times.pop_front();
         }
-        self.for_strangers.len() < STRANGER_ANSWERS_PER_HOUR
+        times.len() < allowance
     }
 
-    /// An answer operation for a stranger was queued (after [`Self::stranger_room`]).
-    pub(crate) fn answered_stranger(&mut self, now: Duration) {
-        self.for_strangers.push_back(now);
+    /// An answer operation for `who` was queued (after [`Self::has_room`]).
+    pub(crate) fn spend(&mut self, now: Duration, who: Requester) {
+        if who.allowance().is_none() {
+            return;
+        }
+        if !self.allowances.contains_key(&who) && self.allowances.len() >= MAX_ALLOWANCES {
+            // Forget the acquaintance that asked least lately; never the strangers' pool,
+            // or acquaintances could empty it.
+            let stalest = self
+                .allowances
+                .iter()
+                .filter(|(who, _)| **who != Requester::Stranger)
+                .min_by_key(|(_, times)| times.back().copied())
+                .map(|(who, _)| *who);
+            if let Some(stalest) = stalest {
+                self.allowances.remove(&stalest);
+            }
+        }
+        self.allowances.entry(who).or_default().push_back(now);
     }
 
     /// Charges an answer's airtime against `cap` (the answers' share of the hour's budget).
@@ -174,15 +227,52 @@ mod tests {
     }
 
     #[test]
-    fn strangers_share_one_pool_an_hour() {
+    fn each_requester_draws_on_its_own_allowance_an_hour() {
         let mut guard = AnswerGuard::default();
+        let someone = Requester::Acquainted(NodeTag([1, 2]));
         for i in 0..STRANGER_ANSWERS_PER_HOUR as u32 {
-            assert!(guard.stranger_room(S * i));
-            guard.answered_stranger(S * i);
+            assert!(guard.has_room(S * i, Requester::Stranger));
+            guard.spend(S * i, Requester::Stranger);
         }
-        assert!(!guard.stranger_room(S * 100), "the hour's pool is used up");
-        assert!(!guard.stranger_room(HOUR - S), "the first leaves at 1 h");
-        assert!(guard.stranger_room(HOUR));
+        assert!(
+            !guard.has_room(S * 100, Requester::Stranger),
+            "the pool is used up"
+        );
+        assert!(
+            !guard.has_room(HOUR - S, Requester::Stranger),
+            "the first leaves at 1 h"
+        );
+        assert!(guard.has_room(HOUR, Requester::Stranger));
+        // An acquaintance has its own, larger allowance; a proven neighbour none.
+        for _ in 0..ACQUAINTED_ANSWERS_PER_HOUR {
+            assert!(guard.has_room(S * 100, someone));
+            guard.spend(S * 100, someone);
+        }
+        assert!(!guard.has_room(S * 100, someone));
+        assert!(guard.has_room(S * 100, Requester::Proven));
+    }
+
+    #[test]
+    fn allowances_are_kept_for_a_bounded_number_of_requesters() {
+        let mut guard = AnswerGuard::default();
+        guard.spend(Duration::ZERO, Requester::Stranger);
+        for tag in 0..200u16 {
+            guard.spend(
+                S * u32::from(tag),
+                Requester::Acquainted(NodeTag(tag.to_be_bytes())),
+            );
+        }
+        assert_eq!(guard.allowances.len(), MAX_ALLOWANCES);
+        assert!(
+            guard
+                .allowances
+                .contains_key(&Requester::Acquainted(NodeTag(199u16.to_be_bytes()))),
+            "the latest is kept"
+        );
+        assert!(
+            guard.allowances.contains_key(&Requester::Stranger),
+            "the strangers' pool is never forgotten"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl Neighbour {
     /// Whether it is known here rather than a stranger: an operation of its checked out, or
     /// its tag has been heard for `ACQUAINTANCE`. A known neighbour's partial operations keep
     /// their reassembly slots before strangers', its requests are answered beyond the
-    /// strangers' pool (see `answers`), and it is forgotten after the strangers.
+    /// strangers' pool (see `answers::Requester`), and it is forgotten after the strangers.
     pub fn known(&self, now: Duration) -> bool {
         self.ops > 0 || now.saturating_sub(self.first_heard) >= ACQUAINTANCE
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use heapless::Vec as BoundedVec;
 
+use super::answers::Requester;
 use super::queue::{Item, Priority};
 use super::{Engine, LinkId, OpStore};
 use crate::message::{MAX_WANT_RANGES, Summary, Vector, Want, WantRange};
@@ -249,7 +250,7 @@ impl<S: OpStore> Engine<S> {
     /// operations become ready together and go out in log order (see `SendQueue::ready`):
     /// a receiver stores only operations whose predecessors it holds, and one hold-off per
     /// operation shuffled a catch-up so that most of it waited in `pending` and was asked
-    /// for again. On a radio channel, answers for a stranger come from the strangers' pool
+    /// for again. On a radio channel, each answer is drawn from the requester's allowance
     /// (see `answers`).
     fn queue_answer(
         &mut self,
@@ -260,13 +261,13 @@ impl<S: OpStore> Engine<S> {
         author: [u8; 32],
         seq: u64,
     ) {
-        let stranger = !self.knows(now, link, requester);
+        let who = self.requester(now, link, requester);
         let state = &mut self.links[link.0];
         let radio = state.config.budget.is_some();
         if radio && !state.answers.may_answer(now, &(*topic, author, seq)) {
             return;
         }
-        if radio && stranger && !state.answers.stranger_room(now) {
+        if radio && !state.answers.has_room(now, who) {
             return;
         }
         let item = Item::Op {
@@ -275,8 +276,8 @@ impl<S: OpStore> Engine<S> {
             seq,
         };
         if state.queue.push(Priority::Wanted, at, item) {
-            if radio && stranger {
-                state.answers.answered_stranger(now);
+            if radio {
+                state.answers.spend(now, who);
             }
             // A store on disk starts reading it now, so that it is at hand when its turn
             // comes.
@@ -290,6 +291,15 @@ impl<S: OpStore> Engine<S> {
             .neighbours
             .iter()
             .any(|n| n.tag == sender && n.known(now))
+    }
+
+    /// What `link` knows of `tag`, for its answer allowance.
+    fn requester(&self, now: Duration, link: LinkId, tag: NodeTag) -> Requester {
+        match self.links[link.0].neighbours.iter().find(|n| n.tag == tag) {
+            Some(n) if n.ops > 0 => Requester::Proven,
+            Some(n) if n.known(now) => Requester::Acquainted(tag),
+            _ => Requester::Stranger,
+        }
     }
 }
 

@@ -17,10 +17,12 @@
 //! strangers send. No `K` alone could hold that: one forged 15-byte Vector draws the whole
 //! pool, about 290 times its size.
 //!
-//! A tag heard again ten minutes after its first frame is known (`engine::ACQUAINTANCE`),
-//! like an honest neighbour, and its requests are answered beyond the pool: then the bound
-//! adds the answers' half of the hour's duty cycle (`SHARE_BYTES`), the ceiling that the
-//! per-operation back-off and the budget keep.
+//! A tag heard again ten minutes after its first frame is acquainted
+//! (`engine::ACQUAINTANCE`) and has an allowance of its own, 128 operation frames an hour
+//! (`ACQUAINTED_BYTES`). A tag that relayed one of our operations has proven it is a real
+//! node and is answered like an honest neighbour: then the bound adds the answers' half of
+//! the hour's duty cycle (`SHARE_BYTES`), the ceiling that the per-operation back-off and
+//! the budget keep.
 
 use std::time::Duration;
 
@@ -45,6 +47,8 @@ pub const POOL_BYTES: u64 = 32 * MTU;
 /// Bytes of the answers' half of an hour's 10 % duty cycle at SF7/BW125 (about 5.47 kbit/s):
 /// 180 s of air, the ceiling on what known neighbours' requests can draw.
 pub const SHARE_BYTES: u64 = 180 * 5470 / 8;
+/// One acquainted tag's allowance of an hour, in bytes: 128 operation frames.
+pub const ACQUAINTED_BYTES: u64 = 128 * MTU;
 
 /// What one run measured.
 #[derive(Debug)]
@@ -57,15 +61,18 @@ pub struct Run {
     pub own: u64,
     /// The span, in started hours.
     pub hours: u64,
-    /// Whether some sender tag was heard again ten minutes after its first frame.
-    pub acquainted: bool,
+    /// Sender tags heard again ten minutes after their first frame.
+    pub acquainted: u64,
+    /// Whether some sender tag relayed one of our operations (which checks out).
+    pub proven: bool,
 }
 
 impl Run {
     /// The bound this run must keep, in bytes.
     pub fn bound(&self) -> u64 {
-        let share = if self.acquainted { SHARE_BYTES } else { 0 };
-        self.own + K * self.heard + (POOL_BYTES + share) * self.hours
+        let share = if self.proven { SHARE_BYTES } else { 0 };
+        let allowances = POOL_BYTES + self.acquainted * ACQUAINTED_BYTES + share;
+        self.own + K * self.heard + allowances * self.hours
     }
 }
 
@@ -183,7 +190,8 @@ pub fn run(data: &[u8]) -> Run {
     let mut input = Input(data);
     let (mut heard, mut last) = (0u64, None);
     let mut first_heard = std::collections::HashMap::new();
-    let mut acquainted = false;
+    let mut acquainted = std::collections::HashSet::new();
+    let mut proven = false;
     for _ in 0..64 {
         if input.0.is_empty() {
             break;
@@ -193,9 +201,17 @@ pub fn run(data: &[u8]) -> Run {
             heard += bytes.len() as u64;
             if let Some(tag) = bytes.get(3..5) {
                 let first = *first_heard.entry(tag.to_vec()).or_insert(node.now);
-                acquainted |= node.now - first >= ACQUAINTANCE;
+                if node.now - first >= ACQUAINTANCE {
+                    acquainted.insert(tag.to_vec());
+                }
             }
             node.inject(0, &bytes);
+            // Only a relay of one of our operations can prove a tag.
+            proven |= node.nodes[0]
+                .engine
+                .neighbours(LINK)
+                .iter()
+                .any(|n| n.ops > 0);
             last = Some(bytes);
         }
     }
@@ -208,6 +224,7 @@ pub fn run(data: &[u8]) -> Run {
         sent: node.nodes[0].engine.stats(LINK).bytes_sent - sent_before,
         own: quiet.nodes[0].engine.stats(LINK).bytes_sent - sent_before,
         hours: span.as_secs().div_ceil(3600),
-        acquainted,
+        acquainted: acquainted.len() as u64,
+        proven,
     }
 }
