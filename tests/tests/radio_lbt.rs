@@ -172,7 +172,8 @@ async fn without_cad_the_frames_collide_at_the_receiver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_that_stays_busy_fails_the_send_with_a_typed_error() {
-    // One retry, after at most half a full frame's airtime, cannot outlast a full frame.
+    // One retry, after at most a quarter of a full frame's airtime, cannot outlast a full
+    // frame.
     let bench = Bench::new([4, 0, 6], 1).await;
     let long = bench.long_frame_on_air(250).await;
     let result = within(bench.radio(SENDER).send(&[0x53; 40])).await;

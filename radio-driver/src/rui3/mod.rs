@@ -1,8 +1,9 @@
 //! RAK3172 and other RUI3 modules in LoRa P2P mode.
 //!
 //! Exchange: `AT` (detect) → `AT+NWM=0` if not already in P2P mode (the module restarts) →
-//! `AT+PRECV=0` → `AT+P2P=<Hz>:<sf>:<bw kHz>:<cr 0-3>:<preamble>:<dBm>` → `AT+PRECV=65534`
-//! (continuous receive). A send stops the receiver first (`AT+PRECV=0`: the module answers
+//! `AT+PRECV=0` → `AT+VER=?`, then `AT+CAD=1` on 4.0.6 and later →
+//! `AT+P2P=<Hz>:<sf>:<bw kHz>:<cr 0-3>:<preamble>:<dBm>` → `AT+PRECV=65534` (continuous
+//! receive). A send stops the receiver first (`AT+PRECV=0`: the module answers
 //! `AT_BUSY_ERROR` to `AT+PSEND` while it is armed), waits for `OK` and `+EVT:TXP2P DONE`, and
 //! re-arms. A busy answer to the send itself is retried after stopping the receiver again.
 //!
@@ -10,10 +11,10 @@
 //! first runs one channel activity detection, and a frame on air makes the module refuse the
 //! send with `AT_BUSY_ERROR` (nothing is transmitted). The driver reads the version
 //! (`AT+VER=?`) when it configures the module, turns CAD on where there is one, and answers a
-//! busy channel with a random back-off (in units of half a full frame's airtime, longer every
-//! try), listening meanwhile so that the frame on air is heard, up to the driver's `busy_retries`;
-//! then the send fails with [`RadioError::ChannelBusy`]. Older firmware sends blind; the
-//! driver says so once.
+//! busy channel with a random binary exponential back-off (from a quarter of a full frame's
+//! airtime), listening meanwhile so that the frame on air is heard, up to the driver's
+//! `busy_retries`; then the send fails with [`RadioError::ChannelBusy`]. Older firmware sends
+//! blind; the driver says so once.
 
 pub mod parse;
 
@@ -38,12 +39,12 @@ pub use parse::{Rui3Event, Rui3Parser, Rui3Status, firmware_version};
 /// The first firmware with `AT+CAD`.
 pub const CAD_SINCE: [u16; 3] = [4, 0, 6];
 
-/// Bounds on the back-off unit (half a full frame's airtime): never shorter than a serial
-/// round trip, never longer than an SF12 frame.
+/// Bounds on the back-off unit (a quarter of a full frame's airtime): never shorter than a
+/// serial round trip, never longer than an SF12 frame.
 const BACKOFF_UNIT: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(10));
 
-/// Retries of one send wait at most this many units (the nth waits up to n units).
-const BACKOFF_MAX_UNITS: u32 = 4;
+/// The back-off doubles with every retry, at most this many times.
+const BACKOFF_DOUBLINGS: u32 = 3;
 
 /// Largest payload: the documented 500 hex digits, i.e. 250 bytes.
 pub const MTU: usize = 250;
@@ -146,21 +147,26 @@ impl Rui3 {
     }
 
     /// The wait before the nth retry of a send the module refused as busy. With CAD a busy
-    /// answer means another frame is on air, of a length we cannot know: the unit is half a
-    /// full frame's airtime, and the nth wait is random between half a unit and n units (at
-    /// most [`BACKOFF_MAX_UNITS`]), so that stations deferring to the same frame spread apart
-    /// and the retries outlast one full frame even when every draw is short. Without CAD busy
-    /// means our receiver was still armed: a short pause does.
+    /// answer means another frame is on air, of a length we cannot know: binary exponential
+    /// back-off from a unit of a quarter of a full frame's airtime. The nth wait is random
+    /// between half and all of 2^(n-1) units (doubling at most [`BACKOFF_DOUBLINGS`] times):
+    /// the first retry comes soon after a short frame, stations deferring to the same frame
+    /// spread apart, and the default four retries outlast almost two full frames even when
+    /// every draw is short. Without CAD busy means our receiver was still armed: a short
+    /// pause does.
     fn backoff(&self) -> impl Fn(u32) -> Duration + Sync + use<> {
         let unit = match (self.cad, self.modulation) {
             (true, Some(m)) if m.validate().is_ok() => {
-                Some((m.time_on_air(MTU) / 2).clamp(BACKOFF_UNIT.0, BACKOFF_UNIT.1))
+                Some((m.time_on_air(MTU) / 4).clamp(BACKOFF_UNIT.0, BACKOFF_UNIT.1))
             }
             (true, _) => Some(BACKOFF_UNIT.0),
             (false, _) => None,
         };
         move |n: u32| match unit {
-            Some(unit) => random_between(unit / 2, unit * n.min(BACKOFF_MAX_UNITS)),
+            Some(unit) => {
+                let span = unit * (1 << n.saturating_sub(1).min(BACKOFF_DOUBLINGS));
+                random_between(span / 2, span)
+            }
             None => Duration::from_millis(20) * n,
         }
     }
