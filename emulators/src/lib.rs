@@ -62,6 +62,9 @@ pub(crate) struct Effects<'a> {
     /// Arms (`Some(Some(d))`) or cancels (`Some(None)`) the personality's one timer.
     pub timer: Option<Option<Duration>>,
     faults: &'a Faults,
+    /// What the chip's channel activity detection reports right now for a modulation: the
+    /// medium's [`Medium::channel_busy`] for this station.
+    sense: &'a (dyn Fn(&Modulation) -> bool + Sync),
 }
 
 impl Effects<'_> {
@@ -71,6 +74,12 @@ impl Effects<'_> {
             .busy
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    /// Channel activity detection: whether another station's frame with a compatible
+    /// modulation is on air here now. What listen-before-talk firmware looks at before sending.
+    pub fn channel_busy(&self, modulation: &Modulation) -> bool {
+        (self.sense)(modulation)
     }
 
     /// RUI3: whether to print receptions in the early two-line format.
@@ -120,10 +129,22 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// A RAK3172 with RUI3 firmware (starts in LoRaWAN mode, as shipped).
+    /// A RAK3172 with RUI3 firmware 4.0.6, the first with `AT+CAD` (starts in LoRaWAN mode,
+    /// as shipped).
     pub fn rui3(medium: Arc<dyn Medium>, dir: &Path, name: &str) -> io::Result<Self> {
+        Self::rui3_firmware(medium, dir, name, rui3::FIRST_WITH_CAD)
+    }
+
+    /// A RAK3172 with RUI3 firmware `version` (major, minor, patch): what `AT+VER=?` reports,
+    /// and whether the module knows `AT+CAD` (4.0.6 and later).
+    pub fn rui3_firmware(
+        medium: Arc<dyn Medium>,
+        dir: &Path,
+        name: &str,
+        version: [u8; 3],
+    ) -> io::Result<Self> {
         Self::start(
-            Box::new(rui3::Rui3Module::default()),
+            Box::new(rui3::Rui3Module::new(version)),
             None,
             medium,
             dir,
@@ -389,11 +410,14 @@ impl Shell {
     /// Runs one personality step and carries out its effects.
     async fn step(&mut self, f: impl FnOnce(&mut dyn Personality, &mut Effects)) {
         let faults = self.faults.clone();
+        let (medium, station) = (self.medium.clone(), self.station);
+        let sense = move |m: &Modulation| medium.channel_busy(station, m);
         let mut fx = Effects {
             out: Vec::new(),
             transmit: None,
             timer: None,
             faults: &faults,
+            sense: &sense,
         };
         f(self.module.as_mut(), &mut fx);
         let Effects {
@@ -444,13 +468,20 @@ pub(crate) mod test_support {
         Option<Option<Duration>>,
     );
 
-    /// Runs one personality step without a pty.
+    /// Runs one personality step without a pty, on a quiet channel.
     pub fn step(faults: &Faults, f: impl FnOnce(&mut Effects)) -> Step {
+        step_sensing(faults, false, f)
+    }
+
+    /// Runs one personality step without a pty; channel activity detection reports `busy`.
+    pub fn step_sensing(faults: &Faults, busy: bool, f: impl FnOnce(&mut Effects)) -> Step {
+        let sense = move |_: &Modulation| busy;
         let mut fx = Effects {
             out: Vec::new(),
             transmit: None,
             timer: None,
             faults,
+            sense: &sense,
         };
         f(&mut fx);
         (fx.out, fx.transmit, fx.timer)

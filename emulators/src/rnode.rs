@@ -5,10 +5,17 @@
 //! sequence number, bit 0 = "split": the host frame continues in the next packet), so host
 //! frames of up to 508 bytes travel as one or two packets. The emulator does the same, which
 //! is what makes an RNode and an AT module disagree by one byte on a shared channel.
+//!
+//! Listen-before-talk: the firmware does CSMA by itself. Before each packet it senses the
+//! channel; while another frame is on air it waits a random slot of 24–100 ms and senses
+//! again, so the host needs to do nothing.
 
 use std::collections::VecDeque;
 
+use std::time::Duration;
+
 use lorabridge_hardware::Modulation;
+use lorabridge_radio::backoff::random_between;
 use lorabridge_radio::rnode::cmd;
 use lorabridge_radio::rnode::kiss::{self, KissDecoder, KissItem};
 
@@ -20,6 +27,9 @@ const AIR_CHUNK: usize = 254;
 const TX_QUEUE: usize = 8;
 /// The firmware chooses the preamble itself.
 const PREAMBLE: u16 = cmd::MIN_PREAMBLE;
+/// The CSMA slot: how long the firmware waits, at random between these, after finding the
+/// channel busy.
+const CSMA_SLOT: (Duration, Duration) = (Duration::from_millis(24), Duration::from_millis(100));
 
 #[derive(Default)]
 pub(crate) struct RnodeModule {
@@ -35,6 +45,8 @@ pub(crate) struct RnodeModule {
     /// Second half of a split frame, sent after the first.
     pending_half: Option<Vec<u8>>,
     transmitting: bool,
+    /// Waiting out a CSMA slot: the channel was busy when a packet was due.
+    deferring: bool,
     sequence: u8,
     /// First half of a split frame being received: (sequence nibble, bytes).
     partial: Option<(u8, Vec<u8>)>,
@@ -126,10 +138,18 @@ impl RnodeModule {
     }
 
     fn start_next(&mut self, fx: &mut Effects) {
-        if self.transmitting {
+        if self.transmitting || self.deferring {
             return;
         }
         let Some(m) = self.modulation() else { return };
+        if self.pending_half.is_none() && self.queue.is_empty() {
+            return;
+        }
+        if fx.channel_busy(&m) {
+            self.deferring = true;
+            fx.timer = Some(Some(random_between(CSMA_SLOT.0, CSMA_SLOT.1)));
+            return;
+        }
         let packet = if let Some(half) = self.pending_half.take() {
             half
         } else if let Some(frame) = self.queue.pop_front() {
@@ -201,9 +221,17 @@ impl Personality for RnodeModule {
         self.start_next(fx);
     }
 
-    fn power_on(&mut self, _fx: &mut Effects) {
+    fn timer(&mut self, fx: &mut Effects) {
+        // The slot is over: sense again.
+        self.deferring = false;
+        self.start_next(fx);
+    }
+
+    fn power_on(&mut self, fx: &mut Effects) {
         self.radio_on = false;
         self.transmitting = false;
+        self.deferring = false;
+        fx.timer = Some(None);
         self.queue.clear();
         self.pending_half = None;
         self.partial = None;
@@ -221,7 +249,7 @@ impl Personality for RnodeModule {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::step;
+    use super::super::test_support::{step, step_sensing};
     use super::super::{Faults, Reception};
     use super::*;
     use lorabridge_radio::rnode::parse::{RnodeEvent, RnodeParser};
@@ -303,5 +331,42 @@ mod tests {
                 snr: Some(2.5)
             }]
         );
+    }
+
+    /// A configured module with its radio on.
+    fn on_air() -> RnodeModule {
+        let (mut m, f) = (RnodeModule::default(), Faults::default());
+        host(
+            &mut m,
+            &f,
+            &[
+                (cmd::FREQUENCY, &869_525_000u32.to_be_bytes()),
+                (cmd::BANDWIDTH, &125_000u32.to_be_bytes()),
+                (cmd::TXPOWER, &[14]),
+                (cmd::SF, &[7]),
+                (cmd::CR, &[5]),
+                (cmd::RADIO_STATE, &[cmd::RADIO_ON]),
+            ],
+        );
+        m
+    }
+
+    #[test]
+    fn csma_defers_a_random_slot_while_the_channel_is_busy() {
+        let (mut m, f) = (on_air(), Faults::default());
+        let wire = kiss::encode(cmd::DATA, b"hi");
+        let (_, tx, timer) = step_sensing(&f, true, |fx| m.host(&wire, fx));
+        assert_eq!(tx, None, "nothing on air while the channel is busy");
+        let slot = timer.flatten().expect("a slot timer");
+        assert!((CSMA_SLOT.0..=CSMA_SLOT.1).contains(&slot), "{slot:?}");
+        assert!(m.listening().is_some(), "it keeps receiving while it waits");
+        // Still busy when the slot ends: another slot.
+        let (_, tx, timer) = step_sensing(&f, true, |fx| m.timer(fx));
+        assert_eq!((tx, timer.flatten().is_some()), (None, true));
+        // A second frame from the host waits its turn behind the first.
+        let (_, tx, _) = step_sensing(&f, false, |fx| m.host(&kiss::encode(cmd::DATA, b"yo"), fx));
+        assert_eq!(tx, None, "the slot is not cut short");
+        let (_, tx, _) = step_sensing(&f, false, |fx| m.timer(fx));
+        assert_eq!(tx.map(|t| t.1[1..].to_vec()), Some(b"hi".to_vec()));
     }
 }

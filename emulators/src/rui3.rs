@@ -1,4 +1,10 @@
 //! A RAK3172 with RUI3 firmware, as its AT command manual describes it (P2P subset).
+//!
+//! Listen-before-talk: firmware 4.0.6 and later has `AT+CAD=<0|1>` (query `AT+CAD=?`). With it
+//! on, `AT+PSEND` first runs one channel activity detection; when that finds another frame on
+//! air the send is refused with `AT_BUSY_ERROR` and nothing is transmitted (RUI3's P2P
+//! service returns "busy" from the send when CAD detects activity), so the host must try
+//! again later. Older firmware does not know the command.
 
 use lorabridge_hardware::Modulation;
 use lorabridge_radio::at::{LineSplitter, hex};
@@ -18,14 +24,21 @@ enum Rx {
     Window,
 }
 
+/// The first firmware with `AT+CAD`.
+pub(crate) const FIRST_WITH_CAD: [u8; 3] = [4, 0, 6];
+
 /// Settings kept in the module's flash (they survive a replug).
 struct Flash {
     nwm: u8,
     /// Bandwidth in kHz, coding rate 0–3 for 4/5–4/8.
     p2p: P2pSettings,
+    /// `AT+CAD`: sense the channel before every send.
+    cad: bool,
 }
 
 pub(crate) struct Rui3Module {
+    /// Firmware version (major, minor, patch).
+    version: [u8; 3],
     flash: Flash,
     rx: Rx,
     transmitting: bool,
@@ -34,7 +47,14 @@ pub(crate) struct Rui3Module {
 
 impl Default for Rui3Module {
     fn default() -> Self {
+        Self::new(FIRST_WITH_CAD)
+    }
+}
+
+impl Rui3Module {
+    pub(crate) fn new(version: [u8; 3]) -> Self {
         Self {
+            version,
             // As shipped: LoRaWAN mode, P2P defaults from the manual's example.
             flash: Flash {
                 nwm: 1,
@@ -46,15 +66,18 @@ impl Default for Rui3Module {
                     preamble: 10,
                     power: 14,
                 },
+                cad: false,
             },
             rx: Rx::Off,
             transmitting: false,
             lines: LineSplitter::new(),
         }
     }
-}
 
-impl Rui3Module {
+    fn has_cad(&self) -> bool {
+        self.version >= FIRST_WITH_CAD
+    }
+
     fn modulation(&self) -> Modulation {
         let p = &self.flash.p2p;
         p.modulation(p.bw * 1000, p.cr + 5)
@@ -97,7 +120,8 @@ impl AtFirmware for Rui3Module {
         match (cmd.as_str(), arg.as_deref()) {
             ("AT", None) => fx.line("OK"),
             ("AT+VER", Some("?")) => {
-                fx.line("AT+VER=RUI_4.0.6_RAK3172-E");
+                let [major, minor, patch] = self.version;
+                fx.line(&format!("AT+VER=RUI_{major}.{minor}.{patch}_RAK3172-E"));
                 fx.line("OK");
             }
             ("AT+NWM", Some("?")) => {
@@ -150,6 +174,17 @@ impl AtFirmware for Rui3Module {
                 Ok(1..=65535) => fx.line("AT_BUSY_ERROR"),
                 _ => fx.line("AT_PARAM_ERROR"),
             },
+            ("AT+CAD", Some("?")) if p2p && self.has_cad() => {
+                fx.line(&format!("AT+CAD={}", u8::from(self.flash.cad)));
+                fx.line("OK");
+            }
+            ("AT+CAD", Some(v)) if p2p && self.has_cad() => match v {
+                "0" | "1" => {
+                    self.flash.cad = v == "1";
+                    fx.line("OK");
+                }
+                _ => fx.line("AT_PARAM_ERROR"),
+            },
             ("AT+PSEND", Some(v)) if p2p => {
                 if fx.take_busy() || self.rx != Rx::Off || self.transmitting {
                     fx.line("AT_BUSY_ERROR");
@@ -157,13 +192,20 @@ impl AtFirmware for Rui3Module {
                 }
                 match hex::decode(v) {
                     Some(payload) if (1..=250).contains(&payload.len()) => {
+                        let m = self.modulation();
+                        if self.flash.cad && fx.channel_busy(&m) {
+                            // CAD found a frame on air: refused, nothing sent.
+                            fx.line("AT_BUSY_ERROR");
+                            return;
+                        }
                         fx.line("OK");
                         self.transmitting = true;
-                        fx.transmit = Some((self.modulation(), payload));
+                        fx.transmit = Some((m, payload));
                     }
                     _ => fx.line("AT_PARAM_ERROR"),
                 }
             }
+            ("AT+CAD", _) if self.has_cad() => fx.line("AT_MODE_NO_SUPPORT"),
             ("AT+P2P" | "AT+PRECV" | "AT+PSEND", _) => fx.line("AT_MODE_NO_SUPPORT"),
             _ => fx.line("AT_ERROR"),
         }
@@ -228,7 +270,7 @@ impl Personality for Rui3Module {
 mod tests {
     use super::super::Faults;
     use super::super::at_firmware::test_support::host;
-    use super::super::test_support::{step, text};
+    use super::super::test_support::{step, step_sensing, text};
     use super::*;
 
     #[test]
@@ -272,5 +314,46 @@ mod tests {
             "+EVT:RXP2P RECEIVE TIMEOUT\r\n"
         );
         assert!(m.listening().is_none());
+    }
+
+    /// A module in P2P mode, receiver off, with `version`.
+    fn p2p(version: [u8; 3], f: &Faults) -> Rui3Module {
+        let mut m = Rui3Module::new(version);
+        host(&mut m, f, "AT+NWM=0\r\n");
+        m
+    }
+
+    #[test]
+    fn cad_is_known_from_4_0_6_and_kept_in_flash() {
+        let f = Faults::default();
+        let mut old = p2p([4, 0, 5], &f);
+        assert_eq!(host(&mut old, &f, "AT+CAD=1\r\n"), "AT_ERROR\r\n");
+        assert_eq!(
+            host(&mut old, &f, "AT+VER=?\r\n"),
+            "AT+VER=RUI_4.0.5_RAK3172-E\r\nOK\r\n"
+        );
+        let mut m = p2p([4, 1, 0], &f);
+        assert_eq!(host(&mut m, &f, "AT+CAD=?\r\n"), "AT+CAD=0\r\nOK\r\n");
+        assert_eq!(host(&mut m, &f, "AT+CAD=2\r\n"), "AT_PARAM_ERROR\r\n");
+        assert_eq!(host(&mut m, &f, "AT+CAD=1\r\n"), "OK\r\n");
+        step(&f, |fx| m.power_on(fx));
+        assert_eq!(host(&mut m, &f, "AT+CAD=?\r\n"), "AT+CAD=1\r\nOK\r\n");
+    }
+
+    #[test]
+    fn with_cad_a_send_on_a_busy_channel_is_refused_and_nothing_goes_on_air() {
+        let f = Faults::default();
+        let mut m = p2p(FIRST_WITH_CAD, &f);
+        // CAD off: the module sends over whatever is on air.
+        let (out, tx, _) = step_sensing(&f, true, |fx| m.host(b"AT+PSEND=01\r\n", fx));
+        assert_eq!((text(&out).as_str(), tx.is_some()), ("OK\r\n", true));
+        step(&f, |fx| m.tx_done(fx));
+        host(&mut m, &f, "AT+CAD=1\r\n");
+        let (out, tx, _) = step_sensing(&f, true, |fx| m.host(b"AT+PSEND=02\r\n", fx));
+        assert_eq!((text(&out).as_str(), tx), ("AT_BUSY_ERROR\r\n", None));
+        assert!(!m.transmitting, "a refused send leaves the radio free");
+        let (out, tx, _) = step_sensing(&f, false, |fx| m.host(b"AT+PSEND=03\r\n", fx));
+        assert_eq!(text(&out), "OK\r\n");
+        assert_eq!(tx.map(|t| t.1), Some(vec![3]));
     }
 }

@@ -164,8 +164,13 @@ pub(crate) async fn greet<P: AtParser>(
 pub(crate) struct BusyRetry<'a> {
     /// Retries at most (the driver's `busy_retries`).
     pub retries: u32,
-    /// The nth retry waits n times this, giving the module longer to finish what it is doing.
-    pub pause: Duration,
+    /// How long to wait before the nth retry (n counts from 1): longer each time gives the
+    /// module longer to finish what it is doing; random spreads stations that deferred to the
+    /// same frame apart.
+    pub pause: &'a (dyn Fn(u32) -> Duration + Sync),
+    /// A command run before each pause, such as re-arming a receiver so that frames arriving
+    /// while we wait are heard (the port is read throughout the pause).
+    pub wait_with: Option<&'a str>,
     /// A command that removes the cause, run before every retry (a RUI3 module is busy while
     /// its receiver is armed).
     pub clear: Option<&'a str>,
@@ -176,7 +181,8 @@ pub(crate) struct BusyRetry<'a> {
 pub(crate) enum RetryError {
     /// The command failed, or was refused (busy more often than allowed, or otherwise).
     Command(StepError),
-    /// The clearing command failed: the exchange stopped half-way.
+    /// The clearing command (or the one run while waiting) failed: the exchange stopped
+    /// half-way.
     Clear(StepError),
 }
 
@@ -202,7 +208,14 @@ pub(crate) async fn command_retrying_busy<P: AtParser>(
             Err(e) if is_busy::<P>(&e) && attempt < retry.retries => {
                 attempt += 1;
                 link.stats().busy_retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(retry.pause * attempt).await;
+                if let Some(wait_with) = retry.wait_with {
+                    command(link, wait_with, timeout)
+                        .await
+                        .map_err(RetryError::Clear)?;
+                }
+                link.settle((retry.pause)(attempt))
+                    .await
+                    .map_err(|e| RetryError::Clear(StepError::link(e, line)))?;
                 if let Some(clear) = retry.clear {
                     command(link, clear, timeout)
                         .await
@@ -215,7 +228,7 @@ pub(crate) async fn command_retrying_busy<P: AtParser>(
 }
 
 /// Whether the module refused a command as busy.
-fn is_busy<P: AtParser>(e: &StepError) -> bool {
+pub(crate) fn is_busy<P: AtParser>(e: &StepError) -> bool {
     matches!(e, StepError::Radio(RadioError::Rejected { reply, .. }) if P::is_busy(reply))
 }
 
@@ -277,7 +290,8 @@ mod tests {
     ) -> Result<Answer, RetryError> {
         let retry = BusyRetry {
             retries,
-            pause: Duration::from_millis(1),
+            pause: &|n| Duration::from_millis(1) * n,
+            wait_with: None,
             clear: Some(CLEAR),
         };
         command_retrying_busy(link, SEND, T, &retry).await

@@ -41,6 +41,13 @@ pub enum RadioError {
     /// A queued frame waited longer than the queue timeout while the port was away.
     #[error("port unavailable for {waited:?}: frame not sent ({reason})")]
     Unavailable { waited: Duration, reason: String },
+    /// Listen-before-talk kept finding another frame on air: the module refused to send
+    /// `attempts` times, over `waited`, and the frame was not sent. The channel is congested
+    /// (or someone transmits without pause); the caller may try again later.
+    #[error(
+        "channel busy: {attempts} tries over {waited:?} found another frame on air; frame not sent"
+    )]
+    ChannelBusy { attempts: u32, waited: Duration },
     /// The driver queue is full; the caller should slow down.
     #[error("driver queue full ({capacity} requests)")]
     QueueFull { capacity: usize },

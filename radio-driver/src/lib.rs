@@ -28,6 +28,7 @@
 
 pub mod at;
 mod at_command;
+pub mod backoff;
 pub mod driver;
 pub mod e22;
 pub mod error;

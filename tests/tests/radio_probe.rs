@@ -40,6 +40,30 @@ async fn probe_reports_rui3() {
         info.settings.get("network_mode").map(String::as_str),
         Some("1 (LoRaWAN)")
     );
+    assert_eq!(
+        info.settings.get("listen_before_talk").map(String::as_str),
+        Some("available (AT+CAD, set in P2P mode)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_says_when_rui3_firmware_has_no_cad() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let medium: Arc<dyn Medium> = Arc::new(Hub::new());
+    let emu = Emulator::rui3_firmware(medium, dir.path(), "m", [3, 5, 3]).expect("emulator");
+    let connector = SerialConnector::new(emu.link_path(), 115_200);
+    let info = tokio::time::timeout(
+        Duration::from_secs(20),
+        probe(ModuleKind::Rui3, &connector, &DriverConfig::default()),
+    )
+    .await
+    .expect("hang guard")
+    .expect("module answers");
+    assert_eq!(info.firmware.as_deref(), Some("RUI_3.5.3_RAK3172-E"));
+    assert_eq!(
+        info.settings.get("listen_before_talk").map(String::as_str),
+        Some("unavailable (AT+CAD needs RUI 4.0.6 or later)")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

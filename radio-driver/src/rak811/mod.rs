@@ -66,7 +66,8 @@ async fn command_retry_busy(
 ) -> Result<(), StepError> {
     let retry = BusyRetry {
         retries: cfg.busy_retries,
-        pause: Duration::from_millis(50),
+        pause: &|n| Duration::from_millis(50) * n,
+        wait_with: None,
         clear: None,
     };
     at_command::command_retrying_busy(link, line, timeout, &retry).await?;

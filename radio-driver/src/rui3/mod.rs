@@ -1,10 +1,20 @@
 //! RAK3172 and other RUI3 modules in LoRa P2P mode.
 //!
 //! Exchange: `AT` (detect) → `AT+NWM=0` if not already in P2P mode (the module restarts) →
-//! `AT+PRECV=0` → `AT+P2P=<Hz>:<sf>:<bw kHz>:<cr 0-3>:<preamble>:<dBm>` → `AT+PRECV=65534`
-//! (continuous receive). A send stops the receiver first (`AT+PRECV=0`: the module answers
+//! `AT+PRECV=0` → `AT+VER=?`, then `AT+CAD=1` on 4.0.6 and later →
+//! `AT+P2P=<Hz>:<sf>:<bw kHz>:<cr 0-3>:<preamble>:<dBm>` → `AT+PRECV=65534` (continuous
+//! receive). A send stops the receiver first (`AT+PRECV=0`: the module answers
 //! `AT_BUSY_ERROR` to `AT+PSEND` while it is armed), waits for `OK` and `+EVT:TXP2P DONE`, and
 //! re-arms. A busy answer to the send itself is retried after stopping the receiver again.
+//!
+//! Listen-before-talk: firmware 4.0.6 and later has `AT+CAD`. With it on, every `AT+PSEND`
+//! first runs one channel activity detection, and a frame on air makes the module refuse the
+//! send with `AT_BUSY_ERROR` (nothing is transmitted). The driver reads the version
+//! (`AT+VER=?`) when it configures the module, turns CAD on where there is one, and answers a
+//! busy channel with a random binary exponential back-off (from a quarter of a full frame's
+//! airtime), listening meanwhile so that the frame on air is heard, up to the driver's
+//! `busy_retries`; then the send fails with [`RadioError::ChannelBusy`]. Older firmware sends
+//! blind; the driver says so once.
 
 pub mod parse;
 
@@ -13,16 +23,28 @@ use std::time::Duration;
 use lorabridge_hardware::Modulation;
 use tokio::time::Instant;
 
+use crate::RadioError;
 use crate::at::hex;
 use crate::at_command::{
     AtDecoder, AtEvent, AtLink, AtParser, BusyRetry, RetryError, command, command_retrying_busy,
-    greet,
+    greet, is_busy,
 };
+use crate::backoff::random_between;
 use crate::driver::DriverConfig;
 use crate::driver::dialect::Dialect;
 use crate::driver::link::StepError;
 use crate::{ModuleInfo, ModuleKind};
-pub use parse::{Rui3Event, Rui3Parser, Rui3Status};
+pub use parse::{Rui3Event, Rui3Parser, Rui3Status, firmware_version};
+
+/// The first firmware with `AT+CAD`.
+pub const CAD_SINCE: [u16; 3] = [4, 0, 6];
+
+/// Bounds on the back-off unit (a quarter of a full frame's airtime): never shorter than a
+/// serial round trip, never longer than an SF12 frame.
+const BACKOFF_UNIT: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(10));
+
+/// The back-off doubles with every retry, at most this many times.
+const BACKOFF_DOUBLINGS: u32 = 3;
 
 /// Largest payload: the documented 500 hex digits, i.e. 250 bytes.
 pub const MTU: usize = 250;
@@ -57,10 +79,18 @@ impl AtParser for Rui3Parser {
     }
 }
 
-/// The RUI3 dialect's own state: whether continuous receive is armed.
+/// The RUI3 dialect's own state.
 #[derive(Debug, Default)]
 pub(crate) struct Rui3 {
+    /// Whether continuous receive is armed.
     rx_armed: bool,
+    /// Whether the module senses the channel before sending (`AT+CAD=1` taken).
+    cad: bool,
+    /// The modulation configured: a busy channel's back-off scales with its airtime.
+    modulation: Option<Modulation>,
+    /// Whether the log already says that this module sends without listen-before-talk (said
+    /// once per driver, not at every reconnect).
+    told_no_cad: bool,
 }
 
 /// The value of a query (`AT+X=?`): the last line, without an `AT+X=` prefix if echoed.
@@ -84,6 +114,63 @@ pub fn p2p_params(m: &Modulation) -> String {
 }
 
 impl Rui3 {
+    /// Turns channel activity detection on where the firmware has it; whether it is on.
+    async fn enable_cad(
+        &mut self,
+        link: &mut AtLink<Rui3Parser>,
+        cfg: &DriverConfig,
+    ) -> Result<bool, StepError> {
+        let version = query(link, "AT+VER", cfg.command_timeout).await?;
+        let has_cad = version
+            .as_deref()
+            .and_then(firmware_version)
+            .is_some_and(|v| v >= CAD_SINCE);
+        let refused = if has_cad {
+            match command(link, "AT+CAD=1", cfg.command_timeout).await {
+                Ok(_) => return Ok(true),
+                Err(StepError::Radio(e)) => Some(e.to_string()),
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        if !self.told_no_cad {
+            self.told_no_cad = true;
+            tracing::warn!(
+                firmware = version.as_deref().unwrap_or("unknown"),
+                refused = refused.as_deref().unwrap_or(""),
+                "RUI3 module without channel activity detection (AT+CAD needs RUI 4.0.6 or \
+                 later): sending without listen-before-talk"
+            );
+        }
+        Ok(false)
+    }
+
+    /// The wait before the nth retry of a send the module refused as busy. With CAD a busy
+    /// answer means another frame is on air, of a length we cannot know: binary exponential
+    /// back-off from a unit of a quarter of a full frame's airtime. The nth wait is random
+    /// between half and all of 2^(n-1) units (doubling at most [`BACKOFF_DOUBLINGS`] times):
+    /// the first retry comes soon after a short frame, stations deferring to the same frame
+    /// spread apart, and the default four retries outlast almost two full frames even when
+    /// every draw is short. Without CAD busy means our receiver was still armed: a short
+    /// pause does.
+    fn backoff(&self) -> impl Fn(u32) -> Duration + Sync + use<> {
+        let unit = match (self.cad, self.modulation) {
+            (true, Some(m)) if m.validate().is_ok() => {
+                Some((m.time_on_air(MTU) / 4).clamp(BACKOFF_UNIT.0, BACKOFF_UNIT.1))
+            }
+            (true, _) => Some(BACKOFF_UNIT.0),
+            (false, _) => None,
+        };
+        move |n: u32| match unit {
+            Some(unit) => {
+                let span = unit * (1 << n.saturating_sub(1).min(BACKOFF_DOUBLINGS));
+                random_between(span / 2, span)
+            }
+            None => Duration::from_millis(20) * n,
+        }
+    }
+
     /// Checks that the module answers at all.
     async fn detect_once(
         link: &mut AtLink<Rui3Parser>,
@@ -143,7 +230,9 @@ impl Dialect for Rui3 {
         }
         command(link, "AT+PRECV=0", t).await?;
         self.rx_armed = false;
+        self.cad = self.enable_cad(link, cfg).await?;
         command(link, &format!("AT+P2P={}", p2p_params(m)), t).await?;
+        self.modulation = Some(*m);
         command(link, "AT+PRECV=65534", t).await?;
         self.rx_armed = true;
         Ok(())
@@ -161,12 +250,17 @@ impl Dialect for Rui3 {
             self.rx_armed = false;
         }
         let line = format!("AT+PSEND={}", hex::encode(frame));
+        let pause = self.backoff();
         let retry = BusyRetry {
             retries: cfg.busy_retries,
-            pause: Duration::from_millis(20),
-            // Busy usually means the receiver is armed after all: stop it and retry.
+            pause: &pause,
+            // While CAD holds us back, listen: the frame on air may be for us.
+            wait_with: self.cad.then_some("AT+PRECV=65534"),
+            // Stop the receiver before every retry (without CAD, busy usually means it is
+            // armed after all).
             clear: Some("AT+PRECV=0"),
         };
+        let started = Instant::now();
         let result = match command_retrying_busy(link, &line, t, &retry).await {
             Ok(_) => link
                 .wait_for(Instant::now() + cfg.tx_timeout, |ev| {
@@ -174,6 +268,12 @@ impl Dialect for Rui3 {
                 })
                 .await
                 .map_err(|e| StepError::link_after(e, "+EVT:TXP2P DONE", cfg.tx_timeout)),
+            Err(RetryError::Command(e)) if self.cad && is_busy::<Rui3Parser>(&e) => {
+                Err(StepError::Radio(RadioError::ChannelBusy {
+                    attempts: cfg.busy_retries + 1,
+                    waited: started.elapsed(),
+                }))
+            }
             Err(RetryError::Command(e)) => Err(e),
             // The receiver would not stop: give up without re-arming it.
             Err(RetryError::Clear(e)) => return Err(e),
@@ -219,6 +319,23 @@ impl Dialect for Rui3 {
             {
                 describe_p2p(&p2p, &mut info);
             }
+            let has_cad = info
+                .firmware
+                .as_deref()
+                .and_then(firmware_version)
+                .is_some_and(|v| v >= CAD_SINCE);
+            let lbt = if !has_cad {
+                "unavailable (AT+CAD needs RUI 4.0.6 or later)".to_string()
+            } else if mode == "0" {
+                match query(link, "AT+CAD", t).await?.as_deref() {
+                    Some("1") => "on (AT+CAD=1)".to_string(),
+                    Some("0") => "off (the driver turns it on)".to_string(),
+                    other => format!("unknown (AT+CAD={})", other.unwrap_or("")),
+                }
+            } else {
+                "available (AT+CAD, set in P2P mode)".to_string()
+            };
+            info.settings.insert("listen_before_talk".into(), lbt);
         }
         Ok(info)
     }

@@ -199,6 +199,34 @@ fn parse_early_meta(meta: &str) -> Option<(i16, i16)> {
     Some((rssi?, snr?))
 }
 
+/// The first `major.minor.patch` in an `AT+VER=?` answer: `RUI_4.0.6_RAK3172-E` and
+/// `3.2.0-p2_22q1_final.87` (early RUI3 builds) both read. `None` when there is none, or a
+/// number does not fit; never panics.
+pub fn firmware_version(text: &str) -> Option<[u16; 3]> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        // A run of digits and dots that does not continue an earlier one.
+        if bytes[start].is_ascii_digit() && (start == 0 || bytes[start - 1] != b'.') {
+            let end = bytes[start..]
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+                .map_or(bytes.len(), |n| start + n);
+            let parts: Vec<&str> = text[start..end].split('.').collect();
+            if let [major, minor, patch, ..] = parts.as_slice()
+                && let (Ok(major), Ok(minor), Ok(patch)) =
+                    (major.parse(), minor.parse(), patch.parse())
+            {
+                return Some([major, minor, patch]);
+            }
+            start = end;
+        } else {
+            start += 1;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +330,27 @@ mod tests {
         fn any_payload_round_trips(rssi in -150i16..0, snr in -30i16..30, payload in proptest::collection::vec(any::<u8>(), 1..250)) {
             let line = format!("+EVT:RXP2P:{rssi}:{snr}:{}\r\n", hex::encode(&payload));
             prop_assert_eq!(parse(line.as_bytes()), vec![Rui3Event::Received { rssi, snr, payload }]);
+        }
+    }
+
+    #[test]
+    fn firmware_versions_read_from_ver_answers() {
+        assert_eq!(firmware_version("RUI_4.0.6_RAK3172-E"), Some([4, 0, 6]));
+        assert_eq!(firmware_version("3.2.0-p2_22q1_final.87"), Some([3, 2, 0]));
+        assert_eq!(
+            firmware_version("AT+VER=RUI_4.1.10_RAK3172-T"),
+            Some([4, 1, 10])
+        );
+        assert_eq!(firmware_version("V1.0.4"), Some([1, 0, 4]));
+        for none in ["", "RUI", "4.0", "4..6", "99999.0.0", "."] {
+            assert_eq!(firmware_version(none), None, "{none:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn firmware_version_never_panics(text in ".{0,64}") {
+            let _ = firmware_version(&text);
         }
     }
 }
