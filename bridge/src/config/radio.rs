@@ -167,6 +167,15 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
             ));
         }
     };
+    if driver == ModuleKind::Sx127x {
+        let key = if board.is_some() { "board" } else { "driver" };
+        return Err(ConfigError::invalid(
+            s.key(key),
+            "an SX127x is not run by the daemon yet: its driver (lorabridge_radio::sx127x) \
+             is tested against an emulated SX1276, but `run` and the doctor do not open it; \
+             use an SX126x board or a serial module (RAK3172, RNode, E22) meanwhile",
+        ));
+    }
     let port = match (s.string("port")?, &board) {
         (Some(port), _) => port.to_owned(),
         (None, Some(b)) => b.serial_path.clone(),
@@ -216,6 +225,7 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
             ModuleKind::Rnode => RNODE_SINGLE_PACKET_MTU,
             // Refused above without a board.
             ModuleKind::Sx126x => lorabridge_radio::sx126x::MAX_PAYLOAD,
+            ModuleKind::Sx127x => lorabridge_radio::sx127x::MAX_PAYLOAD,
             ModuleKind::E22 => {
                 return Err(ConfigError::invalid(
                     s.key("driver"),
@@ -509,7 +519,8 @@ mod tests {
                 "radio.board",
                 "unknown board \"tbeam\"; known boards: rak3172-usb",
             ),
-            // SX127x HATs have a profile but no driver; an SX126x needs its board's lines.
+            // SX127x HATs have a driver the daemon does not run yet; an SX126x needs its
+            // board's lines.
             (
                 file(
                     "",
@@ -526,7 +537,7 @@ mod tests {
             (
                 file("", "[radio]\nboard = \"adafruit-rfm9x-bonnet\""),
                 "radio.board",
-                "not supported by SX127x over SPI: not driven yet",
+                "an SX127x is not run by the daemon yet",
             ),
             (
                 file("", "[radio]\ndriver = \"e22\"\nport = \"/dev/ttyS0\""),
