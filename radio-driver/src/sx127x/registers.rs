@@ -140,9 +140,10 @@ pub const MAX_PAYLOAD: usize = 255;
 /// since it never sends and receives at once.
 pub const FIFO_SIZE: usize = 256;
 
-/// Frf = f · 2^19 / 32 MHz (datasheet §4.1.4: F_STEP = 61.035 Hz), 24 bits.
+/// Frf = f · 2^19 / 32 MHz (datasheet §4.1.4: F_STEP = 61.035 Hz), 24 bits, rounded to
+/// the nearest step (at most 30.5 Hz off).
 pub fn frequency_steps(hz: u32) -> u32 {
-    ((u64::from(hz) << 19) / 32_000_000) as u32 & 0xFF_FFFF
+    (((u64::from(hz) << 19) + 16_000_000) / 32_000_000) as u32 & 0xFF_FFFF
 }
 
 pub fn frequency_hz(steps: u32) -> u32 {
@@ -282,7 +283,7 @@ mod tests {
             915_000_000,
         ] {
             let back = frequency_hz(frequency_steps(hz));
-            assert!(hz - back < 62, "{hz} -> {back}");
+            assert!(hz.abs_diff(back) <= 32, "{hz} -> {back}");
         }
         // The datasheet's example: 868 MHz is 0xD90000.
         assert_eq!(frequency_steps(868_000_000), 0xD9_0000);
