@@ -157,6 +157,12 @@ struct Hardware {
     ask: Ask,
 }
 
+/// Why the module check skips an SX127x: its spidev and lines are checked, the chip is not
+/// brought up.
+const SX127X_NOT_ASKED: &str = "the doctor does not bring up an SX127x yet (its spidev and \
+     GPIO lines are checked above); `lorabridge run` opens it and reports a chip that does not \
+     answer";
+
 enum Ask {
     Serial {
         driver: ModuleKind,
@@ -212,17 +218,24 @@ impl Hardware {
                 };
                 (lines, ask)
             }
-            (None, None) => {
-                let ask = Ask::Serial {
-                    driver: radio.driver,
-                    baud: radio.baud,
-                };
-                (Vec::new(), ask)
-            }
+            (None, None) => match &radio.sx127x {
+                Some(l) => {
+                    let mut lines = vec![("RESET", l.reset.clone()), ("IRQ", l.dio0.clone())];
+                    lines.extend(l.cs.clone().map(|cs| ("CS", cs)));
+                    (lines, Ask::NoDriver(SX127X_NOT_ASKED.into()))
+                }
+                None => {
+                    let ask = Ask::Serial {
+                        driver: radio.driver,
+                        baud: radio.baud,
+                    };
+                    (Vec::new(), ask)
+                }
+            },
         };
         Self {
             device: radio.port.clone(),
-            spi: radio.sx126x.is_some(),
+            spi: radio.sx126x.is_some() || radio.sx127x.is_some(),
             lines,
             ask,
         }
@@ -256,6 +269,7 @@ impl Hardware {
                 },
                 None => Ask::NoDriver(format!("board {:?} names no pins", board.id)),
             },
+            Ok(ModuleKind::Sx127x) => Ask::NoDriver(SX127X_NOT_ASKED.into()),
             Ok(driver) => Ask::Serial {
                 driver,
                 baud: board.baud,
