@@ -21,10 +21,12 @@ use lorabridge_radio::e22::cdev::{CdevPins, GpioLine, LineUse, PinLines};
 use lorabridge_radio::e22::{ModePins, PinError};
 use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
+use lorabridge_radio::sx127x::linux::Sx127xLines;
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, SerialConnector, Sx126xRadio, probe,
     probe_e22,
 };
+use lorabridge_radio::{Sx127xRadio, Sx127xSettings};
 
 use crate::config::{Config, RadioConfig};
 use access::{Groups, User};
@@ -104,6 +106,14 @@ pub trait Gpio {
         settings: Sx126xSettings,
         cfg: DriverConfig,
     ) -> RadioFuture<'a, Result<(), RadioError>>;
+    /// Opens the SX127x on `spidev` through `lines`, brings it up as the driver does (reset,
+    /// RegVersion, LoRa mode) and puts it to sleep again; nothing is sent on air.
+    fn ask_sx127x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        lines: &'a Sx127xLines,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>>;
 }
 
 /// The kernel's GPIO chips, through the character devices under `/dev`.
@@ -133,6 +143,21 @@ impl Gpio for SystemGpio {
                 .await
         })
     }
+
+    fn ask_sx127x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        lines: &'a Sx127xLines,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>> {
+        Box::pin(async move {
+            let bus = lorabridge_radio::sx127x::linux::open(spidev, lines)?;
+            Sx127xRadio::open(bus, Sx127xSettings::default(), cfg)
+                .await?
+                .shutdown()
+                .await
+        })
+    }
 }
 
 /// Where and as whom to check.
@@ -157,12 +182,6 @@ struct Hardware {
     ask: Ask,
 }
 
-/// Why the module check skips an SX127x: its spidev and lines are checked, the chip is not
-/// brought up.
-const SX127X_NOT_ASKED: &str = "the doctor does not bring up an SX127x yet (its spidev and \
-     GPIO lines are checked above); `lorabridge run` opens it and reports a chip that does not \
-     answer";
-
 enum Ask {
     Serial {
         driver: ModuleKind,
@@ -175,6 +194,9 @@ enum Ask {
     Sx126x {
         lines: SpiLines,
         settings: Sx126xSettings,
+    },
+    Sx127x {
+        lines: Sx127xLines,
     },
     /// The module has no driver yet; the reason says which.
     NoDriver(String),
@@ -222,7 +244,7 @@ impl Hardware {
                 Some(l) => {
                     let mut lines = vec![("RESET", l.reset.clone()), ("IRQ", l.dio0.clone())];
                     lines.extend(l.cs.clone().map(|cs| ("CS", cs)));
-                    (lines, Ask::NoDriver(SX127X_NOT_ASKED.into()))
+                    (lines, Ask::Sx127x { lines: l.clone() })
                 }
                 None => {
                     let ask = Ask::Serial {
@@ -269,7 +291,11 @@ impl Hardware {
                 },
                 None => Ask::NoDriver(format!("board {:?} names no pins", board.id)),
             },
-            Ok(ModuleKind::Sx127x) => Ask::NoDriver(SX127X_NOT_ASKED.into()),
+            Ok(ModuleKind::Sx127x) => match board.pins.as_ref().and_then(Sx127xLines::from_profile)
+            {
+                Some(lines) => Ask::Sx127x { lines },
+                None => Ask::NoDriver(format!("board {:?} names no RESET and IRQ lines", board.id)),
+            },
             Ok(driver) => Ask::Serial {
                 driver,
                 baud: board.baud,
@@ -560,6 +586,32 @@ impl Doctor<'_> {
                 };
                 let connector = SerialConnector::new(&path, *baud);
                 (probe_e22(&connector, pins, &cfg).await, *baud)
+            }
+            Ask::Sx127x { lines } => {
+                let Some(gpio) = self.gpio else {
+                    return Finding::skip(
+                        "module",
+                        "an SX127x is asked through its GPIO lines, which are not this machine's",
+                    );
+                };
+                return match gpio.ask_sx127x(&path, lines, cfg).await {
+                    Ok(()) => Finding::ok(
+                        "module",
+                        format!(
+                            "an SX127x answers on {}: reset, RegVersion 0x12, LoRa mode and \
+                             asleep again; frames up to {} bytes",
+                            path.display(),
+                            lorabridge_radio::sx127x::MAX_PAYLOAD
+                        ),
+                    ),
+                    Err(e) => Finding::fail(
+                        "module",
+                        format!("no SX127x answers on {}: {e}", path.display()),
+                        "check that the HAT is seated and powered and that the board profile \
+                         matches it; stop any other program using the radio (sudo systemctl \
+                         stop lorabridge meshtasticd)",
+                    ),
+                };
             }
             Ask::Sx126x { lines, settings } => {
                 let Some(gpio) = self.gpio else {
