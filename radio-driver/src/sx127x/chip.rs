@@ -154,9 +154,18 @@ where
         )))
     }
 
-    /// Reads and clears RegIrqFlags.
+    /// Reads and clears RegIrqFlags. TxDone and RxDone together is no chip's answer (the
+    /// driver clears the flags before every mode change, and the chip cannot receive while
+    /// sending): it is a garbled bus reading 0xFF, reported as such rather than taken for a
+    /// failed packet.
     pub async fn take_irq(&mut self) -> Result<u8, RadioError> {
         let flags = self.read(reg::REG_IRQ_FLAGS).await?;
+        let both = reg::irq::TX_DONE | reg::irq::RX_DONE;
+        if flags & both == both {
+            return Err(RadioError::Protocol(format!(
+                "SX127x RegIrqFlags reads {flags:#04x}: TxDone with RxDone (a garbled bus)"
+            )));
+        }
         if flags != 0 {
             self.write(reg::REG_IRQ_FLAGS, flags).await?;
         }
