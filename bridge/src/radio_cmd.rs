@@ -110,6 +110,7 @@ fn describe(info: &ModuleInfo) -> String {
         ModuleKind::Rnode => "RNode (KISS)",
         ModuleKind::E22 => "Ebyte E22 (UART)",
         ModuleKind::Sx126x => "SX126x (SPI)",
+        ModuleKind::Sx127x => "SX127x (SPI)",
     };
     out.push_str(&format!("Module:    {name} on {}\n", info.port));
     out.push_str(&format!(

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lorabridge_radio::e22::cdev::CdevPins;
-use lorabridge_radio::{DriverConfig, Radio, SerialConnector, SerialRadio, Sx126xRadio};
+use lorabridge_radio::{
+    DriverConfig, Radio, SerialConnector, SerialRadio, Sx126xRadio, Sx127xRadio, Sx127xSettings,
+};
 use p2panda::SigningKey;
 
 use crate::bridge::{Bridge, BridgeSpec, RadioSpec};
@@ -23,19 +25,25 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                 format!("radio on {} ({}): {e}", r.port.display(), r.driver)
             };
             let cfg = DriverConfig::default();
-            let radio: Arc<dyn Radio> = match (&r.e22, &r.sx126x) {
-                (Some(e22), _) => {
+            let radio: Arc<dyn Radio> = match (&r.e22, &r.sx126x, &r.sx127x) {
+                (Some(e22), _, _) => {
                     let pins = CdevPins::open(&e22.pins).map_err(|e| failed(&e))?;
                     let radio = SerialRadio::open_e22(connector, pins, e22.settings, cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }
-                (None, Some(spi)) => {
+                (None, Some(spi), _) => {
                     let bus = lorabridge_radio::sx126x::linux::open(&r.port, &spi.lines)
                         .map_err(|e| failed(&e))?;
                     let radio = Sx126xRadio::open(bus, spi.settings, cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }
-                (None, None) => {
+                (None, None, Some(lines)) => {
+                    let bus = lorabridge_radio::sx127x::linux::open(&r.port, lines)
+                        .map_err(|e| failed(&e))?;
+                    let radio = Sx127xRadio::open(bus, Sx127xSettings::default(), cfg).await;
+                    Arc::new(radio.map_err(|e| failed(&e))?)
+                }
+                (None, None, None) => {
                     let radio = SerialRadio::open(r.driver, connector, cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }

@@ -25,6 +25,7 @@ mod rak811;
 mod rnode;
 mod rui3;
 pub mod sx126x;
+pub mod sx127x;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use e22::E22Pins;
 pub use medium::{Hub, LinkQuality, Medium, Reception, StationId};
 use pty::Pty;
 pub use sx126x::Sx1262;
+pub use sx127x::Sx1276;
 
 /// Fault switches shared between the test and the emulator task.
 #[derive(Debug, Default)]

@@ -9,10 +9,12 @@
 //!   configuration mode and our own framing in transparent mode, with M0/M1/AUX on GPIO
 //!   lines. An E22 hears only other E22s.
 //!
-//! and one radio chip over SPI, with no firmware in between:
+//! and two radio chips over SPI, with no firmware in between:
 //!
 //! - [`ModuleKind::Sx126x`]: an SX1262 on spidev with BUSY/DIO1/NRESET on GPIO lines
 //!   ([`sx126x`]); it hears the serial modules set to the same modulation.
+//! - [`ModuleKind::Sx127x`]: an SX1276/77/78/79 on spidev with DIO0/NRESET on GPIO lines
+//!   ([`sx127x`]); it hears the SX126x and the serial modules set to the same modulation.
 //!
 //! Each dialect is split in two: a pure parser (bytes in, events out; never panics, bounded
 //! memory, unit- and property-tested apart from any I/O) and a small async "dialect" that turns
@@ -40,6 +42,7 @@ pub mod rnode;
 pub mod rnode_framing;
 pub mod rui3;
 pub mod sx126x;
+pub mod sx127x;
 
 pub use driver::{
     Connector, DriverConfig, DriverStats, Port, PortIo, SerialConnector, SerialRadio,
@@ -50,3 +53,4 @@ pub use probe::{ModuleInfo, probe, probe_e22};
 pub use radio::{ModuleKind, Radio, RadioFuture, RadioState, RxFrame};
 pub use rnode_framing::RnodeFraming;
 pub use sx126x::{Sx126xRadio, Sx126xSettings, Sx126xStats};
+pub use sx127x::{Sx127xRadio, Sx127xSettings, Sx127xStats};

@@ -44,6 +44,7 @@ impl fmt::Display for LimitError {
 }
 
 const AT_BANDWIDTHS: &[u32] = &[125_000, 250_000, 500_000];
+/// The LoRa bandwidths of the SX126x and the SX127x alike (their register codes differ).
 const SX126X_BANDWIDTHS: &[u32] = &[
     7_800, 10_400, 15_600, 20_800, 31_250, 41_700, 62_500, 125_000, 250_000, 500_000,
 ];
@@ -95,6 +96,17 @@ impl ModuleKind {
                 bandwidths: Bandwidths::Only(SX126X_BANDWIDTHS),
                 min_preamble_symbols: 1,
                 tx_power_dbm: -9..=30,
+                sync_word: None,
+            },
+            // The SX1276's ranges (datasheet §2.5; the SX1277/78/79 cover less, which their
+            // board profiles bound). SF6 is refused by the driver for its implicit header
+            // (`sx127x::check`); the power is PA_BOOST's, the only pin the boards wire.
+            ModuleKind::Sx127x => ModuleLimits {
+                frequency_hz: 137_000_000..=1_020_000_000,
+                spreading_factor: 7..=12,
+                bandwidths: Bandwidths::Only(SX126X_BANDWIDTHS),
+                min_preamble_symbols: 6,
+                tx_power_dbm: 2..=20,
                 sync_word: None,
             },
         }

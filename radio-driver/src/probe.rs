@@ -59,7 +59,7 @@ pub async fn probe(
             module: ModuleKind::E22.module_name(),
             reason: "an E22 needs its M0/M1/AUX pins: probe it with probe_e22".into(),
         }),
-        ModuleKind::Sx126x => Err(crate::driver::not_serial()),
+        ModuleKind::Sx126x | ModuleKind::Sx127x => Err(crate::driver::not_serial(kind)),
     }
 }
 

@@ -105,6 +105,9 @@ pub enum ModuleKind {
     /// An SX1262 (SX126x family) on SPI, driven through its command set
     /// ([`crate::sx126x`]).
     Sx126x,
+    /// An SX1276/77/78/79 (SX127x family) on SPI, driven through its registers
+    /// ([`crate::sx127x`]).
+    Sx127x,
 }
 
 impl ModuleKind {
@@ -118,7 +121,9 @@ impl ModuleKind {
                 .with_min_preamble(crate::rnode::cmd::MIN_PREAMBLE)
                 .with_added_bytes(1)
                 .split_every(crate::rnode::air::AIR_CHUNK),
-            ModuleKind::Rui3 | ModuleKind::Rak811 | ModuleKind::Sx126x => OnAir::plain(*m),
+            ModuleKind::Rui3 | ModuleKind::Rak811 | ModuleKind::Sx126x | ModuleKind::Sx127x => {
+                OnAir::plain(*m)
+            }
             // `m` is the air rate's stand-in, so this is the E22's airtime estimate (see
             // `crate::e22`).
             ModuleKind::E22 => OnAir::plain(*m).with_added_bytes(crate::e22::wire::OVERHEAD),
@@ -134,6 +139,7 @@ impl ModuleKind {
             ModuleKind::Rnode => "RNode",
             ModuleKind::E22 => "Ebyte E22",
             ModuleKind::Sx126x => "SX126x (SPI)",
+            ModuleKind::Sx127x => "SX127x (SPI)",
         }
     }
 
@@ -144,6 +150,7 @@ impl ModuleKind {
             ModuleKind::Rnode => "rnode",
             ModuleKind::E22 => "e22",
             ModuleKind::Sx126x => "sx126x",
+            ModuleKind::Sx127x => "sx127x",
         }
     }
 }
@@ -163,8 +170,9 @@ impl std::str::FromStr for ModuleKind {
             "rnode" => Ok(ModuleKind::Rnode),
             "e22" => Ok(ModuleKind::E22),
             "sx126x" => Ok(ModuleKind::Sx126x),
+            "sx127x" => Ok(ModuleKind::Sx127x),
             other => Err(format!(
-                "unknown driver {other:?}: expected rui3, rak811, rnode, e22 or sx126x"
+                "unknown driver {other:?}: expected rui3, rak811, rnode, e22, sx126x or sx127x"
             )),
         }
     }
@@ -173,25 +181,17 @@ impl std::str::FromStr for ModuleKind {
 impl TryFrom<lorabridge_hardware::ModuleKind> for ModuleKind {
     type Error = RadioError;
 
-    /// Maps a board profile's module to the driver that speaks to it; radios with no driver
-    /// yet (the SX127x HATs) are refused with a message that says so.
+    /// Maps a board profile's module to the driver that speaks to it.
     fn try_from(kind: lorabridge_hardware::ModuleKind) -> Result<Self, RadioError> {
         use lorabridge_hardware::ModuleKind as Hw;
-        let not_driven = |module| RadioError::Unsupported {
-            module,
-            reason: "not driven yet: lorabridge drives the SX126x on SPI but not the SX127x; \
-                     its board profile (pins) is ready for a driver. Use an SX126x board or a \
-                     serial module (RAK3172, RNode, E22) meanwhile"
-                .into(),
-        };
-        match kind {
-            Hw::Rui3 => Ok(ModuleKind::Rui3),
-            Hw::Rak811 => Ok(ModuleKind::Rak811),
-            Hw::RnodeKiss => Ok(ModuleKind::Rnode),
-            Hw::EbyteE22 => Ok(ModuleKind::E22),
-            Hw::Sx126xSpi => Ok(ModuleKind::Sx126x),
-            Hw::Sx127xSpi => Err(not_driven("SX127x over SPI")),
-        }
+        Ok(match kind {
+            Hw::Rui3 => ModuleKind::Rui3,
+            Hw::Rak811 => ModuleKind::Rak811,
+            Hw::RnodeKiss => ModuleKind::Rnode,
+            Hw::EbyteE22 => ModuleKind::E22,
+            Hw::Sx126xSpi => ModuleKind::Sx126x,
+            Hw::Sx127xSpi => ModuleKind::Sx127x,
+        })
     }
 }
 
@@ -223,8 +223,9 @@ mod tests {
             ModuleKind::E22.on_air(&m).time_on_air(frame),
             m.time_on_air(frame + crate::e22::wire::OVERHEAD)
         );
-        // The SX126x driver sends the frame as it is, with the configured preamble.
+        // The SPI drivers send the frame as it is, with the configured preamble.
         assert_eq!(ModuleKind::Sx126x.on_air(&m).time_on_air(frame), rui3);
+        assert_eq!(ModuleKind::Sx127x.on_air(&m).time_on_air(frame), rui3);
     }
 
     #[test]
@@ -235,7 +236,10 @@ mod tests {
         assert_eq!(ModuleKind::try_from(Hw::RnodeKiss), Ok(ModuleKind::Rnode));
         assert_eq!(ModuleKind::try_from(Hw::EbyteE22), Ok(ModuleKind::E22));
         assert_eq!(ModuleKind::try_from(Hw::Sx126xSpi), Ok(ModuleKind::Sx126x));
-        assert!(ModuleKind::try_from(Hw::Sx127xSpi).is_err());
+        assert_eq!(ModuleKind::try_from(Hw::Sx127xSpi), Ok(ModuleKind::Sx127x));
+        assert_eq!("SX127x".parse::<ModuleKind>(), Ok(ModuleKind::Sx127x));
+        assert_eq!(ModuleKind::Sx127x.to_string(), "sx127x");
+        assert_eq!(ModuleKind::Sx127x.module_name(), "SX127x (SPI)");
         assert_eq!("SX126x".parse::<ModuleKind>(), Ok(ModuleKind::Sx126x));
         assert_eq!(ModuleKind::Sx126x.to_string(), "sx126x");
         assert_eq!(ModuleKind::Sx126x.module_name(), "SX126x (SPI)");
@@ -246,23 +250,25 @@ mod tests {
     }
 
     #[test]
-    fn every_builtin_board_is_driven_or_says_it_is_not() {
+    fn every_builtin_board_is_driven() {
         use lorabridge_hardware::{BoardProfile, ModuleKind as Hw};
-        let mut spi_driven = 0;
+        let (mut sx126x, mut sx127x) = (0, 0);
         for board in BoardProfile::all() {
             match ModuleKind::try_from(board.module) {
                 Ok(ModuleKind::Sx126x) => {
                     assert_eq!(board.module, Hw::Sx126xSpi, "{}", board.id);
-                    spi_driven += 1;
+                    sx126x += 1;
+                }
+                Ok(ModuleKind::Sx127x) => {
+                    assert_eq!(board.module, Hw::Sx127xSpi, "{}", board.id);
+                    sx127x += 1;
                 }
                 Ok(_) => assert!(!board.module.is_spi(), "{}", board.id),
-                Err(e) => {
-                    assert_eq!(board.module, Hw::Sx127xSpi, "{}", board.id);
-                    assert!(e.to_string().contains("not driven yet"), "{e}");
-                }
+                Err(e) => panic!("{}: {e}", board.id),
             }
         }
-        // rak6421-rak13300, meshadv-pi and meshadv-mini.
-        assert!(spi_driven >= 3, "{spi_driven} SX126x boards");
+        // rak6421-rak13300, meshadv-pi and meshadv-mini; the RFM9x bonnet and the Dragino HAT.
+        assert!(sx126x >= 3, "{sx126x} SX126x boards");
+        assert!(sx127x >= 2, "{sx127x} SX127x boards");
     }
 }

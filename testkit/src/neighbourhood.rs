@@ -1,6 +1,7 @@
 //! A neighbourhood of bridges in one process, with no hardware: bridges linked over iroh on
 //! loopback, over emulated LoRa modules (real drivers on pseudo-terminals, or the SX126x
-//! driver on an emulated SX1262; one shared simulated channel), or both. The demo and the
+//! driver on an emulated SX1262, or the SX127x driver on an emulated SX1276; one shared
+//! simulated channel), or both. The demo and the
 //! end-to-end tests are built on it.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -8,11 +9,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium, Sx1262};
+use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium, Sx1262, Sx1276};
 use lorabridge_hardware::{Modulation, RegionPlan};
 use lorabridge_proto::engine::TrickleConfig;
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, SerialConnector, SerialRadio, Sx126xRadio, Sx126xSettings,
+    Sx127xRadio, Sx127xSettings,
 };
 use p2panda_core::SigningKey;
 
@@ -39,6 +41,8 @@ pub struct Member {
     /// Its radio is an SX1262 on (emulated) SPI instead of a RAK3172 on a (pseudo) serial
     /// port.
     pub sx1262: bool,
+    /// Its radio is an SX1276 on (emulated) SPI (ignored when `sx1262` is set).
+    pub sx1276: bool,
 }
 
 impl Member {
@@ -52,6 +56,7 @@ impl Member {
             trickle: Some(QUICK_TRICKLE),
             modulation: demo_modulation(),
             sx1262: false,
+            sx1276: false,
         }
     }
 
@@ -59,6 +64,13 @@ impl Member {
     /// hears the RAK3172s of the others on the same modulation.
     pub fn with_sx1262(mut self) -> Self {
         self.sx1262 = true;
+        self
+    }
+
+    /// Its radio is an SX1276 HAT on SPI (the SX127x driver on an emulated chip), which
+    /// hears the SX1262 and RAK3172 members set to the same modulation.
+    pub fn with_sx1276(mut self) -> Self {
+        self.sx1276 = true;
         self
     }
 
@@ -97,6 +109,7 @@ pub struct Neighbourhood {
     members: Vec<Identity>,
     emulators: Vec<Emulator>,
     chips: Vec<Sx1262>,
+    sx1276_chips: Vec<Sx1276>,
     dir: PathBuf,
 }
 
@@ -106,7 +119,8 @@ struct Identity {
     key: SigningKey,
     addr: SocketAddr,
     peers: Vec<(p2panda::NodeId, SocketAddr)>,
-    /// Index into `emulators`, or into `chips` for an SX1262 member.
+    /// Index into `emulators`, into `chips` for an SX1262 member, or into `sx1276_chips` for
+    /// an SX1276 member.
     emulator: Option<usize>,
 }
 
@@ -170,6 +184,7 @@ impl Neighbourhood {
             members: Vec::new(),
             emulators: Vec::new(),
             chips: Vec::new(),
+            sx1276_chips: Vec::new(),
             dir,
         };
         for (i, member) in members.iter().enumerate() {
@@ -183,6 +198,10 @@ impl Neighbourhood {
                 hood.chips
                     .push(Sx1262::new(hood.medium.clone(), &member.name));
                 Some(hood.chips.len() - 1)
+            } else if member.radio && member.sx1276 {
+                hood.sx1276_chips
+                    .push(Sx1276::new(hood.medium.clone(), &member.name));
+                Some(hood.sx1276_chips.len() - 1)
             } else if member.radio {
                 let emulator = Emulator::rui3(hood.medium.clone(), &hood.dir, &member.name)
                     .map_err(|e| format!("cannot start the emulated modem: {e}"))?;
@@ -214,6 +233,13 @@ impl Neighbourhood {
                         Sx126xRadio::open(bus, Sx126xSettings::default(), DriverConfig::default())
                             .await
                             .map_err(|e| format!("cannot open the emulated SX1262: {e}"))?;
+                    Arc::new(radio)
+                } else if identity.member.sx1276 {
+                    let bus = self.sx1276_chips[e].bus();
+                    let radio =
+                        Sx127xRadio::open(bus, Sx127xSettings::default(), DriverConfig::default())
+                            .await
+                            .map_err(|e| format!("cannot open the emulated SX1276: {e}"))?;
                     Arc::new(radio)
                 } else {
                     let connector =
@@ -294,7 +320,7 @@ impl Neighbourhood {
     /// A radio member's emulated module (to unplug it, say); `None` for an SX1262 member.
     pub fn modem(&self, name: &str) -> Option<&Emulator> {
         let member = self.members.iter().find(|m| m.member.name == name)?;
-        match member.member.sx1262 {
+        match member.member.sx1262 || member.member.sx1276 {
             true => None,
             false => member.emulator.map(|e| &self.emulators[e]),
         }
@@ -306,6 +332,15 @@ impl Neighbourhood {
         match member.member.sx1262 {
             true => member.emulator.map(|e| &self.chips[e]),
             false => None,
+        }
+    }
+
+    /// An SX1276 member's emulated chip.
+    pub fn sx1276_chip(&self, name: &str) -> Option<&Sx1276> {
+        let member = self.members.iter().find(|m| m.member.name == name)?;
+        match (member.member.sx1262, member.member.sx1276) {
+            (false, true) => member.emulator.map(|e| &self.sx1276_chips[e]),
+            _ => None,
         }
     }
 

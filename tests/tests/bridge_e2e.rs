@@ -88,6 +88,40 @@ async fn an_sx1262_bridge_and_a_rak3172_bridge_carry_operations_both_ways() {
     n.stop().await;
 }
 
+/// The mixed-radio mesh at the bridge level: a bridge on an SX1276 HAT (the SX127x driver on
+/// an emulated chip), one on an SX1262 HAT and one on a RAK3172 share only the air; an
+/// operation from the SX1276 reaches both others, and theirs reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sx1276_bridge_carries_operations_with_sx1262_and_rak3172_bridges() {
+    let members = [
+        Member::new("RFM", false, true).with_sx1276(),
+        Member::new("SPI", false, true).with_sx1262(),
+        Member::new("RAK", false, true),
+    ];
+    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
+        .await
+        .expect("neighbourhood starts");
+    assert!(n.sx1276_chip("RFM").is_some() && n.modem("RFM").is_none());
+    let mut at_rfm = subscribe(n.bridge("RFM").grpc_addr).await;
+    let mut at_spi = subscribe(n.bridge("SPI").grpc_addr).await;
+    let mut at_rak = subscribe(n.bridge("RAK").grpc_addr).await;
+
+    publish(n.bridge("RFM").grpc_addr, b"from the SX1276", b"").await;
+    let rfm = n.bridge("RFM").node.id().as_bytes().to_vec();
+    assert_eq!(arrival(&mut at_spi, b"from the SX1276").await.author, rfm);
+    assert_eq!(arrival(&mut at_rak, b"from the SX1276").await.author, rfm);
+
+    publish(n.bridge("RAK").grpc_addr, b"from the RAK3172", b"").await;
+    let back = arrival(&mut at_rfm, b"from the RAK3172").await;
+    assert_eq!(back.author, n.bridge("RAK").node.id().as_bytes().to_vec());
+    publish(n.bridge("SPI").grpc_addr, b"from the SX1262", b"").await;
+    let back = arrival(&mut at_rfm, b"from the SX1262").await;
+    assert_eq!(back.author, n.bridge("SPI").node.id().as_bytes().to_vec());
+    let chip = n.sx1276_chip("RFM").expect("chip").view();
+    assert!(chip.transmitted >= 1, "{chip:?}");
+    n.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_publish_once() {
     let n = Neighbourhood::start(NETWORK, &[Member::new("A", true, false)], &[chat_topic()])

@@ -11,12 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lorabridge::doctor::{Doctor, Finding, Gpio, Outcome, Subject, render};
-use lorabridge_emulators::{E22Pins, Emulator, Hub, Medium, Sx1262};
+use lorabridge_emulators::{E22Pins, Emulator, Hub, Medium, Sx1262, Sx1276};
 use lorabridge_radio::e22::cdev::{LineUse, PinLines};
 use lorabridge_radio::e22::{ModePins, PinError};
 use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
-use lorabridge_radio::{DriverConfig, Radio, RadioError, RadioFuture, Sx126xRadio};
+use lorabridge_radio::sx127x::linux::Sx127xLines;
+use lorabridge_radio::{
+    DriverConfig, Radio, RadioError, RadioFuture, Sx126xRadio, Sx127xRadio, Sx127xSettings,
+};
 
 /// A Pi's files under a temp dir.
 struct Pi {
@@ -81,8 +84,13 @@ impl Pi {
 }
 
 /// GPIO lines as a test says the kernel holds them, an emulated E22's mode pins, and an
-/// emulated SX1262 on the SPI HAT.
-struct Lines(HashMap<String, LineUse>, Option<E22Pins>, Option<Sx1262>);
+/// emulated SX1262 or SX1276 on the SPI HAT.
+struct Lines(
+    HashMap<String, LineUse>,
+    Option<E22Pins>,
+    Option<Sx1262>,
+    Option<Sx1276>,
+);
 
 impl Lines {
     fn all_free(chip: &Path, names: &[&str]) -> Self {
@@ -97,6 +105,7 @@ impl Lines {
                     (n.to_string(), free)
                 })
                 .collect(),
+            None,
             None,
             None,
         )
@@ -138,6 +147,26 @@ impl Gpio for Lines {
                 .await
         })
     }
+
+    fn ask_sx127x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        _lines: &'a Sx127xLines,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>> {
+        Box::pin(async move {
+            let Some(chip) = &self.3 else {
+                return Err(RadioError::Port {
+                    path: spidev.display().to_string(),
+                    reason: "no SX1276 in this test".into(),
+                });
+            };
+            Sx127xRadio::open(chip.bus(), Sx127xSettings::default(), cfg)
+                .await?
+                .shutdown()
+                .await
+        })
+    }
 }
 
 fn outcome<'a>(findings: &'a [Finding], check: &str) -> &'a Finding {
@@ -172,7 +201,10 @@ async fn a_ready_pi_with_a_rak3172_on_the_uart_passes_and_the_module_answers() {
     let config = pi.config("[radio]\ndriver = \"rui3\"\nport = \"/dev/ttyS0\"\n");
 
     let findings = pi
-        .examine(&Lines(HashMap::new(), None, None), Subject::Config(config))
+        .examine(
+            &Lines(HashMap::new(), None, None, None),
+            Subject::Config(config),
+        )
         .await;
     let report = render(&findings);
     assert_eq!(fails(&findings), Vec::<&str>::new(), "{report}");
@@ -204,7 +236,7 @@ async fn a_ready_pi_with_a_rak3172_on_the_uart_passes_and_the_module_answers() {
     emu.set_silent(true);
     let findings = pi
         .examine(
-            &Lines(HashMap::new(), None, None),
+            &Lines(HashMap::new(), None, None, None),
             Subject::Config(pi.root().join("bridge.toml")),
         )
         .await;
@@ -242,7 +274,7 @@ async fn a_fresh_pi_with_the_waveshare_e22_hat_gets_a_fix_for_each_problem() {
 
     let findings = pi
         .examine(
-            &Lines(HashMap::new(), None, None),
+            &Lines(HashMap::new(), None, None, None),
             Subject::Config(config.clone()),
         )
         .await;
@@ -359,7 +391,10 @@ async fn a_device_closed_to_the_service_user_names_the_group_to_join() {
     );
     let config = pi.config("[radio]\ndriver = \"rnode\"\nport = \"/dev/ttyAMA0\"\n");
     let findings = pi
-        .examine(&Lines(HashMap::new(), None, None), Subject::Config(config))
+        .examine(
+            &Lines(HashMap::new(), None, None, None),
+            Subject::Config(config),
+        )
         .await;
     let report = render(&findings);
     assert_eq!(fails(&findings), vec!["device"], "{report}");
@@ -465,6 +500,49 @@ async fn an_spi_hat_before_any_config_needs_spi_switched_on() {
     assert_eq!(chip.transmitted, 0, "nothing sent on air");
 }
 
+/// An SX1276 HAT (the Dragino: NSS on GPIO25, RESET GPIO17, DIO0 GPIO4): with no chip the
+/// module check fails naming the SX127x; with an (emulated) SX1276 the doctor brings it up
+/// and puts it to sleep without sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sx127x_hat_is_asked_through_its_lines() {
+    let pi = Pi::new();
+    pi.write("boot/firmware/config.txt", "dtparam=spi=on\n");
+    pi.service_user_in("spi", 64_100);
+    let chip = pi.root().join("dev/gpiochip0");
+    std::fs::write(&chip, "").expect("chip");
+    std::fs::set_permissions(&chip, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let node = pi.root().join("dev/spidev0.0");
+    std::fs::write(&node, "").expect("node");
+    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let mut lines = Lines::all_free(&chip, &["GPIO25", "GPIO17", "GPIO4"]);
+    let board = || Subject::Board("dragino-lora-gps-hat".into());
+    let findings = pi.examine(&lines, board()).await;
+    let report = render(&findings);
+    assert_eq!(fails(&findings), vec!["module"], "{report}");
+    assert!(
+        outcome(&findings, "module")
+            .detail
+            .contains("no SX127x answers on"),
+        "{report}"
+    );
+
+    let medium: Arc<dyn Medium> = Arc::new(Hub::new());
+    lines.3 = Some(Sx1276::new(medium, "hat"));
+    let findings = pi.examine(&lines, board()).await;
+    let report = render(&findings);
+    assert_eq!(fails(&findings), Vec::<&str>::new(), "{report}");
+    let module = outcome(&findings, "module");
+    assert_eq!(module.outcome, Outcome::Ok, "{report}");
+    assert!(module.detail.contains("an SX127x answers"), "{report}");
+    let view = lines.3.as_ref().expect("chip").view();
+    assert_eq!(
+        (view.lora, view.mode),
+        (true, Some(lorabridge_radio::sx127x::registers::Mode::Sleep)),
+        "{report}"
+    );
+    assert_eq!(view.transmitted, 0, "nothing sent on air");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_illegal_channel_fails_the_config_and_checks_nothing_else_on_the_radio() {
     let pi = Pi::new();
@@ -473,7 +551,10 @@ async fn an_illegal_channel_fails_the_config_and_checks_nothing_else_on_the_radi
          frequency_hz = 869525000\ntx_power_dbm = 27\n",
     );
     let findings = pi
-        .examine(&Lines(HashMap::new(), None, None), Subject::Config(config))
+        .examine(
+            &Lines(HashMap::new(), None, None, None),
+            Subject::Config(config),
+        )
         .await;
     let report = render(&findings);
     let config = outcome(&findings, "config");

@@ -77,6 +77,9 @@ impl Bench {
             ModuleKind::Sx126x => {
                 panic!("the SX126x is on SPI, not a pty: see emulators/tests/sx126x.rs")
             }
+            ModuleKind::Sx127x => {
+                panic!("the SX127x is on SPI, not a pty: see emulators/tests/sx127x.rs")
+            }
         }
         .expect("emulator starts")
     }

@@ -15,6 +15,7 @@ async fn probe_emulator(kind: ModuleKind) -> lorabridge_radio::ModuleInfo {
         ModuleKind::Rnode => Emulator::rnode(medium, dir.path(), "m"),
         ModuleKind::E22 => panic!("the E22 needs emulated mode pins: see emulators/tests/e22.rs"),
         ModuleKind::Sx126x => panic!("the SX126x is on SPI: see emulators/tests/sx126x.rs"),
+        ModuleKind::Sx127x => panic!("the SX127x is on SPI: see emulators/tests/sx127x.rs"),
     }
     .expect("emulator");
     let connector = SerialConnector::new(emu.link_path(), 115_200);

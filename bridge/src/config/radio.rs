@@ -15,6 +15,7 @@ use lorabridge_radio::e22::registers::CONFIG_BAUD;
 use lorabridge_radio::e22::{AirRate, Band, E22Settings, PowerClass, SubPacket};
 use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
+use lorabridge_radio::sx127x::linux::Sx127xLines;
 
 use super::error::{ConfigError, Result};
 use super::reader::{Section, range_i64};
@@ -47,6 +48,8 @@ pub struct RadioConfig {
     pub e22: Option<E22Radio>,
     /// What an SX126x needs beyond its spidev; `Some` exactly when `driver` is SX126x.
     pub sx126x: Option<SpiRadio>,
+    /// An SX127x's GPIO lines beyond its spidev; `Some` exactly when `driver` is SX127x.
+    pub sx127x: Option<Sx127xLines>,
 }
 
 /// An SX126x's GPIO lines and board settings, from its board profile.
@@ -179,7 +182,7 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
     };
     if port.is_empty() || (cfg!(unix) && !port.starts_with('/')) {
         let example = match driver {
-            ModuleKind::Sx126x => "an spidev path such as \"/dev/spidev0.0\"",
+            ModuleKind::Sx126x | ModuleKind::Sx127x => "an spidev path such as \"/dev/spidev0.0\"",
             _ => "a serial device path such as \"/dev/ttyUSB0\"",
         };
         return Err(ConfigError::invalid(
@@ -195,6 +198,17 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
                 "an SX126x on SPI needs its GPIO lines (RESET, BUSY, DIO1) and board wiring \
                  (TCXO, RF switch) from a board profile: give the `board` it sits on, e.g. \
                  \"rak6421-rak13300\"",
+            ));
+        }
+        _ => None,
+    };
+    let sx127x = match (&board, driver) {
+        (Some(b), ModuleKind::Sx127x) => Some(sx127x_lines(s, b)?),
+        (None, ModuleKind::Sx127x) => {
+            return Err(ConfigError::invalid(
+                s.key("driver"),
+                "an SX127x on SPI needs its GPIO lines (RESET, DIO0) from a board profile: \
+                 give the `board` it sits on, e.g. \"adafruit-rfm9x-bonnet\"",
             ));
         }
         _ => None,
@@ -216,6 +230,7 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
             ModuleKind::Rnode => RNODE_SINGLE_PACKET_MTU,
             // Refused above without a board.
             ModuleKind::Sx126x => lorabridge_radio::sx126x::MAX_PAYLOAD,
+            ModuleKind::Sx127x => lorabridge_radio::sx127x::MAX_PAYLOAD,
             ModuleKind::E22 => {
                 return Err(ConfigError::invalid(
                     s.key("driver"),
@@ -299,6 +314,7 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
         modulation,
         e22,
         sx126x,
+        sx127x,
     })
 }
 
@@ -323,6 +339,24 @@ fn spi_radio(s: &Section<'_>, board: &BoardProfile) -> Result<SpiRadio> {
     })?;
     let settings = Sx126xSettings::from_board(board);
     Ok(SpiRadio { lines, settings })
+}
+
+/// An SX127x's lines from the profile of the board it sits on.
+fn sx127x_lines(s: &Section<'_>, board: &BoardProfile) -> Result<Sx127xLines> {
+    board
+        .pins
+        .as_ref()
+        .and_then(Sx127xLines::from_profile)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                s.key("board"),
+                format!(
+                    "board {:?} names no RESET and IRQ (DIO0) lines, which the SX127x driver \
+                     needs",
+                    board.id
+                ),
+            )
+        })
 }
 
 /// An E22's pins and settings from the profile of the board it sits on: M0, M1 and AUX from
@@ -509,7 +543,7 @@ mod tests {
                 "radio.board",
                 "unknown board \"tbeam\"; known boards: rak3172-usb",
             ),
-            // SX127x HATs have a profile but no driver; an SX126x needs its board's lines.
+            // The SPI chips need their board's lines.
             (
                 file(
                     "",
@@ -524,9 +558,12 @@ mod tests {
                 "is not an spidev path",
             ),
             (
-                file("", "[radio]\nboard = \"adafruit-rfm9x-bonnet\""),
-                "radio.board",
-                "not supported by SX127x over SPI: not driven yet",
+                file(
+                    "",
+                    "[radio]\ndriver = \"sx127x\"\nport = \"/dev/spidev0.1\"",
+                ),
+                "radio.driver",
+                "an SX127x on SPI needs its GPIO lines",
             ),
             (
                 file("", "[radio]\ndriver = \"e22\"\nport = \"/dev/ttyS0\""),
@@ -748,6 +785,33 @@ mod tests {
             spi.settings.amplifier_gain_db, 8,
             "the E22-900M30S's amplifier"
         );
+    }
+
+    #[test]
+    fn an_sx127x_board_opens_the_spi_driver_with_its_lines() {
+        use lorabridge_radio::e22::cdev::GpioLine;
+
+        let radio = ok(&file("", "[radio]\nboard = \"dragino-lora-gps-hat\""))
+            .radio
+            .expect("radio");
+        assert_eq!(radio.driver, ModuleKind::Sx127x);
+        assert_eq!(
+            (radio.port.as_path(), radio.mtu),
+            (Path::new("/dev/spidev0.0"), 255)
+        );
+        assert_eq!((radio.e22, radio.sx126x), (None, None));
+        let lines = radio.sx127x.expect("SX127x lines");
+        assert_eq!(
+            (lines.reset, lines.dio0, lines.cs),
+            (GpioLine::bcm(17), GpioLine::bcm(4), Some(GpioLine::bcm(25)))
+        );
+        // SF6 is refused before start-up, with the reason.
+        let err = parse(&file(
+            "",
+            "[radio]\nboard = \"adafruit-rfm9x-bonnet\"\nspreading_factor = 6",
+        ))
+        .expect_err("SF6");
+        assert!(err.to_string().contains("spreading_factor"), "{err}");
     }
 
     const E22: &str = "[radio]\nboard = \"waveshare-sx1262-hat\"\n";

@@ -21,10 +21,12 @@ use lorabridge_radio::e22::cdev::{CdevPins, GpioLine, LineUse, PinLines};
 use lorabridge_radio::e22::{ModePins, PinError};
 use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
+use lorabridge_radio::sx127x::linux::Sx127xLines;
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, SerialConnector, Sx126xRadio, probe,
     probe_e22,
 };
+use lorabridge_radio::{Sx127xRadio, Sx127xSettings};
 
 use crate::config::{Config, RadioConfig};
 use access::{Groups, User};
@@ -104,6 +106,14 @@ pub trait Gpio {
         settings: Sx126xSettings,
         cfg: DriverConfig,
     ) -> RadioFuture<'a, Result<(), RadioError>>;
+    /// Opens the SX127x on `spidev` through `lines`, brings it up as the driver does (reset,
+    /// RegVersion, LoRa mode) and puts it to sleep again; nothing is sent on air.
+    fn ask_sx127x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        lines: &'a Sx127xLines,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>>;
 }
 
 /// The kernel's GPIO chips, through the character devices under `/dev`.
@@ -128,6 +138,21 @@ impl Gpio for SystemGpio {
         Box::pin(async move {
             let bus = lorabridge_radio::sx126x::linux::open(spidev, lines)?;
             Sx126xRadio::open(bus, settings, cfg)
+                .await?
+                .shutdown()
+                .await
+        })
+    }
+
+    fn ask_sx127x<'a>(
+        &'a self,
+        spidev: &'a Path,
+        lines: &'a Sx127xLines,
+        cfg: DriverConfig,
+    ) -> RadioFuture<'a, Result<(), RadioError>> {
+        Box::pin(async move {
+            let bus = lorabridge_radio::sx127x::linux::open(spidev, lines)?;
+            Sx127xRadio::open(bus, Sx127xSettings::default(), cfg)
                 .await?
                 .shutdown()
                 .await
@@ -169,6 +194,9 @@ enum Ask {
     Sx126x {
         lines: SpiLines,
         settings: Sx126xSettings,
+    },
+    Sx127x {
+        lines: Sx127xLines,
     },
     /// The module has no driver yet; the reason says which.
     NoDriver(String),
@@ -212,17 +240,24 @@ impl Hardware {
                 };
                 (lines, ask)
             }
-            (None, None) => {
-                let ask = Ask::Serial {
-                    driver: radio.driver,
-                    baud: radio.baud,
-                };
-                (Vec::new(), ask)
-            }
+            (None, None) => match &radio.sx127x {
+                Some(l) => {
+                    let mut lines = vec![("RESET", l.reset.clone()), ("IRQ", l.dio0.clone())];
+                    lines.extend(l.cs.clone().map(|cs| ("CS", cs)));
+                    (lines, Ask::Sx127x { lines: l.clone() })
+                }
+                None => {
+                    let ask = Ask::Serial {
+                        driver: radio.driver,
+                        baud: radio.baud,
+                    };
+                    (Vec::new(), ask)
+                }
+            },
         };
         Self {
             device: radio.port.clone(),
-            spi: radio.sx126x.is_some(),
+            spi: radio.sx126x.is_some() || radio.sx127x.is_some(),
             lines,
             ask,
         }
@@ -255,6 +290,11 @@ impl Hardware {
                     )),
                 },
                 None => Ask::NoDriver(format!("board {:?} names no pins", board.id)),
+            },
+            Ok(ModuleKind::Sx127x) => match board.pins.as_ref().and_then(Sx127xLines::from_profile)
+            {
+                Some(lines) => Ask::Sx127x { lines },
+                None => Ask::NoDriver(format!("board {:?} names no RESET and IRQ lines", board.id)),
             },
             Ok(driver) => Ask::Serial {
                 driver,
@@ -546,6 +586,32 @@ impl Doctor<'_> {
                 };
                 let connector = SerialConnector::new(&path, *baud);
                 (probe_e22(&connector, pins, &cfg).await, *baud)
+            }
+            Ask::Sx127x { lines } => {
+                let Some(gpio) = self.gpio else {
+                    return Finding::skip(
+                        "module",
+                        "an SX127x is asked through its GPIO lines, which are not this machine's",
+                    );
+                };
+                return match gpio.ask_sx127x(&path, lines, cfg).await {
+                    Ok(()) => Finding::ok(
+                        "module",
+                        format!(
+                            "an SX127x answers on {}: reset, RegVersion 0x12, LoRa mode and \
+                             asleep again; frames up to {} bytes",
+                            path.display(),
+                            lorabridge_radio::sx127x::MAX_PAYLOAD
+                        ),
+                    ),
+                    Err(e) => Finding::fail(
+                        "module",
+                        format!("no SX127x answers on {}: {e}", path.display()),
+                        "check that the HAT is seated and powered and that the board profile \
+                         matches it; stop any other program using the radio (sudo systemctl \
+                         stop lorabridge meshtasticd)",
+                    ),
+                };
             }
             Ask::Sx126x { lines, settings } => {
                 let Some(gpio) = self.gpio else {

@@ -134,13 +134,19 @@ pub struct DriverStats {
     pub busy_retries: u64,
 }
 
-/// The SX126x is no serial module: it has its own driver.
-pub(crate) fn not_serial() -> RadioError {
+/// The SPI chips (`kind` is SX126x or SX127x) are no serial modules: they have their own
+/// drivers.
+pub(crate) fn not_serial(kind: ModuleKind) -> RadioError {
+    let (chip, open) = match kind {
+        ModuleKind::Sx127x => ("an SX127x", "Sx127xRadio::open"),
+        _ => ("an SX126x", "Sx126xRadio::open"),
+    };
     RadioError::Unsupported {
-        module: ModuleKind::Sx126x.module_name(),
-        reason: "an SX126x is on SPI, not a serial port, and needs its board's GPIO lines: \
-                 `lorabridge doctor --board NAME` brings one up (in code: Sx126xRadio::open)"
-            .into(),
+        module: kind.module_name(),
+        reason: format!(
+            "{chip} is on SPI, not a serial port, and needs its board's GPIO lines: \
+             `lorabridge doctor --board NAME` brings one up (in code: {open})"
+        ),
     }
 }
 
@@ -186,7 +192,7 @@ impl SerialRadio {
                 reason: "an E22 needs its M0/M1/AUX pins: open it with SerialRadio::open_e22"
                     .into(),
             }),
-            ModuleKind::Sx126x => Err(not_serial()),
+            ModuleKind::Sx126x | ModuleKind::Sx127x => Err(not_serial(kind)),
         }
     }
 
@@ -312,7 +318,7 @@ impl Radio for SerialRadio {
                 ModuleKind::Rak811 => <Rak811 as dialect::Dialect>::check(modulation)?,
                 ModuleKind::Rnode => <Rnode as dialect::Dialect>::check(modulation)?,
                 ModuleKind::E22 => <E22 as dialect::Dialect>::check(modulation)?,
-                ModuleKind::Sx126x => return Err(not_serial()),
+                ModuleKind::Sx126x | ModuleKind::Sx127x => return Err(not_serial(self.kind)),
             }
             self.request(|tx| Request::Configure(*modulation, tx)).await
         })

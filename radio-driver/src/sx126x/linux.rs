@@ -75,7 +75,13 @@ pub struct Line {
 }
 
 impl Line {
-    fn request(line: &GpioLine, role: &str, output: Option<bool>) -> Result<Self, PinError> {
+    /// Requests `line` for `role` (in messages), as an output at the given level or an input.
+    /// Shared with the SX127x's bus ([`crate::sx127x::linux`]).
+    pub(crate) fn request(
+        line: &GpioLine,
+        role: &str,
+        output: Option<bool>,
+    ) -> Result<Self, PinError> {
         let name = match line {
             GpioLine::Named(n) => format!("{role} ({n})"),
             GpioLine::OnChip { chip, offset } => format!("{role} ({}:{offset})", chip.display()),
@@ -238,16 +244,21 @@ impl embedded_hal_async::spi::SpiDevice for Spidev {
     }
 }
 
-fn gpio(e: PinError) -> RadioError {
+pub(crate) fn gpio(e: PinError) -> RadioError {
     RadioError::Gpio {
         line: e.line,
         reason: e.reason,
     }
 }
 
-/// Opens the spidev device and requests the lines: the bus for
-/// [`super::Sx126xRadio::open`].
-pub fn open(path: &Path, lines: &SpiLines) -> Result<Bus<Spidev, Line, Line, Line>, RadioError> {
+/// Opens the spidev device (mode 0, 8 bits, [`SPI_HZ`]) with its optional GPIO chip select,
+/// and holds the board's power lines high. Shared with the SX127x's bus
+/// ([`crate::sx127x::linux`]): both chips take SPI mode 0 at this clock.
+pub(crate) fn spidev(
+    path: &Path,
+    cs: Option<&GpioLine>,
+    power_enable: &[GpioLine],
+) -> Result<Spidev, RadioError> {
     let port = |reason: String| RadioError::Port {
         path: path.display().to_string(),
         reason,
@@ -260,27 +271,33 @@ pub fn open(path: &Path, lines: &SpiLines) -> Result<Bus<Spidev, Line, Line, Lin
         .mode(SpiModeFlags::SPI_MODE_0)
         .build();
     dev.0.configure(&options).map_err(|e| port(e.to_string()))?;
-    let power = lines
-        .power_enable
+    let power = power_enable
         .iter()
         .map(|l| Line::request(l, "power enable", Some(true)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(gpio)?;
-    let cs = match &lines.cs {
+    let cs = match cs {
         Some(l) => Some(Line::request(l, "CS", Some(true)).map_err(gpio)?),
         None => None,
     };
+    Ok(Spidev {
+        dev,
+        cs,
+        path: path.to_path_buf(),
+        _power: power,
+    })
+}
+
+/// Opens the spidev device and requests the lines: the bus for
+/// [`super::Sx126xRadio::open`].
+pub fn open(path: &Path, lines: &SpiLines) -> Result<Bus<Spidev, Line, Line, Line>, RadioError> {
+    let spi = spidev(path, lines.cs.as_ref(), &lines.power_enable)?;
     let optional = |l: &Option<GpioLine>, role| match l {
         Some(l) => Line::request(l, role, Some(false)).map(Some),
         None => Ok(None),
     };
     Ok(Bus {
-        spi: Spidev {
-            dev,
-            cs,
-            path: path.to_path_buf(),
-            _power: power,
-        },
+        spi,
         busy: Line::request(&lines.busy, "BUSY", None).map_err(gpio)?,
         dio1: Line::request(&lines.dio1, "DIO1", None).map_err(gpio)?,
         reset: Line::request(&lines.reset, "RESET", Some(true)).map_err(gpio)?,

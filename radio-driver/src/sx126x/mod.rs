@@ -65,7 +65,8 @@
 //!
 //! # What it cannot do
 //!
-//! FSK; frames over 255 B; the SX127x (another command set; its boards stay refused);
+//! FSK; frames over 255 B; the SX127x (a register file, not this command set: see
+//! [`crate::sx127x`]);
 //! measure a board's amplifier (its gain is taken from the board's highest power,
 //! [`Sx126xSettings::from_board`], so `tx_power_dbm` is meant at the antenna socket); tell an
 //! unplugged HAT from a dead one (both read as an empty bus); wake on radio or receive in
