@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use lorabridge_radio::e22::cdev::CdevPins;
 use lorabridge_radio::{
-    DriverConfig, Radio, SerialConnector, SerialRadio, Sx126xRadio, Sx127xRadio, Sx127xSettings,
+    DriverConfig, Radio, SerialConnector, SerialRadio, Sx127xSettings, sx126x, sx127x,
 };
 use p2panda::SigningKey;
 
@@ -34,13 +34,13 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                 (None, Some(spi), _) => {
                     let bus = lorabridge_radio::sx126x::linux::open(&r.port, &spi.lines)
                         .map_err(|e| failed(&e))?;
-                    let radio = Sx126xRadio::open(bus, spi.settings, cfg).await;
+                    let radio = sx126x::open(bus, spi.settings, cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }
                 (None, None, Some(lines)) => {
                     let bus = lorabridge_radio::sx127x::linux::open(&r.port, lines)
                         .map_err(|e| failed(&e))?;
-                    let radio = Sx127xRadio::open(bus, Sx127xSettings::default(), cfg).await;
+                    let radio = sx127x::open(bus, Sx127xSettings::default(), cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }
                 (None, None, None) => {

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use lorabridge_emulators::sx126x::{ChipView, Mode};
 use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium, Sx1262};
 use lorabridge_hardware::Modulation;
+use lorabridge_radio::SpiRadio;
 use lorabridge_radio::sx126x::commands::{self, TcxoVoltage, irq};
-use lorabridge_radio::sx126x::{Antenna, Sx126xRadio, Sx126xSettings};
+use lorabridge_radio::sx126x::{self, Antenna, Sx126xSettings};
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, RadioError, RadioState, RxFrame, SerialConnector, SerialRadio,
 };
@@ -50,7 +51,7 @@ fn hub() -> Hub {
 /// An emulated chip and the driver on it.
 struct Station {
     chip: Sx1262,
-    radio: Sx126xRadio,
+    radio: SpiRadio,
 }
 
 impl Drop for Station {
@@ -78,7 +79,7 @@ async fn station_with(
 ) -> Station {
     let medium: Arc<dyn Medium> = Arc::new(hub.clone());
     let chip = Sx1262::new(medium, name);
-    let radio = within(Sx126xRadio::open(chip.bus(true), settings, cfg))
+    let radio = within(sx126x::open(chip.bus(true), settings, cfg))
         .await
         .expect("driver opens");
     within(radio.configure(&fast())).await.expect("configure");
@@ -110,7 +111,7 @@ async fn crosses(from: &impl Radio, to: &impl Radio, frame: &[u8]) -> RxFrame {
     got
 }
 
-async fn reaches(radio: &Sx126xRadio, want: RadioState) {
+async fn reaches(radio: &SpiRadio, want: RadioState) {
     let mut state = radio.watch_state();
     within(state.wait_for(|s| *s == want))
         .await
@@ -254,7 +255,7 @@ async fn a_send_before_configure_is_refused() {
     let hub = hub();
     let medium: Arc<dyn Medium> = Arc::new(hub.clone());
     let chip = Sx1262::new(medium, "fresh");
-    let radio = within(Sx126xRadio::open(
+    let radio = within(sx126x::open(
         chip.bus(false),
         Sx126xSettings::default(),
         config(),
@@ -358,7 +359,7 @@ async fn a_chip_that_does_not_answer_at_start_is_reported() {
     let medium: Arc<dyn Medium> = Arc::new(hub.clone());
     let hung = Sx1262::new(medium.clone(), "hung");
     hung.stick_busy(true);
-    let err = within(Sx126xRadio::open(
+    let err = within(sx126x::open(
         hung.bus(false),
         Sx126xSettings::default(),
         config(),
@@ -373,7 +374,7 @@ async fn a_chip_that_does_not_answer_at_start_is_reported() {
     // MISO reading 0xFF (nothing driving it): no status byte of a chip.
     let floating = Sx1262::new(medium, "floating");
     floating.garbage(u32::MAX);
-    let err = within(Sx126xRadio::open(
+    let err = within(sx126x::open(
         floating.bus(false),
         Sx126xSettings::default(),
         config(),
@@ -454,7 +455,7 @@ async fn unplug_waits_and_replug_recovers_with_the_frame() {
     let medium: Arc<dyn Medium> = Arc::new(hub.clone());
     let gone = Sx1262::new(medium, "gone");
     gone.unplug();
-    let err = within(Sx126xRadio::open(
+    let err = within(sx126x::open(
         gone.bus(false),
         Sx126xSettings::default(),
         config(),

@@ -10,9 +10,10 @@ use std::time::Duration;
 use lorabridge_emulators::sx127x::ChipView;
 use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium, Sx1262, Sx1276};
 use lorabridge_hardware::Modulation;
-use lorabridge_radio::sx126x::{Sx126xRadio, Sx126xSettings};
+use lorabridge_radio::SpiRadio;
+use lorabridge_radio::sx126x::{self, Sx126xSettings};
 use lorabridge_radio::sx127x::registers::{self as reg, Dio0, Mode};
-use lorabridge_radio::sx127x::{Sx127xRadio, Sx127xSettings};
+use lorabridge_radio::sx127x::{self, Sx127xSettings};
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, RadioError, RadioState, RxFrame, SerialConnector, SerialRadio,
 };
@@ -51,13 +52,13 @@ fn hub() -> Hub {
 /// An emulated chip and the driver on it.
 struct Station {
     chip: Sx1276,
-    radio: Sx127xRadio,
+    radio: SpiRadio,
 }
 
 async fn station_with(hub: &Hub, name: &str, settings: Sx127xSettings) -> Station {
     let medium: Arc<dyn Medium> = Arc::new(hub.clone());
     let chip = Sx1276::new(medium, name);
-    let radio = within(Sx127xRadio::open(chip.bus(), settings, config()))
+    let radio = within(sx127x::open(chip.bus(), settings, config()))
         .await
         .expect("driver opens");
     within(radio.configure(&fast())).await.expect("configure");
@@ -89,7 +90,7 @@ async fn crosses(from: &impl Radio, to: &impl Radio, frame: &[u8]) -> RxFrame {
     got
 }
 
-async fn reaches(radio: &Sx127xRadio, want: RadioState) {
+async fn reaches(radio: &SpiRadio, want: RadioState) {
     let mut state = radio.watch_state();
     within(state.wait_for(|s| *s == want))
         .await
@@ -286,7 +287,7 @@ async fn a_hung_or_missing_chip_is_reported_at_open_and_a_hang_later_recovers() 
     let medium: Arc<dyn Medium> = Arc::new(hub.clone());
     let hung = Sx1276::new(medium.clone(), "hung");
     hung.hang(true);
-    let err = within(Sx127xRadio::open(
+    let err = within(sx127x::open(
         hung.bus(),
         Sx127xSettings::default(),
         config(),
@@ -300,7 +301,7 @@ async fn a_hung_or_missing_chip_is_reported_at_open_and_a_hang_later_recovers() 
     );
     let gone = Sx1276::new(medium, "gone");
     gone.unplug();
-    let err = within(Sx127xRadio::open(
+    let err = within(sx127x::open(
         gone.bus(),
         Sx127xSettings::default(),
         config(),
@@ -363,7 +364,7 @@ async fn an_sx1276_an_sx1262_and_a_rak3172_hear_each_other() {
     let sx1276 = station(&hub, "sx1276").await;
     let medium: Arc<dyn Medium> = Arc::new(hub.clone());
     let sx1262_chip = Sx1262::new(medium.clone(), "sx1262");
-    let sx1262 = within(Sx126xRadio::open(
+    let sx1262 = within(sx126x::open(
         sx1262_chip.bus(true),
         Sx126xSettings::default(),
         config(),

@@ -9,7 +9,8 @@
 //!   configuration mode and our own framing in transparent mode, with M0/M1/AUX on GPIO
 //!   lines. An E22 hears only other E22s.
 //!
-//! and two radio chips over SPI, with no firmware in between:
+//! and two radio chips over SPI, with no firmware in between, each a [`SpiRadio`] (the
+//! driver they share is [`spi_radio`]):
 //!
 //! - [`ModuleKind::Sx126x`]: an SX1262 on spidev with BUSY/DIO1/NRESET on GPIO lines
 //!   ([`sx126x`]); it hears the serial modules set to the same modulation.
@@ -41,6 +42,7 @@ pub mod rak811;
 pub mod rnode;
 pub mod rnode_framing;
 pub mod rui3;
+pub mod spi_radio;
 pub mod sx126x;
 pub mod sx127x;
 
@@ -52,5 +54,6 @@ pub use limits::{LimitError, ModuleLimits};
 pub use probe::{ModuleInfo, probe, probe_e22};
 pub use radio::{ModuleKind, Radio, RadioFuture, RadioState, RxFrame};
 pub use rnode_framing::RnodeFraming;
-pub use sx126x::{Sx126xRadio, Sx126xSettings, Sx126xStats};
-pub use sx127x::{Sx127xRadio, Sx127xSettings, Sx127xStats};
+pub use spi_radio::{SpiRadio, SpiRadioStats};
+pub use sx126x::Sx126xSettings;
+pub use sx127x::Sx127xSettings;

@@ -13,8 +13,7 @@ use lorabridge_emulators::{Emulator, Hub, LinkQuality, Medium, Sx1262, Sx1276};
 use lorabridge_hardware::{Modulation, RegionPlan};
 use lorabridge_proto::engine::TrickleConfig;
 use lorabridge_radio::{
-    DriverConfig, ModuleKind, Radio, SerialConnector, SerialRadio, Sx126xRadio, Sx126xSettings,
-    Sx127xRadio, Sx127xSettings,
+    DriverConfig, ModuleKind, Radio, SerialConnector, SerialRadio, Sx126xSettings, Sx127xSettings,
 };
 use p2panda_core::SigningKey;
 
@@ -229,17 +228,23 @@ impl Neighbourhood {
             Some(e) => {
                 let radio: Arc<dyn Radio> = if identity.member.sx1262 {
                     let bus = self.chips[e].bus(true);
-                    let radio =
-                        Sx126xRadio::open(bus, Sx126xSettings::default(), DriverConfig::default())
-                            .await
-                            .map_err(|e| format!("cannot open the emulated SX1262: {e}"))?;
+                    let radio = lorabridge_radio::sx126x::open(
+                        bus,
+                        Sx126xSettings::default(),
+                        DriverConfig::default(),
+                    )
+                    .await
+                    .map_err(|e| format!("cannot open the emulated SX1262: {e}"))?;
                     Arc::new(radio)
                 } else if identity.member.sx1276 {
                     let bus = self.sx1276_chips[e].bus();
-                    let radio =
-                        Sx127xRadio::open(bus, Sx127xSettings::default(), DriverConfig::default())
-                            .await
-                            .map_err(|e| format!("cannot open the emulated SX1276: {e}"))?;
+                    let radio = lorabridge_radio::sx127x::open(
+                        bus,
+                        Sx127xSettings::default(),
+                        DriverConfig::default(),
+                    )
+                    .await
+                    .map_err(|e| format!("cannot open the emulated SX1276: {e}"))?;
                     Arc::new(radio)
                 } else {
                     let connector =

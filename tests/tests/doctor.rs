@@ -18,7 +18,7 @@ use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
 use lorabridge_radio::sx127x::linux::Sx127xLines;
 use lorabridge_radio::{
-    DriverConfig, Radio, RadioError, RadioFuture, Sx126xRadio, Sx127xRadio, Sx127xSettings,
+    DriverConfig, Radio, RadioError, RadioFuture, Sx127xSettings, sx126x, sx127x,
 };
 
 /// A Pi's files under a temp dir.
@@ -141,7 +141,7 @@ impl Gpio for Lines {
                     reason: "no SX1262 in this test".into(),
                 });
             };
-            Sx126xRadio::open(chip.bus(true), settings, cfg)
+            sx126x::open(chip.bus(true), settings, cfg)
                 .await?
                 .shutdown()
                 .await
@@ -161,7 +161,7 @@ impl Gpio for Lines {
                     reason: "no SX1276 in this test".into(),
                 });
             };
-            Sx127xRadio::open(chip.bus(), Sx127xSettings::default(), cfg)
+            sx127x::open(chip.bus(), Sx127xSettings::default(), cfg)
                 .await?
                 .shutdown()
                 .await

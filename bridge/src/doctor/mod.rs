@@ -23,10 +23,9 @@ use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
 use lorabridge_radio::sx127x::linux::Sx127xLines;
 use lorabridge_radio::{
-    DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, SerialConnector, Sx126xRadio, probe,
-    probe_e22,
+    DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, SerialConnector, Sx127xSettings,
+    probe, probe_e22, sx126x, sx127x,
 };
-use lorabridge_radio::{Sx127xRadio, Sx127xSettings};
 
 use crate::config::{Config, RadioConfig};
 use access::{Groups, User};
@@ -137,10 +136,7 @@ impl Gpio for SystemGpio {
     ) -> RadioFuture<'a, Result<(), RadioError>> {
         Box::pin(async move {
             let bus = lorabridge_radio::sx126x::linux::open(spidev, lines)?;
-            Sx126xRadio::open(bus, settings, cfg)
-                .await?
-                .shutdown()
-                .await
+            sx126x::open(bus, settings, cfg).await?.shutdown().await
         })
     }
 
@@ -152,7 +148,7 @@ impl Gpio for SystemGpio {
     ) -> RadioFuture<'a, Result<(), RadioError>> {
         Box::pin(async move {
             let bus = lorabridge_radio::sx127x::linux::open(spidev, lines)?;
-            Sx127xRadio::open(bus, Sx127xSettings::default(), cfg)
+            sx127x::open(bus, Sx127xSettings::default(), cfg)
                 .await?
                 .shutdown()
                 .await

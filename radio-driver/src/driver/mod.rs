@@ -138,8 +138,8 @@ pub struct DriverStats {
 /// drivers.
 pub(crate) fn not_serial(kind: ModuleKind) -> RadioError {
     let (chip, open) = match kind {
-        ModuleKind::Sx127x => ("an SX127x", "Sx127xRadio::open"),
-        _ => ("an SX126x", "Sx126xRadio::open"),
+        ModuleKind::Sx127x => ("an SX127x", "sx127x::open"),
+        _ => ("an SX126x", "sx126x::open"),
     };
     RadioError::Unsupported {
         module: kind.module_name(),

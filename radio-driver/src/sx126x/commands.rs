@@ -62,8 +62,7 @@ pub const STANDBY_RC: u8 = 0x00;
 pub const RX_CONTINUOUS: u32 = 0xFF_FFFF;
 /// Calibrate argument: every block (RC64k, RC13M, PLL, ADC pulse, ADC bulk N/P, image).
 pub const CALIBRATE_ALL: u8 = 0x7F;
-/// Largest LoRa payload: the packet length field is one byte.
-pub const MAX_PAYLOAD: usize = 255;
+pub use crate::spi_radio::MAX_PAYLOAD;
 
 /// IRQ bits (datasheet §13.3.1, table 13-29).
 pub mod irq {

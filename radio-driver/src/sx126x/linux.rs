@@ -289,7 +289,7 @@ pub(crate) fn spidev(
 }
 
 /// Opens the spidev device and requests the lines: the bus for
-/// [`super::Sx126xRadio::open`].
+/// [`super::open`].
 pub fn open(path: &Path, lines: &SpiLines) -> Result<Bus<Spidev, Line, Line, Line>, RadioError> {
     let spi = spidev(path, lines.cs.as_ref(), &lines.power_enable)?;
     let optional = |l: &Option<GpioLine>, role| match l {

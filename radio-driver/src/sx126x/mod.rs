@@ -20,40 +20,20 @@
 //! clamp against antenna mismatch, and the IQ polarity bit; the implicit-header timeout
 //! erratum does not apply (the driver uses explicit headers and no RX timeout).
 //!
-//! **Threading.** The embedded-hal-async traits promise no `Send` futures, so the driver task
-//! runs on its own thread with a current-thread tokio runtime; the [`Sx126xRadio`] handle is
-//! an ordinary `Send + Sync` [`Radio`]. SPI transfers on spidev are blocking ioctls of a few
-//! hundred microseconds, which that thread can afford.
+//! **The driver** is the one shared with the SX127x ([`crate::spi_radio`]): request queue,
+//! listen before talk, timeouts and recovery by reset. This module says how those steps are
+//! done with the SX126x's commands.
 //!
-//! **Receiving.** The chip stays in continuous RX whenever it is not sending. DIO1 carries
-//! TxDone, RxDone, CRC and header errors, CAD and timeout IRQs; packets whose CRC or header
-//! failed are dropped and counted ([`Sx126xStats::crc_errors`]); RSSI and SNR come from
-//! GetPacketStatus.
+//! **Receiving.** DIO1 carries TxDone, RxDone, CRC and header errors, CAD and timeout IRQs;
+//! RSSI and SNR come from GetPacketStatus.
 //!
-//! **Listen before talk.** Before each transmission the driver runs channel activity
-//! detection (CAD, 4 symbols). While the channel is busy it goes back to receiving (the busy
-//! channel is most likely a frame for us) until that packet has ended (RxDone, or a CRC or
-//! header error) or for at most the airtime of a 255-byte frame (capped at 2 s), then keeps
-//! receiving for a random time between half and one and a half times the airtime of a
-//! 64-byte frame (at least 20 ms, at most 2 s), so that stations that waited for the same
-//! packet do not all start together, and looks again. After [`LBT_TRIES`] busy looks it sends
-//! anyway, as the E22's and RNode's listen-before-talk do: a bounded hold, never a dropped
-//! frame, since the mesh above tolerates a collision better than a silent loss. Deferrals are
-//! counted ([`Sx126xStats::cad_busy`]).
+//! **Listen before talk** runs the chip's CAD over 4 symbols.
 //!
 //! **Failures.** Every command waits for BUSY low for at most
-//! [`DriverConfig::command_timeout`]; a TX without TxDone within the frame's airtime plus
-//! margin (capped by [`DriverConfig::tx_timeout`]) fails that send with
-//! [`RadioError::Timeout`]. Any failure of the chip (SPI error, stuck BUSY, a status byte no
-//! chip sends, a missing IRQ) puts the driver in [`RadioState::Reconnecting`]: it pulses
-//! NRESET, initialises the chip again and re-applies the modulation, with backoff, up to
-//! [`DriverConfig::max_reconnect_attempts`]. Sends wait meanwhile (failed after
-//! [`DriverConfig::queue_timeout`]); a send interrupted before the chip took the frame is
-//! retried after the reset.
+//! [`DriverConfig::command_timeout`]; a stuck BUSY or a status byte no chip sends is an error,
+//! and the driver resets the chip.
 //!
-//! **Memory.** Bounded: at most [`DriverConfig::queue_capacity`] requests in the channel and
-//! as many in the driver's queue, [`DriverConfig::rx_capacity`] received frames of at most
-//! 255 B (more are dropped and counted), and one exchange buffer of 260 B.
+//! **Memory.** The bus layer holds one exchange buffer of 260 B.
 //!
 //! # Airtime and usable payload per frame
 //!
@@ -76,9 +56,6 @@ pub mod chip;
 pub mod commands;
 pub mod linux;
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use embedded_hal::digital::{InputPin, OutputPin};
@@ -86,24 +63,19 @@ use embedded_hal_async::digital::Wait;
 use embedded_hal_async::spi::SpiDevice;
 use lorabridge_hardware::Modulation;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 pub use chip::{Antenna, Bus, Chip};
 use commands::{ChipMode, irq, op};
 pub use commands::{MAX_PAYLOAD, TcxoVoltage};
 
-use crate::{DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, RadioState, RxFrame};
+use crate::spi_radio::{Irqs, SpiRadio, Transceiver};
+use crate::{DriverConfig, ModuleKind, RadioError, RxFrame};
 
-/// Busy channel looks before a frame is sent anyway.
-pub const LBT_TRIES: u32 = 5;
 /// CAD length: SetCadParams code 2 = 4 symbols.
 const CAD_SYMBOLS_CODE: u8 = 0x02;
 const CAD_SYMBOLS: u32 = 4;
 /// How long the TCXO is given to start when DIO3 powers it (SetDio3AsTcxoCtrl's delay).
 const TCXO_STARTUP_US: u64 = 5_000;
-/// A send is retried after a chip reset at most this many times.
-const MAX_ATTEMPTS: u32 = 3;
 
 /// Settings of the board around the chip that no [`Modulation`] field carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +88,7 @@ pub struct Sx126xSettings {
     /// Use the chip's DC-DC regulator instead of its LDO (every board we know fits the
     /// inductor it needs).
     pub dcdc: bool,
-    /// Channel activity detection before each transmission (see the module docs).
+    /// Channel activity detection before each transmission ([`crate::spi_radio`]).
     pub listen_before_talk: bool,
     /// Gain of an amplifier between the chip and the antenna socket, in dB: the chip is set
     /// to the modulation's power minus this, so that `tx_power_dbm` stays the power at the
@@ -162,221 +134,25 @@ impl Sx126xSettings {
     }
 }
 
-/// A snapshot of the driver's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Sx126xStats {
-    pub rx_frames: u64,
-    /// Frames dropped because the receive queue was full.
-    pub rx_dropped: u64,
-    /// Packets dropped because their CRC or header failed.
-    pub crc_errors: u64,
-    pub tx_frames: u64,
-    /// Times CAD found the channel busy before a send.
-    pub cad_busy: u64,
-    /// Successful chip re-initialisations after a failure.
-    pub reconnects: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    rx_frames: AtomicU64,
-    rx_dropped: AtomicU64,
-    crc_errors: AtomicU64,
-    tx_frames: AtomicU64,
-    cad_busy: AtomicU64,
-    reconnects: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-enum Request {
-    Configure(Modulation, oneshot::Sender<Result<(), RadioError>>),
-    Send(Vec<u8>, oneshot::Sender<Result<(), RadioError>>),
-    Shutdown(oneshot::Sender<Result<(), RadioError>>),
-}
-
-impl Request {
-    fn answer(self, r: Result<(), RadioError>) {
-        let tx = match self {
-            Request::Configure(_, tx) | Request::Send(_, tx) | Request::Shutdown(tx) => tx,
-        };
-        let _ = tx.send(r);
-    }
-}
-
-/// An SX126x on SPI, driven by a task on its own thread.
-///
-/// Dropping the handle stops the task (the chip is left as it is); [`Radio::shutdown`] first
-/// puts the chip to sleep.
-pub struct Sx126xRadio {
+/// Resets and initialises the chip on `bus`, then starts the driver; a missing or
+/// miswired radio fails here, at once.
+pub async fn open<S, B, D, O>(
+    bus: Bus<S, B, D, O>,
     settings: Sx126xSettings,
-    requests: mpsc::Sender<Request>,
-    frames: Mutex<mpsc::Receiver<RxFrame>>,
-    state: watch::Receiver<RadioState>,
-    counters: Arc<Counters>,
-    queue_capacity: usize,
-}
-
-impl Sx126xRadio {
-    /// Resets and initialises the chip on `bus`, then starts the driver. Fails if the first
-    /// initialisation fails, so a missing or miswired radio is reported at once; after that,
-    /// the driver recovers by itself.
-    pub async fn open<S, B, D, O>(
-        bus: Bus<S, B, D, O>,
-        settings: Sx126xSettings,
-        cfg: DriverConfig,
-    ) -> Result<Self, RadioError>
-    where
-        S: SpiDevice + Send + 'static,
-        B: InputPin + Wait + Send + 'static,
-        D: Wait + Send + 'static,
-        O: OutputPin + Send + 'static,
-    {
-        let counters = Arc::new(Counters::default());
-        let (frame_tx, frame_rx) = mpsc::channel(cfg.rx_capacity.max(1));
-        let (req_tx, req_rx) = mpsc::channel(cfg.queue_capacity.max(1));
-        let (state_tx, state_rx) = watch::channel(RadioState::Busy);
-        let (up_tx, up_rx) = oneshot::channel();
-        let queue_capacity = cfg.queue_capacity;
-        let task_counters = counters.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(|e| RadioError::Failed(format!("driver runtime: {e}")))?;
-        std::thread::Builder::new()
-            .name("sx126x".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let mut task = Task {
-                        chip: Chip::new(bus, cfg.command_timeout),
-                        settings,
-                        cfg,
-                        requests: req_rx,
-                        state: state_tx,
-                        frames: frame_tx,
-                        counters: task_counters,
-                        modulation: None,
-                        queue: VecDeque::new(),
-                        rng: seed(),
-                    };
-                    let first = task.bring_up().await;
-                    let ok = first.is_ok();
-                    let _ = up_tx.send(first);
-                    if ok {
-                        task.run().await;
-                    }
-                })
-            })
-            .map_err(|e| RadioError::Failed(format!("driver thread: {e}")))?;
-        up_rx
-            .await
-            .unwrap_or_else(|_| Err(RadioError::Failed("driver thread ended".into())))?;
-        Ok(Self {
-            settings,
-            requests: req_tx,
-            frames: Mutex::new(frame_rx),
-            state: state_rx,
-            counters,
-            queue_capacity,
-        })
-    }
-
-    pub fn stats(&self) -> Sx126xStats {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Sx126xStats {
-            rx_frames: get(&c.rx_frames),
-            rx_dropped: get(&c.rx_dropped),
-            crc_errors: get(&c.crc_errors),
-            tx_frames: get(&c.tx_frames),
-            cad_busy: get(&c.cad_busy),
-            reconnects: get(&c.reconnects),
-        }
-    }
-
-    /// A watch on the state, for callers that wait for a change.
-    pub fn watch_state(&self) -> watch::Receiver<RadioState> {
-        self.state.clone()
-    }
-
-    async fn request(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), RadioError>>) -> Request,
-    ) -> Result<(), RadioError> {
-        let (tx, rx) = oneshot::channel();
-        match self.requests.try_send(make(tx)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(RadioError::QueueFull {
-                    capacity: self.queue_capacity,
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.closed_error()),
-        }
-        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
-    }
-
-    fn closed_error(&self) -> RadioError {
-        match *self.state.borrow() {
-            RadioState::Failed => RadioError::Failed("gave up re-initialising the chip".into()),
-            _ => RadioError::Closed,
-        }
-    }
-}
-
-impl Radio for Sx126xRadio {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Sx126x
-    }
-
-    fn mtu(&self) -> usize {
-        MAX_PAYLOAD
-    }
-
-    fn state(&self) -> RadioState {
-        *self.state.borrow()
-    }
-
-    fn configure<'a>(
-        &'a self,
-        modulation: &'a Modulation,
-    ) -> RadioFuture<'a, Result<(), RadioError>> {
-        Box::pin(async move {
-            check(modulation, &self.settings)?;
-            self.request(|tx| Request::Configure(*modulation, tx)).await
-        })
-    }
-
-    fn send<'a>(&'a self, frame: &'a [u8]) -> RadioFuture<'a, Result<(), RadioError>> {
-        Box::pin(async move {
-            if frame.len() > MAX_PAYLOAD {
-                return Err(RadioError::FrameTooLarge {
-                    size: frame.len(),
-                    mtu: MAX_PAYLOAD,
-                });
-            }
-            if frame.is_empty() {
-                return Err(RadioError::EmptyFrame);
-            }
-            self.request(|tx| Request::Send(frame.to_vec(), tx)).await
-        })
-    }
-
-    fn recv(&self) -> RadioFuture<'_, Option<RxFrame>> {
-        Box::pin(async move { self.frames.lock().await.recv().await })
-    }
-
-    fn shutdown(&self) -> RadioFuture<'_, Result<(), RadioError>> {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            if self.requests.send(Request::Shutdown(tx)).await.is_err() {
-                return Ok(());
-            }
-            rx.await.unwrap_or(Ok(()))
-        })
-    }
+    cfg: DriverConfig,
+) -> Result<SpiRadio, RadioError>
+where
+    S: SpiDevice + Send + 'static,
+    B: InputPin + Wait + Send + 'static,
+    D: Wait + Send + 'static,
+    O: OutputPin + Send + 'static,
+{
+    let chip = Sx126x {
+        chip: Chip::new(bus, cfg.command_timeout),
+        settings,
+    };
+    let check = Box::new(move |m: &Modulation| check(m, &settings));
+    SpiRadio::open(ModuleKind::Sx126x, chip, check, cfg).await
 }
 
 /// Refuses what the chip cannot be set to, before anything is sent to it.
@@ -405,227 +181,28 @@ fn check(m: &Modulation, settings: &Sx126xSettings) -> Result<(), RadioError> {
         .ok_or_else(|| unsupported("no SX126x code for this SF, bandwidth or coding rate".into()))
 }
 
-/// A request waiting its turn: when it arrived (for the queue timeout) and how many chip
-/// resets it has been through.
-struct Queued {
-    req: Request,
-    since: Instant,
-    attempts: u32,
-}
-
-/// Why serving stopped.
-enum Stop {
-    Closed,
-    /// The chip failed; re-initialise it.
-    Chip(RadioError),
-}
-
-struct Task<S, B, D, O> {
+/// The driver's steps in the SX126x's commands.
+struct Sx126x<S, B, D, O> {
     chip: Chip<S, B, D, O>,
     settings: Sx126xSettings,
-    cfg: DriverConfig,
-    requests: mpsc::Receiver<Request>,
-    state: watch::Sender<RadioState>,
-    frames: mpsc::Sender<RxFrame>,
-    counters: Arc<Counters>,
-    /// The last modulation configured; re-applied after every reset.
-    modulation: Option<Modulation>,
-    /// Requests taken off the channel, not answered yet; at most `queue_capacity`.
-    queue: VecDeque<Queued>,
-    rng: u64,
 }
 
-/// A random seed from the standard library's per-process hash keys.
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now()) | 1
-}
-
-impl<S, B, D, O> Task<S, B, D, O>
+impl<S, B, D, O> Transceiver for Sx126x<S, B, D, O>
 where
     S: SpiDevice,
     B: InputPin + Wait,
     D: Wait,
     O: OutputPin,
 {
-    async fn run(mut self) {
-        let end = loop {
-            match self.serve().await {
-                Stop::Closed => break (RadioState::Closed, RadioError::Closed),
-                Stop::Chip(e) => {
-                    tracing::warn!(error = %e, "SX126x failed; resetting it");
-                    if let Err(reason) = self.recover().await {
-                        break reason;
-                    }
-                }
-            }
-        };
-        let (state, err) = end;
-        self.state.send_replace(state);
-        for q in self.queue.drain(..) {
-            q.req.answer(Err(err.clone()));
-        }
-        self.requests.close();
-        while let Ok(req) = self.requests.try_recv() {
-            req.answer(Err(err.clone()));
-        }
+    const NAME: &'static str = "SX126x";
+    const IRQ_LINE: &'static str = "DIO1";
+
+    fn listens_before_talk(&self) -> bool {
+        self.settings.listen_before_talk
     }
 
-    fn enqueue(&mut self, req: Request) {
-        if self.queue.len() >= self.cfg.queue_capacity.max(1) {
-            req.answer(Err(RadioError::QueueFull {
-                capacity: self.cfg.queue_capacity,
-            }));
-            return;
-        }
-        self.queue.push_back(Queued {
-            req,
-            since: Instant::now(),
-            attempts: 0,
-        });
-    }
-
-    /// Serves requests and receptions until the chip fails or the driver is closed.
-    async fn serve(&mut self) -> Stop {
-        loop {
-            let Some(q) = self.queue.pop_front() else {
-                self.state.send_replace(RadioState::Ready);
-                tokio::select! {
-                    req = self.requests.recv() => match req {
-                        Some(r) => self.enqueue(r),
-                        None => return Stop::Closed,
-                    },
-                    r = self.chip.wait_irq() => {
-                        if let Err(e) = r {
-                            return Stop::Chip(e);
-                        }
-                        if let Err(e) = self.service_irq().await.map(drop) {
-                            return Stop::Chip(e);
-                        }
-                    }
-                }
-                continue;
-            };
-            self.state.send_replace(RadioState::Busy);
-            match q.req {
-                Request::Shutdown(tx) => {
-                    let _ = self.sleep().await;
-                    self.state.send_replace(RadioState::Closed);
-                    for q in self.queue.drain(..) {
-                        q.req.answer(Err(RadioError::Closed));
-                    }
-                    let _ = tx.send(Ok(()));
-                    return Stop::Closed;
-                }
-                Request::Configure(m, tx) => match self.configure(&m).await {
-                    Ok(()) => {
-                        self.modulation = Some(m);
-                        let _ = tx.send(Ok(()));
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.clone()));
-                        return Stop::Chip(e);
-                    }
-                },
-                Request::Send(frame, tx) => {
-                    let Some(m) = self.modulation else {
-                        let _ = tx.send(Err(RadioError::NotConfigured));
-                        continue;
-                    };
-                    match self.transmit(&m, &frame).await {
-                        Ok(()) => {
-                            let _ = tx.send(Ok(()));
-                        }
-                        Err(TxError::Lost(e)) => {
-                            let _ = tx.send(Err(e.clone()));
-                            return Stop::Chip(e);
-                        }
-                        Err(TxError::Before(e)) => {
-                            let attempts = q.attempts + 1;
-                            if attempts >= MAX_ATTEMPTS {
-                                let _ = tx.send(Err(e.clone()));
-                            } else {
-                                self.queue.push_front(Queued {
-                                    req: Request::Send(frame, tx),
-                                    since: q.since,
-                                    attempts,
-                                });
-                            }
-                            return Stop::Chip(e);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Resets and re-initialises the chip with backoff until it answers, taking requests
-    /// meanwhile. `Err` carries the final state when the driver ends instead.
-    async fn recover(&mut self) -> Result<(), (RadioState, RadioError)> {
-        self.state.send_replace(RadioState::Reconnecting);
-        let mut delay = self.cfg.backoff_min;
-        let mut failures = 0u32;
-        loop {
-            let wake = Instant::now() + delay;
-            loop {
-                self.expire_queue();
-                tokio::select! {
-                    _ = tokio::time::sleep_until(wake) => break,
-                    req = self.requests.recv() => match req {
-                        Some(Request::Shutdown(tx)) => {
-                            for q in self.queue.drain(..) {
-                                q.req.answer(Err(RadioError::Closed));
-                            }
-                            self.state.send_replace(RadioState::Closed);
-                            let _ = tx.send(Ok(()));
-                            return Err((RadioState::Closed, RadioError::Closed));
-                        }
-                        Some(r) => self.enqueue(r),
-                        None => return Err((RadioState::Closed, RadioError::Closed)),
-                    },
-                }
-            }
-            match self.bring_up().await {
-                Ok(()) => {
-                    bump(&self.counters.reconnects);
-                    tracing::info!("SX126x back after a reset");
-                    return Ok(());
-                }
-                Err(e) => {
-                    failures += 1;
-                    tracing::debug!(error = %e, failures, "SX126x still not answering");
-                    if self
-                        .cfg
-                        .max_reconnect_attempts
-                        .is_some_and(|max| failures >= max)
-                    {
-                        let reason = format!("the SX126x did not come back: {e}");
-                        return Err((RadioState::Failed, RadioError::Failed(reason)));
-                    }
-                    delay = (delay * 2).min(self.cfg.backoff_max);
-                }
-            }
-        }
-    }
-
-    /// Fails sends that waited longer than the queue timeout.
-    fn expire_queue(&mut self) {
-        let timeout = self.cfg.queue_timeout;
-        let (expired, kept): (VecDeque<_>, VecDeque<_>) = self
-            .queue
-            .drain(..)
-            .partition(|q| matches!(q.req, Request::Send(..)) && q.since.elapsed() >= timeout);
-        self.queue = kept;
-        for q in expired {
-            q.req.answer(Err(RadioError::Unavailable {
-                waited: q.since.elapsed(),
-                reason: "the SX126x is being reset".into(),
-            }));
-        }
-    }
-
-    /// Reset, initialisation, and the last modulation if there was one.
-    async fn bring_up(&mut self) -> Result<(), RadioError> {
+    /// Reset, regulator, TCXO, RF switch, the PA clamp erratum and LoRa packets.
+    async fn init(&mut self) -> Result<(), RadioError> {
         self.chip.reset().await?;
         let status = self.chip.status("reset").await?;
         if status.mode != ChipMode::StandbyRc {
@@ -659,19 +236,14 @@ where
             .await?;
         c.command(op::SET_BUFFER_BASE_ADDRESS, &[0x00, 0x00])
             .await?;
-        c.status("initialisation").await?;
-        match self.modulation {
-            Some(m) => self.configure(&m).await,
-            None => Ok(()),
-        }
+        c.status("initialisation").await.map(drop)
     }
 
-    /// Applies `m` and starts receiving with it; reads the sync word back, so that a
-    /// modulation that did not reach the chip is an error, not a deaf radio.
-    async fn configure(&mut self, m: &Modulation) -> Result<(), RadioError> {
+    /// Reads the sync word back, so that a modulation that did not reach the chip is an
+    /// error, not a deaf radio.
+    async fn apply(&mut self, m: &Modulation) -> Result<(), RadioError> {
         check(m, &self.settings)?;
         let power = self.settings.chip_power(m.tx_power_dbm).expect("checked");
-        self.standby().await?;
         let c = &mut self.chip;
         c.command(
             op::SET_RF_FREQUENCY,
@@ -717,19 +289,17 @@ where
             )));
         }
         c.status("configuration").await?;
-        self.start_rx(m).await
+        self.receive(m).await
     }
 
-    /// Standby, delivering a frame that arrived just before.
     async fn standby(&mut self) -> Result<(), RadioError> {
         self.chip
             .command(op::SET_STANDBY, &[commands::STANDBY_RC])
             .await?;
-        self.chip.antenna(Antenna::Off)?;
-        self.service_irq().await.map(drop)
+        self.chip.antenna(Antenna::Off)
     }
 
-    async fn start_rx(&mut self, m: &Modulation) -> Result<(), RadioError> {
+    async fn receive(&mut self, m: &Modulation) -> Result<(), RadioError> {
         let c = &mut self.chip;
         c.command(
             op::SET_PACKET_PARAMS,
@@ -741,91 +311,27 @@ where
         c.command(op::SET_RX, &[a, b, d]).await
     }
 
-    /// Reads and clears the IRQs; a received packet goes to the caller, a failed one is
-    /// counted. Says whether a packet ended (received or failed).
-    async fn service_irq(&mut self) -> Result<bool, RadioError> {
+    async fn wait_irq(&mut self) -> Result<(), RadioError> {
+        self.chip.wait_irq().await
+    }
+
+    async fn take_irqs(&mut self) -> Result<Irqs, RadioError> {
         let flags = self.chip.take_irq().await?;
-        if flags & (irq::CRC_ERR | irq::HEADER_ERR) != 0 {
-            bump(&self.counters.crc_errors);
-            return Ok(true);
-        }
-        if flags & irq::RX_DONE == 0 {
-            return Ok(false);
-        }
-        let (_, data) = self.chip.read(op::GET_RX_BUFFER_STATUS, &[], 2).await?;
-        let (len, start) = (usize::from(data[0]), data[1]);
-        let (_, payload) = self.chip.read(op::READ_BUFFER, &[start], len).await?;
-        let payload = payload.to_vec();
-        let (_, status) = self.chip.read(op::GET_PACKET_STATUS, &[], 3).await?;
-        // RssiPkt = -value/2 dBm, SnrPkt = signed value/4 dB (datasheet §13.5.3).
-        let rssi = -(i16::from(status[0]) / 2);
-        let snr = f32::from(status[1] as i8) / 4.0;
-        if payload.is_empty() {
-            return Ok(true);
-        }
-        let frame = RxFrame {
-            payload,
-            rssi_dbm: Some(rssi),
-            snr_db: Some(snr),
+        let failed = flags & (irq::CRC_ERR | irq::HEADER_ERR) != 0;
+        let mut irqs = Irqs {
+            packet_ended: failed || flags & irq::RX_DONE != 0,
+            cad: (flags & irq::CAD_DONE != 0).then_some(flags & irq::CAD_DETECTED != 0),
+            tx_done: flags & irq::TX_DONE != 0,
+            tx_timeout: flags & irq::TIMEOUT != 0,
+            ..Irqs::default()
         };
-        // Counted before the caller can see it, so that the counter is never behind.
-        match self.frames.try_reserve() {
-            Ok(slot) => {
-                bump(&self.counters.rx_frames);
-                slot.send(frame);
-            }
-            Err(_) => bump(&self.counters.rx_dropped),
+        if irqs.packet_ended && !failed {
+            irqs.received = Some(self.read_packet().await?);
         }
-        Ok(true)
+        Ok(irqs)
     }
 
-    /// Receives until `deadline`, or until a packet ends when `until_packet`.
-    async fn listen_until(
-        &mut self,
-        deadline: Instant,
-        until_packet: bool,
-    ) -> Result<(), RadioError> {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return Ok(()),
-                r = self.chip.wait_irq() => {
-                    r?;
-                    if self.service_irq().await? && until_packet {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-    }
-
-    /// Waits for DIO1 and takes the IRQs until one of `want` is set, at most `timeout`.
-    async fn irq_within(
-        &mut self,
-        want: u16,
-        timeout: Duration,
-        what: &str,
-    ) -> Result<u16, RadioError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, self.chip.wait_irq()).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(RadioError::Timeout {
-                        command: format!("{what} (no IRQ on DIO1)"),
-                        timeout,
-                    });
-                }
-            }
-            let flags = self.chip.take_irq().await?;
-            if flags & want != 0 {
-                return Ok(flags);
-            }
-        }
-    }
-
-    /// One channel activity detection: whether a LoRa preamble of `m` is on air.
-    async fn channel_busy(&mut self, m: &Modulation) -> Result<bool, RadioError> {
-        self.standby().await?;
+    async fn start_cad(&mut self, m: &Modulation) -> Result<Duration, RadioError> {
         let c = &mut self.chip;
         c.antenna(Antenna::Rx)?;
         // Detection peak SF + 13 and minimum 10: common starting values for a 4-symbol CAD;
@@ -836,99 +342,52 @@ where
         )
         .await?;
         c.command(op::SET_CAD, &[]).await?;
-        let cad_time = m.symbol_time() * (CAD_SYMBOLS + 2);
-        let flags = self
-            .irq_within(
-                irq::CAD_DONE,
-                cad_time + self.cfg.command_timeout,
-                "channel activity detection",
-            )
-            .await?;
-        Ok(flags & irq::CAD_DETECTED != 0)
+        Ok(m.symbol_time() * (CAD_SYMBOLS + 2))
     }
 
-    /// A uniformly random wait in [lo, hi].
-    fn random_between(&mut self, lo: Duration, hi: Duration) -> Duration {
-        // xorshift64: plenty for spreading retries apart.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let span = hi.saturating_sub(lo).as_micros() as u64;
-        lo + Duration::from_micros(self.rng % (span + 1))
-    }
-
-    async fn transmit(&mut self, m: &Modulation, frame: &[u8]) -> Result<(), TxError> {
-        if self.settings.listen_before_talk {
-            let packet_max = m.time_on_air(MAX_PAYLOAD).min(Duration::from_secs(2));
-            let toa = m.time_on_air(64);
-            let lo = (toa / 2).clamp(Duration::from_millis(20), Duration::from_secs(2));
-            let hi = (toa * 3 / 2).clamp(lo, Duration::from_secs(2));
-            for look in 1..=LBT_TRIES {
-                if !self.channel_busy(m).await.map_err(TxError::Before)? {
-                    break;
-                }
-                bump(&self.counters.cad_busy);
-                if look == LBT_TRIES {
-                    tracing::debug!("channel still busy after {LBT_TRIES} looks; sending anyway");
-                    break;
-                }
-                self.start_rx(m).await.map_err(TxError::Before)?;
-                self.listen_until(Instant::now() + packet_max, true)
-                    .await
-                    .map_err(TxError::Before)?;
-                let wait = self.random_between(lo, hi);
-                self.listen_until(Instant::now() + wait, false)
-                    .await
-                    .map_err(TxError::Before)?;
-            }
-        }
-        self.standby().await.map_err(TxError::Before)?;
+    async fn start_tx(&mut self, m: &Modulation, frame: &[u8]) -> Result<(), RadioError> {
         let c = &mut self.chip;
-        let before = async {
-            let mut write = vec![0x00];
-            write.extend_from_slice(frame);
-            c.command(op::WRITE_BUFFER, &write).await?;
-            c.command(
-                op::SET_PACKET_PARAMS,
-                &commands::packet_params(m.preamble_symbols, frame.len() as u8),
-            )
-            .await?;
-            c.antenna(Antenna::Tx)?;
-            // No chip timeout: the host bounds the wait for TxDone below.
-            c.command(op::SET_TX, &[0, 0, 0]).await
-        };
-        before.await.map_err(TxError::Before)?;
-        let limit = (m.time_on_air(frame.len()) * 3 / 2 + Duration::from_millis(500))
-            .min(self.cfg.tx_timeout);
-        let flags = self
-            .irq_within(irq::TX_DONE | irq::TIMEOUT, limit, "TX done")
-            .await
-            .map_err(TxError::Lost)?;
-        if flags & irq::TX_DONE == 0 {
-            return Err(TxError::Lost(RadioError::Timeout {
-                command: "SetTx (the chip reported a TX timeout)".into(),
-                timeout: limit,
-            }));
-        }
-        bump(&self.counters.tx_frames);
-        self.start_rx(m).await.map_err(TxError::Lost)
+        let mut write = vec![0x00];
+        write.extend_from_slice(frame);
+        c.command(op::WRITE_BUFFER, &write).await?;
+        c.command(
+            op::SET_PACKET_PARAMS,
+            &commands::packet_params(m.preamble_symbols, frame.len() as u8),
+        )
+        .await?;
+        c.antenna(Antenna::Tx)?;
+        // No chip timeout: the driver bounds the wait for TxDone.
+        c.command(op::SET_TX, &[0, 0, 0]).await
     }
 
     /// Standby, then sleep (cold start: the next use resets the chip anyway).
     async fn sleep(&mut self) -> Result<(), RadioError> {
-        self.chip
-            .command(op::SET_STANDBY, &[commands::STANDBY_RC])
-            .await?;
-        self.chip.antenna(Antenna::Off)?;
+        self.standby().await?;
         self.chip.command(op::SET_SLEEP, &[0x00]).await
     }
 }
 
-/// How a transmission failed: before the chip took the frame (it is sent again after the
-/// reset), or after (it may be on air; the caller hears the error).
-enum TxError {
-    Before(RadioError),
-    Lost(RadioError),
+impl<S, B, D, O> Sx126x<S, B, D, O>
+where
+    S: SpiDevice,
+    B: InputPin + Wait,
+    D: Wait,
+    O: OutputPin,
+{
+    /// The packet that RxDone announced, from the buffer, with its signal.
+    async fn read_packet(&mut self) -> Result<RxFrame, RadioError> {
+        let (_, data) = self.chip.read(op::GET_RX_BUFFER_STATUS, &[], 2).await?;
+        let (len, start) = (usize::from(data[0]), data[1]);
+        let (_, payload) = self.chip.read(op::READ_BUFFER, &[start], len).await?;
+        let payload = payload.to_vec();
+        let (_, status) = self.chip.read(op::GET_PACKET_STATUS, &[], 3).await?;
+        // RssiPkt = -value/2 dBm, SnrPkt = signed value/4 dB (datasheet §13.5.3).
+        Ok(RxFrame {
+            payload,
+            rssi_dbm: Some(-(i16::from(status[0]) / 2)),
+            snr_db: Some(f32::from(status[1] as i8) / 4.0),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -128,6 +128,11 @@ where
         self.frequency_hz = hz;
     }
 
+    /// The frequency last set (0 before any), which picks the RSSI offset of its port.
+    pub fn frequency_hz(&self) -> u32 {
+        self.frequency_hz
+    }
+
     /// Puts the chip in `mode` (LoRa) with DIO0 mapped to `dio0`, and reads RegOpMode back.
     pub async fn set_mode(&mut self, mode: Mode, dio0: Option<Dio0>) -> Result<(), RadioError> {
         if let Some(map) = dio0 {

@@ -29,7 +29,7 @@ impl Sx127xLines {
 }
 
 /// Opens the spidev device and requests the lines: the bus for
-/// [`super::Sx127xRadio::open`].
+/// [`super::open`].
 pub fn open(path: &Path, lines: &Sx127xLines) -> Result<Bus<Spidev, Line, Line>, RadioError> {
     let spi = spidev(path, lines.cs.as_ref(), &[])?;
     Ok(Bus {

@@ -134,8 +134,7 @@ impl Dio0 {
     }
 }
 
-/// One frame is one LoRa packet; RegPayloadLength is one byte.
-pub const MAX_PAYLOAD: usize = 255;
+pub use crate::spi_radio::MAX_PAYLOAD;
 /// The FIFO: 256 bytes shared by TX and RX; the driver gives both the whole of it (base 0),
 /// since it never sends and receives at once.
 pub const FIFO_SIZE: usize = 256;
