@@ -8,6 +8,13 @@
 //! Within one boot, the time since boot (`/proc/uptime`, the kernel's boot-time clock) gives
 //! the true age; across boots only the wall clock can, and there it errs young (the Pi boots
 //! in the past), which keeps records longer, the safe side.
+//!
+//! Except in one case: a record dated before NTP answered, read in a later boot whose clock
+//! NTP has set. Its wall date is in the past of the saved time, the clock it is read by is
+//! true, and the record looks older than it is. So each stamp says whether the kernel held the
+//! clock synchronised; such a record is taken to be no older than the reading boot (it
+//! happened before that boot began), and the record's own boot re-dates it by the boot clock
+//! once NTP has answered there ([`crate::state`]).
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +28,8 @@ pub struct Stamp {
     pub boot: String,
     /// Milliseconds since that boot.
     pub since_boot_ms: u64,
+    /// Whether the kernel held the wall clock synchronised (by NTP, chrony or timesyncd).
+    pub synced: bool,
 }
 
 impl Stamp {
@@ -32,16 +41,29 @@ impl Stamp {
                 .map_or(0, |d| d.as_millis() as u64),
             boot: boot_id().to_string(),
             since_boot_ms: since_boot().map_or(0, |d| d.as_millis() as u64),
+            synced: clock_synced(),
         }
     }
 
+    /// Whether a record of another boot stamped `self` may be aged by the wall clock at `now`:
+    /// not when it was stamped before NTP answered and `now` is after (see the module docs).
+    pub fn wall_clock_comparable(&self, now: &Stamp) -> bool {
+        self.synced || !now.synced || now.boot.is_empty()
+    }
+
     /// How long before `now` this was: by the boot's clock when both are of one known boot,
-    /// else by the wall clock. A date in the future counts as now.
+    /// else by the wall clock, but for a record dated before NTP answered no longer than
+    /// `now`'s boot has run. A date in the future counts as now.
     pub fn age_at(&self, now: &Stamp) -> Duration {
         let ms = if !self.boot.is_empty() && self.boot == now.boot {
             now.since_boot_ms.saturating_sub(self.since_boot_ms)
         } else {
-            now.wall_ms.saturating_sub(self.wall_ms)
+            let wall = now.wall_ms.saturating_sub(self.wall_ms);
+            if self.wall_clock_comparable(now) {
+                wall
+            } else {
+                wall.min(now.since_boot_ms)
+            }
         };
         Duration::from_millis(ms)
     }
@@ -54,6 +76,17 @@ fn boot_id() -> &'static str {
             .map(|id| id.trim().to_string())
             .unwrap_or_default()
     })
+}
+
+/// Whether the kernel's clock status says synchronised: some time client has set the clock
+/// and cleared STA_UNSYNC. Where that cannot be read, as not synchronised, the wall clock's
+/// usual and safe side.
+fn clock_synced() -> bool {
+    // SAFETY: `timex` is plain data, for which all zeroes is valid; with `modes` zero,
+    // adjtimex only reads the clock's state into it.
+    let mut t: libc::timex = unsafe { std::mem::zeroed() };
+    let state = unsafe { libc::adjtimex(&mut t) };
+    state >= 0 && state != libc::TIME_ERROR && t.status & libc::STA_UNSYNC == 0
 }
 
 fn since_boot() -> Option<Duration> {
@@ -71,6 +104,14 @@ mod tests {
             wall_ms: wall_s * 1000,
             boot: boot.into(),
             since_boot_ms: since_boot_s * 1000,
+            synced: true,
+        }
+    }
+
+    fn unsynced(stamp: Stamp) -> Stamp {
+        Stamp {
+            synced: false,
+            ..stamp
         }
     }
 
@@ -90,6 +131,28 @@ mod tests {
             at(10, "", 5).age_at(&at(20, "", 5)),
             Duration::from_secs(10)
         );
+    }
+
+    /// #13: a send made before NTP answered, read in the next boot after NTP answered there.
+    #[test]
+    fn a_record_dated_before_ntp_is_no_older_than_the_boot_that_reads_it() {
+        // Booted at the saved time (day 10), sent 100 s later, crashed. The next boot's NTP
+        // has set the true time, day 12; that boot has run five minutes.
+        let sent = unsynced(at(10 * 86_400 + 100, "b1", 100));
+        let read = at(12 * 86_400, "b2", 300);
+        assert_eq!(sent.age_at(&read), Duration::from_secs(300));
+        // Read by a boot whose clock is not synchronised either: both on the saved clock.
+        let read_unsynced = unsynced(read.clone());
+        assert_eq!(
+            sent.age_at(&read_unsynced),
+            Duration::from_secs(2 * 86_400 - 100)
+        );
+        // A synchronised record goes by the wall clock, as before.
+        let synced_sent = at(12 * 86_400 - 7_200, "b1", 100);
+        assert_eq!(synced_sent.age_at(&read), Duration::from_secs(7_200));
+        // Within its own boot the boot clock rules whatever the sync.
+        let same_boot = at(13 * 86_400, "b1", 700);
+        assert_eq!(sent.age_at(&same_boot), Duration::from_secs(600));
     }
 
     #[test]

@@ -68,22 +68,38 @@ impl State {
         for statement in [
             "CREATE TABLE IF NOT EXISTS lorabridge_heard (transport TEXT NOT NULL, op_id BLOB NOT NULL, PRIMARY KEY (transport, op_id))",
             "CREATE TABLE IF NOT EXISTS lorabridge_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS lorabridge_sends (wall_ms INTEGER NOT NULL, boot TEXT NOT NULL, boot_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS lorabridge_sends (wall_ms INTEGER NOT NULL, boot TEXT NOT NULL, boot_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL, synced INTEGER NOT NULL DEFAULT 1)",
             "CREATE INDEX IF NOT EXISTS lorabridge_sends_wall ON lorabridge_sends (wall_ms)",
-            "CREATE TABLE IF NOT EXISTS lorabridge_keys (topic BLOB NOT NULL, key BLOB NOT NULL, wall_ms INTEGER NOT NULL, boot TEXT NOT NULL, boot_ms INTEGER NOT NULL, PRIMARY KEY (topic, key))",
+            "CREATE TABLE IF NOT EXISTS lorabridge_keys (topic BLOB NOT NULL, key BLOB NOT NULL, wall_ms INTEGER NOT NULL, boot TEXT NOT NULL, boot_ms INTEGER NOT NULL, synced INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (topic, key))",
             "CREATE INDEX IF NOT EXISTS lorabridge_keys_wall ON lorabridge_keys (wall_ms)",
             // Keys were scoped to (app, instance) before; LoRes scopes them to the topic.
             "DROP TABLE IF EXISTS lorabridge_idempotency",
             // Sends and keys of bridges from before boot stamps, dated by the wall clock only
             // (an empty boot): kept, so that an upgrade forgets no airtime and no key.
             "CREATE TABLE IF NOT EXISTS lorabridge_airtime (sent_ms INTEGER NOT NULL, airtime_us INTEGER NOT NULL)",
-            "INSERT INTO lorabridge_sends SELECT sent_ms, '', 0, airtime_us FROM lorabridge_airtime",
+            "INSERT INTO lorabridge_sends (wall_ms, boot, boot_ms, airtime_us) SELECT sent_ms, '', 0, airtime_us FROM lorabridge_airtime",
             "DROP TABLE lorabridge_airtime",
             "CREATE TABLE IF NOT EXISTS lorabridge_publish_keys (topic BLOB NOT NULL, key BLOB NOT NULL, created_secs INTEGER NOT NULL)",
-            "INSERT OR IGNORE INTO lorabridge_keys SELECT topic, key, created_secs * 1000, '', 0 FROM lorabridge_publish_keys",
+            "INSERT OR IGNORE INTO lorabridge_keys (topic, key, wall_ms, boot, boot_ms) SELECT topic, key, created_secs * 1000, '', 0 FROM lorabridge_publish_keys",
             "DROP TABLE lorabridge_publish_keys",
         ] {
             sqlx::query(statement).execute(&pool).await?;
+        }
+        // Rows of bridges from before the sync flag were dated as if synchronised, by the
+        // wall clock across boots: they keep that rule.
+        for table in ["lorabridge_sends", "lorabridge_keys"] {
+            let (has,): (i64,) = sqlx::query_as(&format!(
+                "SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = 'synced'"
+            ))
+            .fetch_one(&pool)
+            .await?;
+            if has == 0 {
+                sqlx::query(&format!(
+                    "ALTER TABLE {table} ADD COLUMN synced INTEGER NOT NULL DEFAULT 1"
+                ))
+                .execute(&pool)
+                .await?;
+            }
         }
         Ok(Self {
             pool,
@@ -138,15 +154,16 @@ impl State {
     ) -> Result<Vec<(Duration, Duration)>, StateError> {
         self.forget_older("lorabridge_sends", now, Duration::from_secs(3600))
             .await?;
-        let rows: Vec<(i64, String, i64, i64)> =
-            sqlx::query_as("SELECT wall_ms, boot, boot_ms, airtime_us FROM lorabridge_sends")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(i64, String, i64, bool, i64)> = sqlx::query_as(
+            "SELECT wall_ms, boot, boot_ms, synced, airtime_us FROM lorabridge_sends",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut sends: Vec<(Duration, Duration)> = rows
             .into_iter()
-            .map(|(wall_ms, boot, boot_ms, airtime)| {
+            .map(|(wall_ms, boot, boot_ms, synced, airtime)| {
                 let airtime = Duration::from_micros(u64::try_from(airtime).unwrap_or(0));
-                (stamp(wall_ms, boot, boot_ms).age_at(now), airtime)
+                (stamp(wall_ms, boot, boot_ms, synced).age_at(now), airtime)
             })
             .collect();
         sends.sort_by(|a, b| b.0.cmp(&a.0));
@@ -166,18 +183,9 @@ impl State {
                     .bind(transport)
                     .bind(id.to_vec())
                     .execute(&pool)
-                    .await,
-                    Record::Airtime { at, airtime } => {
-                        sqlx::query(
-                            "INSERT INTO lorabridge_sends (wall_ms, boot, boot_ms, airtime_us) VALUES (?, ?, ?, ?)",
-                        )
-                        .bind(at.wall_ms as i64)
-                        .bind(at.boot)
-                        .bind(at.since_boot_ms as i64)
-                        .bind(airtime.as_micros() as i64)
-                        .execute(&pool)
-                        .await
-                    }
+                    .await
+                    .map(drop),
+                    Record::Airtime { at, airtime } => insert_send(&pool, &at, airtime).await,
                 };
                 if let Err(e) = result {
                     tracing::warn!("cannot write the bridge's state: {e}");
@@ -199,15 +207,15 @@ impl State {
         now: &Stamp,
     ) -> Result<bool, StateError> {
         self.expire_keys(now).await?;
-        let row: Option<(i64, String, i64)> = sqlx::query_as(
-            "SELECT wall_ms, boot, boot_ms FROM lorabridge_keys WHERE topic = ? AND key = ?",
+        let row: Option<(i64, String, i64, bool)> = sqlx::query_as(
+            "SELECT wall_ms, boot, boot_ms, synced FROM lorabridge_keys WHERE topic = ? AND key = ?",
         )
         .bind(&topic[..])
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.is_some_and(|(wall_ms, boot, boot_ms)| {
-            stamp(wall_ms, boot, boot_ms).age_at(now) < IDEMPOTENCY_RETENTION
+        Ok(row.is_some_and(|(wall_ms, boot, boot_ms, synced)| {
+            stamp(wall_ms, boot, boot_ms, synced).age_at(now) < IDEMPOTENCY_RETENTION
         }))
     }
 
@@ -223,14 +231,16 @@ impl State {
         key: &[u8],
         now: &Stamp,
     ) -> Result<(), StateError> {
+        redate(&self.pool, "lorabridge_keys", now).await?;
         sqlx::query(
-            "INSERT OR REPLACE INTO lorabridge_keys (topic, key, wall_ms, boot, boot_ms) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO lorabridge_keys (topic, key, wall_ms, boot, boot_ms, synced) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&topic[..])
         .bind(key)
         .bind(now.wall_ms as i64)
         .bind(&now.boot)
         .bind(now.since_boot_ms as i64)
+        .bind(now.synced)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -250,8 +260,8 @@ impl State {
             .await
     }
 
-    /// Deletes the rows of `table` (a table of ours with `wall_ms`, `boot` and `boot_ms`)
-    /// dated more than `age` before `now`, by the rule of [`Stamp::age_at`].
+    /// Deletes the rows of `table` (a table of ours with `wall_ms`, `boot`, `boot_ms` and
+    /// `synced`) dated more than `age` before `now`, by the rule of [`Stamp::age_at`].
     async fn forget_older(
         &self,
         table: &str,
@@ -259,26 +269,64 @@ impl State {
         age: Duration,
     ) -> Result<(), StateError> {
         let age_ms = age.as_millis() as u64;
+        // A row of another boot dated before NTP answered is no older than this boot.
+        let unsynced_may_go = !now.synced || now.boot.is_empty() || now.since_boot_ms > age_ms;
         sqlx::query(&format!(
             "DELETE FROM {table} WHERE (boot = ? AND boot <> '' AND boot_ms < ?) \
-             OR ((boot <> ? OR boot = '') AND wall_ms < ?)"
+             OR ((boot <> ? OR boot = '') AND wall_ms < ? AND (synced <> 0 OR ?))"
         ))
         .bind(&now.boot)
         .bind(now.since_boot_ms.saturating_sub(age_ms) as i64)
         .bind(&now.boot)
         .bind(now.wall_ms.saturating_sub(age_ms) as i64)
+        .bind(unsynced_may_go)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 }
 
+/// Records a radio transmission that started at `at`.
+async fn insert_send(pool: &SqlitePool, at: &Stamp, airtime: Duration) -> Result<(), sqlx::Error> {
+    redate(pool, "lorabridge_sends", at).await?;
+    sqlx::query(
+        "INSERT INTO lorabridge_sends (wall_ms, boot, boot_ms, airtime_us, synced) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(at.wall_ms as i64)
+    .bind(&at.boot)
+    .bind(at.since_boot_ms as i64)
+    .bind(airtime.as_micros() as i64)
+    .bind(at.synced)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Once the clock is synchronised, dates this boot's rows stamped before by the true time:
+/// now's wall clock less their age on the boot clock. A later boot then ages them by the wall
+/// clock like any other (see [`crate::boot_clock`]).
+async fn redate(pool: &SqlitePool, table: &str, now: &Stamp) -> Result<(), sqlx::Error> {
+    if !now.synced || now.boot.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "UPDATE {table} SET wall_ms = ? - (? - boot_ms), synced = 1 WHERE boot = ? AND synced = 0"
+    ))
+    .bind(now.wall_ms as i64)
+    .bind(now.since_boot_ms as i64)
+    .bind(&now.boot)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
 /// A stamp as the tables keep it.
-fn stamp(wall_ms: i64, boot: String, boot_ms: i64) -> Stamp {
+fn stamp(wall_ms: i64, boot: String, boot_ms: i64, synced: bool) -> Stamp {
     Stamp {
         wall_ms: u64::try_from(wall_ms).unwrap_or(0),
         boot,
         since_boot_ms: u64::try_from(boot_ms).unwrap_or(0),
+        synced,
     }
 }
 
@@ -404,20 +452,14 @@ mod tests {
             wall_ms: wall_s * 1000,
             boot: boot.into(),
             since_boot_ms: since_boot_s * 1000,
+            synced: true,
         }
     }
 
-    async fn send_at(state: &State, at: &Stamp, airtime_us: i64) {
-        sqlx::query(
-            "INSERT INTO lorabridge_sends (wall_ms, boot, boot_ms, airtime_us) VALUES (?, ?, ?, ?)",
-        )
-        .bind(at.wall_ms as i64)
-        .bind(&at.boot)
-        .bind(at.since_boot_ms as i64)
-        .bind(airtime_us)
-        .execute(&state.pool)
-        .await
-        .unwrap();
+    async fn send_at(state: &State, at: &Stamp, airtime_us: u64) {
+        insert_send(&state.pool, at, Duration::from_micros(airtime_us))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -470,6 +512,64 @@ mod tests {
         assert_eq!(
             sends,
             vec![(Duration::from_secs(1_800), Duration::from_micros(7))]
+        );
+    }
+
+    /// #13, the duty cycle across a reboot before NTP: a Pi boots at the time saved on its
+    /// card (day 10), sends 300 s within ten minutes, and crash-loops into a boot whose NTP has
+    /// set the true time (day 12). By the wall clock those sends are two days old and the
+    /// new boot would get a fresh hour; they are counted until the new boot has run an hour.
+    #[tokio::test]
+    async fn sends_dated_before_ntp_still_count_after_a_reboot_that_has_ntp() {
+        let state = State::open(None).await.unwrap();
+        let unsynced = |at: Stamp| Stamp {
+            synced: false,
+            ..at
+        };
+        for minute in 0..10 {
+            let at = unsynced(stamp_at(10 * 86_400 + 60 * minute, "b1", 100 + 60 * minute));
+            send_at(&state, &at, 30_000_000).await;
+        }
+        let day_12 = 12 * 86_400;
+        let total = |sends: Vec<(Duration, Duration)>| -> Duration {
+            sends.iter().map(|(_, airtime)| *airtime).sum()
+        };
+        let rebooted = stamp_at(day_12, "b2", 30);
+        let sends = state.airtime_last_hour_at(&rebooted).await.unwrap();
+        assert_eq!(total(sends.clone()), Duration::from_secs(300));
+        assert!(sends.iter().all(|(age, _)| *age == Duration::from_secs(30)));
+        // An hour into the new boot they are gone, and deleted.
+        let later = stamp_at(day_12 + 3_601, "b2", 3_631);
+        assert_eq!(state.airtime_last_hour_at(&later).await.unwrap(), vec![]);
+        let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM lorabridge_sends")
+            .fetch_one(&state.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    /// Once NTP answers in the boot that sent, its earlier sends are re-dated by the boot
+    /// clock, so a later boot ages them by their true time, not by its own uptime.
+    #[tokio::test]
+    async fn ntp_answering_re_dates_the_boots_earlier_sends() {
+        let state = State::open(None).await.unwrap();
+        let early = Stamp {
+            synced: false,
+            ..stamp_at(10 * 86_400, "b1", 100)
+        };
+        send_at(&state, &early, 5).await;
+        // NTP has set the true time (day 12) by 700 s into the boot; a send then.
+        let day_12 = 12 * 86_400;
+        send_at(&state, &stamp_at(day_12, "b1", 700), 6).await;
+        // Rebooted 40 minutes later by the true clock, having run one minute.
+        let rebooted = stamp_at(day_12 + 2_400, "b2", 60);
+        let sends = state.airtime_last_hour_at(&rebooted).await.unwrap();
+        assert_eq!(
+            sends,
+            vec![
+                (Duration::from_secs(3_000), Duration::from_micros(5)),
+                (Duration::from_secs(2_400), Duration::from_micros(6)),
+            ]
         );
     }
 
