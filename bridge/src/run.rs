@@ -11,7 +11,7 @@ use lorabridge_radio::{
 use p2panda::SigningKey;
 
 use crate::bridge::{Bridge, BridgeSpec, RadioSpec};
-use crate::config::Config;
+use crate::config::{Config, Wiring};
 use crate::node::NodeSpec;
 
 pub async fn run(config_path: &Path) -> Result<(), String> {
@@ -25,25 +25,25 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                 format!("radio on {} ({}): {e}", r.port.display(), r.driver)
             };
             let cfg = DriverConfig::default();
-            let radio: Arc<dyn Radio> = match (&r.e22, &r.sx126x, &r.sx127x) {
-                (Some(e22), _, _) => {
+            let radio: Arc<dyn Radio> = match &r.wiring {
+                Wiring::E22(e22) => {
                     let pins = CdevPins::open(&e22.pins).map_err(|e| failed(&e))?;
                     let radio = SerialRadio::open_e22(connector, pins, e22.settings, cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }
-                (None, Some(spi), _) => {
+                Wiring::Sx126x(spi) => {
                     let bus = lorabridge_radio::sx126x::linux::open(&r.port, &spi.lines)
                         .map_err(|e| failed(&e))?;
                     let radio = sx126x::open(bus, spi.settings, cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }
-                (None, None, Some(lines)) => {
+                Wiring::Sx127x(lines) => {
                     let bus = lorabridge_radio::sx127x::linux::open(&r.port, lines)
                         .map_err(|e| failed(&e))?;
                     let radio = sx127x::open(bus, Sx127xSettings::default(), cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }
-                (None, None, None) => {
+                Wiring::Serial => {
                     let radio = SerialRadio::open(r.driver, connector, cfg).await;
                     Arc::new(radio.map_err(|e| failed(&e))?)
                 }

@@ -33,7 +33,9 @@ use lorabridge_proto::message::MAX_SUMMARY_TOPICS;
 
 pub use self::error::ConfigError;
 pub use self::iroh::{BootstrapPeer, IrohConfig};
-pub use self::radio::{DEFAULT_RADIO_REGION, E22_HEARS_ONLY_E22, E22Radio, RadioConfig};
+pub use self::radio::{
+    DEFAULT_RADIO_REGION, E22_HEARS_ONLY_E22, E22Wiring, RadioConfig, Sx126xWiring, Wiring,
+};
 pub use self::regions::RegionConfig;
 pub use self::reticulum::{DEFAULT_ANNOUNCE_INTERVAL_SECS, DEFAULT_RETICULUM_IDENTITY};
 /// Topic derivation is a LoRes fact and lives in [`crate::lores`]; re-exported for the callers

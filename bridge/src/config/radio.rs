@@ -44,17 +44,26 @@ pub struct RadioConfig {
     pub plan: RegionPlan,
     /// Channel and modulation, legal in `plan` for frames of `mtu` bytes.
     pub modulation: Modulation,
-    /// What an Ebyte E22 needs beyond its serial port; `Some` exactly when `driver` is E22.
-    pub e22: Option<E22Radio>,
-    /// What an SX126x needs beyond its spidev; `Some` exactly when `driver` is SX126x.
-    pub sx126x: Option<SpiRadio>,
-    /// An SX127x's GPIO lines beyond its spidev; `Some` exactly when `driver` is SX127x.
-    pub sx127x: Option<Sx127xLines>,
+    /// What the module needs beyond its port, of `driver`'s kind.
+    pub wiring: Wiring,
+}
+
+/// What a module needs beyond its port: one variant per kind of driver, so that a
+/// configuration holds the wiring of one module and of the kind it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wiring {
+    /// A module on a serial port with firmware of its own (RUI3, RAK811, RNode): the port is
+    /// all it needs.
+    Serial,
+    E22(E22Wiring),
+    Sx126x(Sx126xWiring),
+    /// An SX127x's GPIO lines beyond its spidev.
+    Sx127x(Sx127xLines),
 }
 
 /// An SX126x's GPIO lines and board settings, from its board profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpiRadio {
+pub struct Sx126xWiring {
     /// RESET, BUSY, DIO1 and the board's other lines.
     pub lines: SpiLines,
     /// TCXO and RF switch as the board wires them.
@@ -63,7 +72,7 @@ pub struct SpiRadio {
 
 /// An Ebyte E22's mode pins and register settings, from its board profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct E22Radio {
+pub struct E22Wiring {
     /// The GPIO lines of M0, M1 and (if wired) AUX.
     pub pins: PinLines,
     /// The module's settings that no modulation field carries.
@@ -80,7 +89,7 @@ impl RadioConfig {
     pub fn summary(&self) -> String {
         let m = &self.modulation;
         let air = match AirRate::for_stand_in(m.spreading_factor, m.bandwidth_hz) {
-            Some(rate) if self.e22.is_some() => format!(
+            Some(rate) if matches!(self.wiring, Wiring::E22(_)) => format!(
                 "air rate {} (airtime counted as SF{}/{} Hz)",
                 rate.label(),
                 m.spreading_factor,
@@ -92,10 +101,15 @@ impl RadioConfig {
             ),
         };
         // The E22 rounds the power down to one of its four levels.
-        let sent = self.e22.as_ref().and_then(|e22| {
-            let (_, level) = e22.settings.power_class.level_at_most(m.tx_power_dbm)?;
-            (level != m.tx_power_dbm).then(|| format!(" (the module sends {level} dBm)"))
-        });
+        let sent = match &self.wiring {
+            Wiring::E22(e22) => e22
+                .settings
+                .power_class
+                .level_at_most(m.tx_power_dbm)
+                .filter(|(_, level)| *level != m.tx_power_dbm)
+                .map(|(_, level)| format!(" (the module sends {level} dBm)")),
+            _ => None,
+        };
         format!(
             "{} on {} at {} baud; {}, {} Hz, {air}, {} dBm{}; frames up to {} bytes",
             self.driver,
@@ -111,7 +125,7 @@ impl RadioConfig {
 
     /// What a steward must know about this module that no setting changes.
     pub fn caveat(&self) -> Option<&'static str> {
-        self.e22.is_some().then_some(E22_HEARS_ONLY_E22)
+        matches!(self.wiring, Wiring::E22(_)).then_some(E22_HEARS_ONLY_E22)
     }
 }
 
@@ -190,55 +204,25 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
             format!("{port:?} is not {example}"),
         ));
     }
-    let sx126x = match (&board, driver) {
-        (Some(b), ModuleKind::Sx126x) => Some(spi_radio(s, b)?),
-        (None, ModuleKind::Sx126x) => {
-            return Err(ConfigError::invalid(
-                s.key("driver"),
-                "an SX126x on SPI needs its GPIO lines (RESET, BUSY, DIO1) and board wiring \
-                 (TCXO, RF switch) from a board profile: give the `board` it sits on, e.g. \
-                 \"rak6421-rak13300\"",
-            ));
-        }
-        _ => None,
-    };
-    let sx127x = match (&board, driver) {
-        (Some(b), ModuleKind::Sx127x) => Some(sx127x_lines(s, b)?),
-        (None, ModuleKind::Sx127x) => {
-            return Err(ConfigError::invalid(
-                s.key("driver"),
-                "an SX127x on SPI needs its GPIO lines (RESET, DIO0) from a board profile: \
-                 give the `board` it sits on, e.g. \"adafruit-rfm9x-bonnet\"",
-            ));
-        }
-        _ => None,
-    };
     let baud = match s.int::<u32>("baud", 1..=i64::from(u32::MAX))? {
         Some(baud) => baud,
         None => board.as_ref().map_or(115_200, |b| b.baud),
     };
-    let e22 = match &board {
-        Some(b) if driver == ModuleKind::E22 => Some(e22_radio(s, b, baud)?),
-        _ => None,
-    };
-    let mtu = match (&e22, &board) {
-        (Some(e22), _) => e22.settings.mtu(),
-        (None, Some(b)) => b.mtu,
-        (None, None) => match driver {
-            ModuleKind::Rui3 => lorabridge_radio::rui3::MTU,
-            ModuleKind::Rak811 => lorabridge_radio::rak811::MTU,
-            ModuleKind::Rnode => RNODE_SINGLE_PACKET_MTU,
-            // Refused above without a board.
-            ModuleKind::Sx126x => lorabridge_radio::sx126x::MAX_PAYLOAD,
-            ModuleKind::Sx127x => lorabridge_radio::sx127x::MAX_PAYLOAD,
-            ModuleKind::E22 => {
-                return Err(ConfigError::invalid(
-                    s.key("driver"),
-                    "an Ebyte E22 needs its mode pins and output stage from a board profile: \
-                     give the `board` it sits on, e.g. \"waveshare-sx1262-hat\"",
-                ));
-            }
-        },
+    let (wiring, mtu) = match (driver, &board) {
+        (ModuleKind::E22, Some(b)) => {
+            let e22 = e22_wiring(s, b, baud)?;
+            let mtu = e22.settings.mtu();
+            (Wiring::E22(e22), mtu)
+        }
+        (ModuleKind::Sx126x, Some(b)) => (Wiring::Sx126x(sx126x_wiring(s, b)?), b.mtu),
+        (ModuleKind::Sx127x, Some(b)) => (Wiring::Sx127x(sx127x_lines(s, b)?), b.mtu),
+        (ModuleKind::E22 | ModuleKind::Sx126x | ModuleKind::Sx127x, None) => {
+            return Err(ConfigError::invalid(s.key("driver"), needs_board(driver)));
+        }
+        (_, Some(b)) => (Wiring::Serial, b.mtu),
+        (ModuleKind::Rui3, None) => (Wiring::Serial, lorabridge_radio::rui3::MTU),
+        (ModuleKind::Rak811, None) => (Wiring::Serial, lorabridge_radio::rak811::MTU),
+        (ModuleKind::Rnode, None) => (Wiring::Serial, RNODE_SINGLE_PACKET_MTU),
     };
 
     let region_name = s.string("region")?.unwrap_or(DEFAULT_RADIO_REGION);
@@ -265,7 +249,7 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
             ));
         }
     };
-    let base = if e22.is_some() {
+    let base = if matches!(wiring, Wiring::E22(_)) {
         e22_default(base, &plan.name)
     } else {
         base
@@ -312,10 +296,27 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
         mtu,
         plan,
         modulation,
-        e22,
-        sx126x,
-        sx127x,
+        wiring,
     })
+}
+
+/// Why a module on SPI or an E22 cannot go without its board profile.
+fn needs_board(driver: ModuleKind) -> &'static str {
+    match driver {
+        ModuleKind::Sx126x => {
+            "an SX126x on SPI needs its GPIO lines (RESET, BUSY, DIO1) and board wiring \
+             (TCXO, RF switch) from a board profile: give the `board` it sits on, e.g. \
+             \"rak6421-rak13300\""
+        }
+        ModuleKind::Sx127x => {
+            "an SX127x on SPI needs its GPIO lines (RESET, DIO0) from a board profile: \
+             give the `board` it sits on, e.g. \"adafruit-rfm9x-bonnet\""
+        }
+        _ => {
+            "an Ebyte E22 needs its mode pins and output stage from a board profile: \
+             give the `board` it sits on, e.g. \"waveshare-sx1262-hat\""
+        }
+    }
 }
 
 /// The driver for a board's module; boards whose modules have no driver (the SX127x HATs)
@@ -325,7 +326,7 @@ fn board_driver(board: &BoardProfile) -> Result<ModuleKind, String> {
 }
 
 /// An SX126x's lines and settings from the profile of the board it sits on.
-fn spi_radio(s: &Section<'_>, board: &BoardProfile) -> Result<SpiRadio> {
+fn sx126x_wiring(s: &Section<'_>, board: &BoardProfile) -> Result<Sx126xWiring> {
     let pins = board.pins.as_ref();
     let lines = pins.and_then(SpiLines::from_profile).ok_or_else(|| {
         ConfigError::invalid(
@@ -338,7 +339,7 @@ fn spi_radio(s: &Section<'_>, board: &BoardProfile) -> Result<SpiRadio> {
         )
     })?;
     let settings = Sx126xSettings::from_board(board);
-    Ok(SpiRadio { lines, settings })
+    Ok(Sx126xWiring { lines, settings })
 }
 
 /// An SX127x's lines from the profile of the board it sits on.
@@ -362,7 +363,7 @@ fn sx127x_lines(s: &Section<'_>, board: &BoardProfile) -> Result<Sx127xLines> {
 /// An E22's pins and settings from the profile of the board it sits on: M0, M1 and AUX from
 /// its `[pins]`, the sub-packet from its `mtu`, the output stage from its highest power. Its
 /// UART speed is fixed.
-fn e22_radio(s: &Section<'_>, board: &BoardProfile, baud: u32) -> Result<E22Radio> {
+fn e22_wiring(s: &Section<'_>, board: &BoardProfile, baud: u32) -> Result<E22Wiring> {
     let unusable = |what: String| {
         ConfigError::invalid(
             s.key("board"),
@@ -396,7 +397,7 @@ fn e22_radio(s: &Section<'_>, board: &BoardProfile, baud: u32) -> Result<E22Radi
                 board.tx_power_max_dbm
             ))
         })?;
-    Ok(E22Radio {
+    Ok(E22Wiring {
         pins,
         settings: E22Settings {
             sub_packet,
@@ -520,6 +521,8 @@ mod tests {
 
     use lorabridge_hardware::{BoardProfile, Modulation};
     use lorabridge_radio::ModuleKind;
+
+    use super::Wiring;
 
     use super::super::test_support::*;
 
@@ -747,8 +750,9 @@ mod tests {
             (radio.port.as_path(), radio.mtu),
             (Path::new("/dev/spidev0.0"), 255)
         );
-        assert_eq!(radio.e22, None);
-        let spi = radio.sx126x.expect("SPI radio");
+        let Wiring::Sx126x(spi) = radio.wiring else {
+            panic!("not the SX126x's wiring: {:?}", radio.wiring)
+        };
         assert_eq!(
             (
                 spi.lines.reset.clone(),
@@ -774,7 +778,9 @@ mod tests {
         .expect("radio");
         assert_eq!(radio.port, Path::new("/dev/spidev0.1"));
         assert_eq!(radio.modulation.sync_word, 0x34);
-        let spi = radio.sx126x.expect("SPI radio");
+        let Wiring::Sx126x(spi) = radio.wiring else {
+            panic!("not the SX126x's wiring: {:?}", radio.wiring)
+        };
         assert_eq!(spi.lines.cs, Some(GpioLine::bcm(21)));
         assert_eq!(
             (spi.lines.rx_enable.clone(), spi.lines.tx_enable.clone()),
@@ -799,8 +805,9 @@ mod tests {
             (radio.port.as_path(), radio.mtu),
             (Path::new("/dev/spidev0.0"), 255)
         );
-        assert_eq!((radio.e22, radio.sx126x), (None, None));
-        let lines = radio.sx127x.expect("SX127x lines");
+        let Wiring::Sx127x(lines) = radio.wiring else {
+            panic!("not the SX127x's wiring: {:?}", radio.wiring)
+        };
         assert_eq!(
             (lines.reset, lines.dio0, lines.cs),
             (GpioLine::bcm(17), GpioLine::bcm(4), Some(GpioLine::bcm(25)))
@@ -827,7 +834,9 @@ mod tests {
             (radio.port.as_path(), radio.baud, radio.mtu),
             (Path::new("/dev/ttyS0"), 9600, 235)
         );
-        let e22 = radio.e22.as_ref().expect("E22 settings");
+        let Wiring::E22(e22) = &radio.wiring else {
+            panic!("not the E22's wiring: {:?}", radio.wiring)
+        };
         assert_eq!(e22.pins, PinLines::waveshare_hat());
         assert_eq!(
             e22.settings,
@@ -899,7 +908,7 @@ mod tests {
             "rui3 on /dev/ttyUSB0 at 115200 baud; EU868, 869525000 Hz, SF9 at 125000 Hz, \
              coding rate 4/5, 14 dBm; frames up to 250 bytes"
         );
-        assert_eq!((&rak.e22, rak.caveat()), (&None, None));
+        assert_eq!((&rak.wiring, rak.caveat()), (&Wiring::Serial, None));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use lorabridge_radio::{
     probe, probe_e22, sx126x, sx127x,
 };
 
-use crate::config::{Config, RadioConfig};
+use crate::config::{Config, RadioConfig, Wiring};
 use access::{Groups, User};
 use boot::BootFiles;
 
@@ -200,8 +200,8 @@ enum Ask {
 
 impl Hardware {
     fn from_config(radio: &RadioConfig) -> Self {
-        let (lines, ask) = match (&radio.e22, &radio.sx126x) {
-            (None, Some(spi)) => {
+        let (lines, ask) = match &radio.wiring {
+            Wiring::Sx126x(spi) => {
                 let l = &spi.lines;
                 let mut lines = vec![
                     ("RESET", l.reset.clone()),
@@ -227,7 +227,7 @@ impl Hardware {
                 };
                 (lines, ask)
             }
-            (Some(e22), _) => {
+            Wiring::E22(e22) => {
                 let mut lines = vec![("M0", e22.pins.m0.clone()), ("M1", e22.pins.m1.clone())];
                 lines.extend(e22.pins.aux.clone().map(|aux| ("AUX", aux)));
                 let ask = Ask::E22 {
@@ -236,24 +236,22 @@ impl Hardware {
                 };
                 (lines, ask)
             }
-            (None, None) => match &radio.sx127x {
-                Some(l) => {
-                    let mut lines = vec![("RESET", l.reset.clone()), ("IRQ", l.dio0.clone())];
-                    lines.extend(l.cs.clone().map(|cs| ("CS", cs)));
-                    (lines, Ask::Sx127x { lines: l.clone() })
-                }
-                None => {
-                    let ask = Ask::Serial {
-                        driver: radio.driver,
-                        baud: radio.baud,
-                    };
-                    (Vec::new(), ask)
-                }
-            },
+            Wiring::Sx127x(l) => {
+                let mut lines = vec![("RESET", l.reset.clone()), ("IRQ", l.dio0.clone())];
+                lines.extend(l.cs.clone().map(|cs| ("CS", cs)));
+                (lines, Ask::Sx127x { lines: l.clone() })
+            }
+            Wiring::Serial => {
+                let ask = Ask::Serial {
+                    driver: radio.driver,
+                    baud: radio.baud,
+                };
+                (Vec::new(), ask)
+            }
         };
         Self {
             device: radio.port.clone(),
-            spi: radio.sx126x.is_some() || radio.sx127x.is_some(),
+            spi: matches!(radio.wiring, Wiring::Sx126x(_) | Wiring::Sx127x(_)),
             lines,
             ask,
         }
