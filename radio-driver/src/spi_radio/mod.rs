@@ -3,7 +3,7 @@
 //!
 //! The two families differ in how they are spoken to (a command set against a register
 //! file), not in what the driver does with them. So each family implements
-//! [`Transceiver`], the few chip operations the driver needs, and this module owns the rest
+//! `Transceiver`, the few chip operations the driver needs, and this module owns the rest
 //! once: the [`SpiRadio`] handle, the request queue, receiving, listen before talk, the
 //! transmission with its timeout, and recovery by reset.
 //!
