@@ -493,6 +493,31 @@ fn bridges_that_share_a_tag_still_sync() {
     assert!((1..=2).contains(&retagged), "{retagged} changes of tag");
 }
 
+/// A replay of a frame of ours from long ago changes no tag either: a tag taken anew is a
+/// stranger's at every neighbour (answered only from the strangers' pool), so an attacker
+/// replaying each bridge's old frames could otherwise keep every tag new. With the last 32
+/// frames remembered, the replay of the first of 100 made node 0 take a new tag.
+#[test]
+fn an_old_frame_of_ours_replayed_changes_no_tag() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let record = sent.clone();
+    medium.fate = Box::new(move |from, _, frame| {
+        if from == 0 {
+            record.borrow_mut().push(frame.to_vec());
+        }
+        Fate::Deliver
+    });
+    for op in chat(1, 100) {
+        medium.publish(0, &TOPIC, op);
+        medium.run_for(MINUTE);
+    }
+    let sent = sent.borrow().clone();
+    assert!(sent.len() >= 100, "node 0 sent {} frames", sent.len());
+    medium.inject(0, &sent[0]);
+    assert_eq!(medium.nodes[0].retagged, 0, "no change of tag");
+}
+
 /// Our own latest frames heard back (a replay, or an echo) change nothing.
 #[test]
 fn our_own_frames_heard_back_are_ignored() {

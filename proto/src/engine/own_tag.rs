@@ -6,13 +6,20 @@
 //! frame with our tag means a neighbour has it too, and the engine takes a new random tag, at
 //! most once per `RETAG_SPACING` so that forged or replayed frames cannot keep it changing.
 //!
-//! Bound: the hashes of the last `REMEMBERED` frames sent.
+//! A replay of a frame we sent long ago must not count as a neighbour with our tag: a new tag
+//! is a stranger's at every neighbour, answered only from the strangers' pool, so an
+//! attacker replaying old frames could keep a bridge's tag new. So many frames are
+//! remembered that a replay must be older than `REMEMBERED` of our sends: more than an hour
+//! of a bridge sending full SF7 frames at the 10 % duty cycle (about 900 an hour), days at
+//! the rates a neighbourhood sends.
+//!
+//! Bound: the hashes of the last `REMEMBERED` frames sent, 8 KiB.
 
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-const REMEMBERED: usize = 32;
+const REMEMBERED: usize = 1024;
 /// Shortest time between two changes of our tag.
 pub(crate) const RETAG_SPACING: Duration = Duration::from_secs(600);
 
