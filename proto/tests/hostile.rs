@@ -493,13 +493,8 @@ fn bridges_that_share_a_tag_still_sync() {
     assert!((1..=2).contains(&retagged), "{retagged} changes of tag");
 }
 
-/// A replay of a frame of ours from long ago changes no tag either: a tag taken anew is a
-/// stranger's at every neighbour (answered only from the strangers' pool), so an attacker
-/// replaying each bridge's old frames could otherwise keep every tag new. With the last 32
-/// frames remembered, the replay of the first of 100 made node 0 take a new tag.
-#[test]
-fn an_old_frame_of_ours_replayed_changes_no_tag() {
-    let mut medium = Medium::line(2, &[TOPIC]);
+/// Delivers every frame, keeping a copy of each that node 0 sends.
+fn record_frames_of_node_0(medium: &mut Medium) -> std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>> {
     let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let record = sent.clone();
     medium.fate = Box::new(move |from, _, frame| {
@@ -508,6 +503,17 @@ fn an_old_frame_of_ours_replayed_changes_no_tag() {
         }
         Fate::Deliver
     });
+    sent
+}
+
+/// A replay of a frame of ours from long ago changes no tag either: a tag taken anew is a
+/// stranger's at every neighbour (answered only from the strangers' pool), so an attacker
+/// replaying each bridge's old frames could otherwise keep every tag new. With the last 32
+/// frames remembered, the replay of the first of 100 made node 0 take a new tag.
+#[test]
+fn an_old_frame_of_ours_replayed_changes_no_tag() {
+    let mut medium = Medium::line(2, &[TOPIC]);
+    let sent = record_frames_of_node_0(&mut medium);
     for op in chat(1, 100) {
         medium.publish(0, &TOPIC, op);
         medium.run_for(MINUTE);
@@ -522,14 +528,7 @@ fn an_old_frame_of_ours_replayed_changes_no_tag() {
 #[test]
 fn our_own_frames_heard_back_are_ignored() {
     let mut medium = Medium::line(2, &[TOPIC]);
-    let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let record = sent.clone();
-    medium.fate = Box::new(move |from, _, frame| {
-        if from == 0 {
-            record.borrow_mut().push(frame.to_vec());
-        }
-        Fate::Deliver
-    });
+    let sent = record_frames_of_node_0(&mut medium);
     for op in chat(1, 3) {
         medium.publish(0, &TOPIC, op);
     }
