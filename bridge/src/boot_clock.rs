@@ -45,10 +45,11 @@ impl Stamp {
         }
     }
 
-    /// Whether a record of another boot stamped `self` may be aged by the wall clock at `now`:
-    /// not when it was stamped before NTP answered and `now` is after (see the module docs).
-    pub fn wall_clock_comparable(&self, now: &Stamp) -> bool {
-        self.synced || !now.synced || now.boot.is_empty()
+    /// The oldest that a record of another boot stamped before NTP answered can be taken to
+    /// be when read at `self`: this boot's run time, once NTP has answered here (see the
+    /// module docs); `None` where the wall clock dates it like any other.
+    pub fn unsynced_age_cap(&self) -> Option<u64> {
+        (self.synced && !self.boot.is_empty()).then_some(self.since_boot_ms)
     }
 
     /// How long before `now` this was: by the boot's clock when both are of one known boot,
@@ -59,10 +60,9 @@ impl Stamp {
             now.since_boot_ms.saturating_sub(self.since_boot_ms)
         } else {
             let wall = now.wall_ms.saturating_sub(self.wall_ms);
-            if self.wall_clock_comparable(now) {
-                wall
-            } else {
-                wall.min(now.since_boot_ms)
+            match now.unsynced_age_cap() {
+                Some(cap) if !self.synced => wall.min(cap),
+                _ => wall,
             }
         };
         Duration::from_millis(ms)

@@ -270,7 +270,7 @@ impl State {
     ) -> Result<(), StateError> {
         let age_ms = age.as_millis() as u64;
         // A row of another boot dated before NTP answered is no older than this boot.
-        let unsynced_may_go = !now.synced || now.boot.is_empty() || now.since_boot_ms > age_ms;
+        let unsynced_may_go = now.unsynced_age_cap().is_none_or(|cap| cap > age_ms);
         sqlx::query(&format!(
             "DELETE FROM {table} WHERE (boot = ? AND boot <> '' AND boot_ms < ?) \
              OR ((boot <> ? OR boot = '') AND wall_ms < ? AND (synced <> 0 OR ?))"
