@@ -11,6 +11,9 @@
 //! which peer (which link) a frame came from; without the tag anyone could speak on any
 //! peer's link.
 
+mod path_request;
+mod receive;
+
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
@@ -20,17 +23,18 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use super::announce::{Announce, AnnounceError, AppDataError, BridgeAppData};
 use super::dedup::DuplicateFilter;
 use super::identity::{
-    DecryptError, EPHEMERAL_LEN, Identity, NAME_HASH_LEN, PUBLIC_KEY_LEN, PublicIdentity,
-    SIGNATURE_LEN, destination_hash, name_hash, plain_destination_hash,
+    DecryptError, EPHEMERAL_LEN, Identity, NAME_HASH_LEN, PublicIdentity, destination_hash,
+    name_hash, plain_destination_hash,
 };
 use super::packet::{
     DestinationType, HASH_LEN, HEADER_2_LEN, Hash16, MTU, Packet, PacketError, PacketType, context,
 };
 use super::path::{PathTable, PathUpdate};
 use super::ratchet::Ratchets;
-use super::sender::{SenderKey, TAG_LEN};
+use super::sender::TAG_LEN;
 use super::token;
 use crate::tags::{NetworkTag, TopicTag};
+use path_request::PATH_REQUEST_NAME;
 
 /// Largest plaintext in one SINGLE packet sent through a transport node (HEADER_2).
 pub const MAX_PLAINTEXT: usize = 383;
@@ -213,13 +217,6 @@ pub struct Endpoint {
 
 /// Events waiting for the owner; the oldest is dropped past this.
 const MAX_EVENTS: usize = 4096;
-/// The PLAIN destination transport nodes take path requests on.
-const PATH_REQUEST_NAME: &str = "rnstransport.path.request";
-/// At most one path request per destination in this time, and one answer to requests for us.
-const PATH_REQUEST_INTERVAL: Duration = Duration::from_secs(30);
-const PATH_ANSWER_INTERVAL: Duration = Duration::from_secs(10);
-/// Destinations whose path requests are remembered for rate limiting.
-const MAX_PATH_REQUESTS: usize = 256;
 /// Interfaces coming up announce at most this often, so a flapping rnsd connection does not
 /// make an announce a second.
 const INTERFACE_ANNOUNCE_SPACING: Duration = Duration::from_secs(10);
@@ -382,235 +379,6 @@ impl Endpoint {
         self.stats.data_sent += 1;
         self.queue(packet);
         Ok(hash)
-    }
-
-    /// Takes one packet heard on an interface.
-    pub fn handle_packet(&mut self, now: Duration, raw: &[u8]) -> Result<Handled, Rejection> {
-        self.stats.packets_in += 1;
-        self.stats.bytes_in += raw.len() as u64;
-        let packet = Packet::decode(raw).inspect_err(|_| self.stats.malformed += 1)?;
-        if !self.seen.insert(packet.hash()) {
-            self.stats.duplicates += 1;
-            return Err(Rejection::Duplicate);
-        }
-        let handled = match packet.packet_type {
-            PacketType::Announce => self.on_announce(now, &packet),
-            PacketType::Data
-                if packet.destination == self.destination
-                    && packet.destination_type == DestinationType::Single
-                    && packet.context == context::NONE =>
-            {
-                self.on_data(now, &packet)
-            }
-            PacketType::Data
-                if packet.destination == self.path_request_destination
-                    && packet.destination_type == DestinationType::Plain =>
-            {
-                Ok(self.on_path_request(now, &packet))
-            }
-            PacketType::Proof
-                if packet.destination_type == DestinationType::Single
-                    && packet.context == context::NONE
-                    && self.receipts.contains_key(&packet.destination) =>
-            {
-                self.on_proof(now, &packet)
-            }
-            _ => Ok(Handled::Ignored),
-        };
-        if handled == Ok(Handled::Ignored) {
-            self.stats.ignored += 1;
-        }
-        handled
-    }
-
-    fn on_announce(&mut self, now: Duration, packet: &Packet) -> Result<Handled, Rejection> {
-        // Cheap checks first: only bridges of our network are worth a signature check.
-        let name = packet
-            .data
-            .get(PUBLIC_KEY_LEN..PUBLIC_KEY_LEN + NAME_HASH_LEN);
-        if packet.destination == self.destination || name != Some(&self.name_hash[..]) {
-            return Ok(Handled::Ignored);
-        }
-        let announce = Announce::validate(packet).inspect_err(|_| {
-            self.stats.announces_rejected += 1;
-        })?;
-        let app = BridgeAppData::decode(&announce.app_data).inspect_err(|_| {
-            self.stats.announces_rejected += 1;
-        })?;
-        let previous_topics = self
-            .paths
-            .get(now, &announce.destination)
-            .map(|e| e.app_data.clone());
-        let hops = packet.hops.saturating_add(1);
-        let identity = &self.identity;
-        let update = self
-            .paths
-            .learn(now, &announce, hops, packet.transport_id, || {
-                let shared = identity.shared_with(&announce.identity)?;
-                Some(SenderKey::derive(&shared))
-            });
-        if update == PathUpdate::Ignored {
-            self.stats.announces_stale += 1;
-        } else {
-            self.stats.announces_accepted += 1;
-            if previous_topics.as_deref() != Some(&announce.app_data[..]) {
-                self.emit(Event::PeerAnnounced {
-                    peer: announce.destination,
-                    topics: app.topics,
-                    hops,
-                });
-            }
-        }
-        Ok(Handled::BridgeAnnounce(update))
-    }
-
-    fn on_data(&mut self, now: Duration, packet: &Packet) -> Result<Handled, Rejection> {
-        let plaintext = self
-            .open(&packet.data)
-            .inspect_err(|_| self.stats.decrypt_failed += 1)?;
-        self.stats.data_received += 1;
-        if self.config.prove {
-            self.prove(packet);
-        }
-        if plaintext.len() < HASH_LEN + TAG_LEN {
-            self.stats.unknown_sender += 1;
-            return Err(Rejection::NoSender);
-        }
-        let (from, rest) = plaintext.split_at(HASH_LEN);
-        let (tag, frame) = rest.split_at(TAG_LEN);
-        let from = Hash16(from.try_into().expect("split at HASH_LEN"));
-        let Some(path) = self.paths.get(now, &from) else {
-            // A bridge that heard our announce before we heard its own: ask the transport
-            // nodes for its announce, so the next frame finds a link.
-            self.stats.unknown_sender += 1;
-            self.request_path(now, &from);
-            return Err(Rejection::UnknownSender(from));
-        };
-        let proven = path
-            .sender_key
-            .as_ref()
-            .is_some_and(|key| key.verify(&from, &self.destination, frame, tag));
-        if !proven {
-            self.stats.forged_sender += 1;
-            return Err(Rejection::ForgedSender(from));
-        }
-        self.paths.prove(now, &from);
-        self.emit(Event::Received {
-            from,
-            frame: frame.to_vec(),
-        });
-        Ok(Handled::Data)
-    }
-
-    /// Decrypts a packet to us with one of our ratchets.
-    fn open(&self, data: &[u8]) -> Result<Vec<u8>, DecryptError> {
-        let mut failed = DecryptError::Token(token::TokenError::Hmac);
-        for secret in self.ratchets.secrets() {
-            match self.identity.decrypt_with(secret, data) {
-                Ok(plaintext) => return Ok(plaintext),
-                // Another ratchet may be the one.
-                Err(e @ DecryptError::Token(_)) => failed = e,
-                // The same for every key.
-                Err(e) => return Err(e),
-            }
-        }
-        Err(failed)
-    }
-
-    /// An implicit proof: the signature of the packet hash, addressed to its truncation.
-    /// Transport nodes route it back along the path the packet came.
-    fn prove(&mut self, packet: &Packet) {
-        let proof = Packet::new(
-            PacketType::Proof,
-            DestinationType::Single,
-            packet.truncated_hash(),
-            context::NONE,
-            self.identity.sign(&packet.hash()).to_vec(),
-        );
-        self.stats.proofs_sent += 1;
-        self.queue(proof);
-    }
-
-    fn on_proof(&mut self, now: Duration, packet: &Packet) -> Result<Handled, Rejection> {
-        let receipt = &self.receipts[&packet.destination];
-        // Implicit proofs are the signature alone; explicit ones prefix the packet hash.
-        let signature = match packet.data.len() {
-            SIGNATURE_LEN => &packet.data[..],
-            n if n == 32 + SIGNATURE_LEN && packet.data[..32] == receipt.hash => &packet.data[32..],
-            _ => &[][..],
-        };
-        let valid = self
-            .paths
-            .iter()
-            .find(|(k, _)| **k == receipt.to)
-            .is_some_and(|(_, e)| e.identity.verify(&receipt.hash, signature));
-        if !valid {
-            self.stats.proofs_invalid += 1;
-            return Err(Rejection::BadProof);
-        }
-        let receipt = self
-            .receipts
-            .remove(&packet.destination)
-            .expect("checked above");
-        self.paths.prove(now, &receipt.to);
-        self.stats.proofs_valid += 1;
-        self.emit(Event::Delivered {
-            to: receipt.to,
-            packet: receipt.hash,
-        });
-        Ok(Handled::Proof)
-    }
-
-    /// Asks the network for `destination`'s announce (a transport node that knows the path
-    /// answers with it). Rate-limited per destination; returns whether a request was queued.
-    pub fn request_path(&mut self, now: Duration, destination: &Hash16) -> bool {
-        if self
-            .path_requests
-            .get(destination)
-            .is_some_and(|t| now < *t + PATH_REQUEST_INTERVAL)
-        {
-            return false;
-        }
-        if self.path_requests.len() >= MAX_PATH_REQUESTS {
-            self.path_requests
-                .retain(|_, t| now < *t + PATH_REQUEST_INTERVAL);
-            if self.path_requests.len() >= MAX_PATH_REQUESTS {
-                return false;
-            }
-        }
-        self.path_requests.insert(*destination, now);
-        let mut data = destination.0.to_vec();
-        let mut tag = [0u8; HASH_LEN];
-        self.rng.fill_bytes(&mut tag);
-        data.extend_from_slice(&tag);
-        let packet = Packet::new(
-            PacketType::Data,
-            DestinationType::Plain,
-            self.path_request_destination,
-            context::NONE,
-            data,
-        );
-        self.stats.path_requests_sent += 1;
-        self.queue(packet);
-        true
-    }
-
-    /// Someone looks for a path to us (a transport node without our announce forwards the
-    /// request): announce, at most once per `PATH_ANSWER_INTERVAL`.
-    fn on_path_request(&mut self, now: Duration, packet: &Packet) -> Handled {
-        if packet.data.get(..HASH_LEN) != Some(&self.destination.0[..]) {
-            return Handled::Ignored;
-        }
-        if self
-            .last_path_answer
-            .is_some_and(|t| now < t + PATH_ANSWER_INTERVAL)
-        {
-            return Handled::PathRequest;
-        }
-        self.last_path_answer = Some(now);
-        self.stats.path_requests_answered += 1;
-        self.announce(now);
-        Handled::PathRequest
     }
 
     /// Announces when due, forgets expired paths and receipts.
