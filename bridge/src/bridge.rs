@@ -11,7 +11,7 @@ use lorabridge_proto::engine::{
     Budget, Engine, EngineConfig, LinkConfig, LinkId, MAX_RECENT_IDS, TrickleConfig,
 };
 use lorabridge_proto::{NetworkTag, TopicTag};
-use lorabridge_radio::Radio;
+use lorabridge_radio::{DriverFacts, Radio};
 use p2panda::Node;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};

@@ -16,13 +16,12 @@ use std::time::Duration;
 
 use lorabridge_hardware::Modulation;
 use lorabridge_radio::backoff::random_between;
+use lorabridge_radio::rnode::air::AIR_CHUNK;
 use lorabridge_radio::rnode::cmd;
 use lorabridge_radio::rnode::kiss::{self, KissDecoder, KissItem};
 
 use super::{Effects, Personality, Reception};
 
-/// Largest LoRa packet payload after the header byte.
-const AIR_CHUNK: usize = 254;
 /// Host frames the firmware queues while one is on air.
 const TX_QUEUE: usize = 8;
 /// The firmware chooses the preamble itself.

@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::ModuleKind;
 use crate::modulation::{MAX_PAYLOAD_BYTES, Modulation, ModulationError};
 
 /// The profiles shipped with the binary: (id, TOML text).
@@ -133,31 +134,6 @@ impl Pins {
             .chain(power)
             .filter_map(|(role, line)| Some((role, line?)))
             .collect()
-    }
-}
-
-/// The firmware protocol spoken over the serial line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModuleKind {
-    /// RAKwireless RUI3 AT commands (`AT+P2P`, `AT+PSEND`).
-    Rui3,
-    /// RAK811 AT firmware V3 (`at+set_config=lorap2p:…`).
-    Rak811,
-    /// RNode firmware, KISS framing.
-    RnodeKiss,
-    /// Ebyte E22 UART modules (register configuration, transparent data).
-    EbyteE22,
-    /// A bare SX126x on SPI (RAK13300, E22-900MxxS): driven register by register by the host.
-    Sx126xSpi,
-    /// A bare SX127x on SPI (RFM95W): driven register by register by the host.
-    Sx127xSpi,
-}
-
-impl ModuleKind {
-    /// Whether the host talks to the radio chip over SPI (no serial line, no baud).
-    pub fn is_spi(self) -> bool {
-        matches!(self, ModuleKind::Sx126xSpi | ModuleKind::Sx127xSpi)
     }
 }
 
@@ -379,17 +355,17 @@ impl BoardProfile {
         };
         let pins = self.pins.clone().unwrap_or_default();
         let needed: &[(&str, Option<u32>)] = match self.module {
-            ModuleKind::EbyteE22 => &[("m0", pins.m0), ("m1", pins.m1)],
-            ModuleKind::Sx126xSpi => &[
+            ModuleKind::E22 => &[("m0", pins.m0), ("m1", pins.m1)],
+            ModuleKind::Sx126x => &[
                 ("reset", pins.reset),
                 ("busy", pins.busy),
                 ("irq", pins.irq),
             ],
-            ModuleKind::Sx127xSpi => &[("reset", pins.reset), ("irq", pins.irq)],
-            ModuleKind::Rui3 | ModuleKind::Rak811 | ModuleKind::RnodeKiss => {
+            ModuleKind::Sx127x => &[("reset", pins.reset), ("irq", pins.irq)],
+            ModuleKind::Rui3 | ModuleKind::Rak811 | ModuleKind::Rnode => {
                 if self.pins.is_some() {
                     return Err(error(format!(
-                        "a {:?} module has only its serial line",
+                        "a {} module has only its serial line",
                         self.module
                     )));
                 }
@@ -403,7 +379,7 @@ impl BoardProfile {
             .collect();
         if !missing.is_empty() {
             return Err(error(format!(
-                "a {:?} module needs {}",
+                "a {} module needs {}",
                 self.module,
                 missing.join(", ")
             )));
@@ -459,7 +435,7 @@ mod tests {
             .to_string();
         assert_eq!(
             error,
-            "board \"meshadv-mini\": pins: a Sx126xSpi module needs busy"
+            "board \"meshadv-mini\": pins: a sx126x module needs busy"
         );
         let error =
             BoardProfile::from_toml_str(&text.replace("mtu = 255", "mtu = 255\nbaud = 9600"))
@@ -496,63 +472,51 @@ mod tests {
             ),
             (
                 "rnode-tbeam",
-                ModuleKind::RnodeKiss,
+                ModuleKind::Rnode,
                 "/dev/ttyUSB0",
                 115_200,
                 254,
             ),
             (
                 "rnode-lora32",
-                ModuleKind::RnodeKiss,
+                ModuleKind::Rnode,
                 "/dev/ttyUSB0",
                 115_200,
                 254,
             ),
             (
                 "rnode-rak4631",
-                ModuleKind::RnodeKiss,
+                ModuleKind::Rnode,
                 "/dev/ttyACM0",
                 115_200,
                 254,
             ),
             (
                 "waveshare-sx1262-hat",
-                ModuleKind::EbyteE22,
+                ModuleKind::E22,
                 "/dev/ttyS0",
                 9_600,
                 240,
             ),
             (
                 "rak6421-rak13300",
-                ModuleKind::Sx126xSpi,
+                ModuleKind::Sx126x,
                 "/dev/spidev0.0",
                 0,
                 255,
             ),
-            (
-                "meshadv-pi",
-                ModuleKind::Sx126xSpi,
-                "/dev/spidev0.0",
-                0,
-                255,
-            ),
-            (
-                "meshadv-mini",
-                ModuleKind::Sx126xSpi,
-                "/dev/spidev0.0",
-                0,
-                255,
-            ),
+            ("meshadv-pi", ModuleKind::Sx126x, "/dev/spidev0.0", 0, 255),
+            ("meshadv-mini", ModuleKind::Sx126x, "/dev/spidev0.0", 0, 255),
             (
                 "adafruit-rfm9x-bonnet",
-                ModuleKind::Sx127xSpi,
+                ModuleKind::Sx127x,
                 "/dev/spidev0.1",
                 0,
                 255,
             ),
             (
                 "dragino-lora-gps-hat",
-                ModuleKind::Sx127xSpi,
+                ModuleKind::Sx127x,
                 "/dev/spidev0.0",
                 0,
                 255,

@@ -26,7 +26,7 @@
 //! [`RnodeFraming`] lets an AT module share a channel with RNodes (their firmware adds a
 //! header byte on air).
 //!
-//! [`ModuleKind::on_air`] says what each module really sends for a frame, which the engine's
+//! [`DriverFacts::on_air`] says what each module really sends for a frame, which the engine's
 //! duty-cycle ledger charges.
 
 pub mod at;
@@ -50,9 +50,10 @@ pub use driver::{
     Connector, DriverConfig, DriverStats, Port, PortIo, SerialConnector, SerialRadio,
 };
 pub use error::RadioError;
-pub use limits::{LimitError, ModuleLimits};
+pub use limits::{DriverFacts, LimitError, ModuleLimits};
+pub use lorabridge_hardware::ModuleKind;
 pub use probe::{ModuleInfo, probe, probe_e22};
-pub use radio::{ModuleKind, Radio, RadioFuture, RadioState, RxFrame};
+pub use radio::{Radio, RadioFuture, RadioState, RxFrame};
 pub use rnode_framing::RnodeFraming;
 pub use spi_radio::{SpiRadio, SpiRadioStats};
 pub use sx126x::Sx126xSettings;

@@ -1,12 +1,15 @@
-//! What each module's firmware can be told to do: one table, used by the drivers before they
-//! touch a port and by the daemon's config check before anything starts.
+//! What the drivers know of each module kind: the settings its firmware or chip can be told
+//! (one table, used by the drivers before they touch a port and by the daemon's config check
+//! before anything starts), and what it then puts on air for a frame (which the engine's
+//! duty-cycle ledger charges).
+//!
+//! The kind itself is a board fact and lives in `lorabridge_hardware`; these facts are the
+//! drivers', so they come as the [`DriverFacts`] trait on it.
 
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use lorabridge_hardware::Modulation;
-
-use crate::ModuleKind;
+use lorabridge_hardware::{Modulation, ModuleKind, OnAir};
 
 /// The bandwidths a module accepts.
 #[derive(Clone, Debug)]
@@ -49,8 +52,19 @@ const SX126X_BANDWIDTHS: &[u32] = &[
     7_800, 10_400, 15_600, 20_800, 31_250, 41_700, 62_500, 125_000, 250_000, 500_000,
 ];
 
-impl ModuleKind {
-    pub fn limits(self) -> ModuleLimits {
+/// What this crate's drivers know of a module kind.
+pub trait DriverFacts {
+    /// The settings the module accepts.
+    fn limits(self) -> ModuleLimits;
+    /// Refuses a modulation this module's firmware cannot be set to.
+    fn check(self, m: &Modulation) -> Result<(), LimitError>;
+    /// What this module puts on air for a host frame sent with `m`: the airtime the
+    /// duty-cycle ledger must charge.
+    fn on_air(self, m: &Modulation) -> OnAir;
+}
+
+impl DriverFacts for ModuleKind {
+    fn limits(self) -> ModuleLimits {
         match self {
             ModuleKind::Rui3 => ModuleLimits {
                 frequency_hz: 150_000_000..=960_000_000,
@@ -112,85 +126,103 @@ impl ModuleKind {
         }
     }
 
-    /// Refuses a modulation this module's firmware cannot be set to.
-    pub fn check(self, m: &Modulation) -> Result<(), LimitError> {
-        self.check_limits(m)?;
+    fn check(self, m: &Modulation) -> Result<(), LimitError> {
+        check_limits(self, m)?;
         if self == ModuleKind::E22 {
             crate::e22::check_modulation(m)?;
         }
         Ok(())
     }
 
-    fn check_limits(self, m: &Modulation) -> Result<(), LimitError> {
-        let limits = self.limits();
-        let error = |field, reason| Err(LimitError { field, reason });
-        let out_of_range = |value: String, start: String, end: String| {
-            format!("{value} is out of range {start}..={end} of the {self} driver")
-        };
-        let range = &limits.frequency_hz;
-        if !range.contains(&m.frequency_hz) {
-            let reason = out_of_range(
-                m.frequency_hz.to_string(),
-                range.start().to_string(),
-                range.end().to_string(),
-            );
-            return error("frequency_hz", reason);
-        }
-        let range = &limits.spreading_factor;
-        if !range.contains(&m.spreading_factor) {
-            let reason = out_of_range(
-                m.spreading_factor.to_string(),
-                range.start().to_string(),
-                range.end().to_string(),
-            );
-            return error("spreading_factor", reason);
-        }
-        match &limits.bandwidths {
-            Bandwidths::Only(allowed) if !allowed.contains(&m.bandwidth_hz) => {
-                let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
-                let (last, rest) = list.split_last().expect("a non-empty list");
-                let reason = format!(
-                    "{}: the {self} driver offers only {} and {last}",
-                    m.bandwidth_hz,
-                    rest.join(", ")
-                );
-                return error("bandwidth_hz", reason);
+    /// An RNode adds its header byte to each packet, sends a preamble of
+    /// at least 18 symbols and splits frames over 254 bytes; the E22 driver adds its framing;
+    /// the AT modules send the frame as configured.
+    fn on_air(self, m: &Modulation) -> OnAir {
+        match self {
+            ModuleKind::Rnode => OnAir::plain(*m)
+                .with_min_preamble(crate::rnode::cmd::MIN_PREAMBLE)
+                .with_added_bytes(1)
+                .split_every(crate::rnode::air::AIR_CHUNK),
+            ModuleKind::Rui3 | ModuleKind::Rak811 | ModuleKind::Sx126x | ModuleKind::Sx127x => {
+                OnAir::plain(*m)
             }
-            Bandwidths::Range(range) if !range.contains(&m.bandwidth_hz) => {
-                let reason = out_of_range(
-                    m.bandwidth_hz.to_string(),
-                    range.start().to_string(),
-                    range.end().to_string(),
-                );
-                return error("bandwidth_hz", reason);
-            }
-            _ => {}
+            // `m` is the air rate's stand-in, so this is the E22's airtime estimate (see
+            // `crate::e22`).
+            ModuleKind::E22 => OnAir::plain(*m).with_added_bytes(crate::e22::wire::OVERHEAD),
         }
-        if m.preamble_symbols < limits.min_preamble_symbols {
-            let reason = format!(
-                "{} is below the {self} driver's minimum of {}",
-                m.preamble_symbols, limits.min_preamble_symbols
-            );
-            return error("preamble_symbols", reason);
-        }
-        let range = &limits.tx_power_dbm;
-        if !range.contains(&m.tx_power_dbm) {
-            let reason = out_of_range(
-                m.tx_power_dbm.to_string(),
-                range.start().to_string(),
-                range.end().to_string(),
-            );
-            return error("tx_power_dbm", reason);
-        }
-        if let Some(kept) = limits.sync_word.filter(|kept| *kept != m.sync_word) {
-            let reason = format!(
-                "{:#04x}: the {self} firmware cannot change it from {kept:#04x}",
-                m.sync_word
-            );
-            return error("sync_word", reason);
-        }
-        Ok(())
     }
+}
+
+/// Refuses a modulation outside `kind`'s table.
+fn check_limits(kind: ModuleKind, m: &Modulation) -> Result<(), LimitError> {
+    let limits = kind.limits();
+    let error = |field, reason| Err(LimitError { field, reason });
+    let out_of_range = |value: String, start: String, end: String| {
+        format!("{value} is out of range {start}..={end} of the {kind} driver")
+    };
+    let range = &limits.frequency_hz;
+    if !range.contains(&m.frequency_hz) {
+        let reason = out_of_range(
+            m.frequency_hz.to_string(),
+            range.start().to_string(),
+            range.end().to_string(),
+        );
+        return error("frequency_hz", reason);
+    }
+    let range = &limits.spreading_factor;
+    if !range.contains(&m.spreading_factor) {
+        let reason = out_of_range(
+            m.spreading_factor.to_string(),
+            range.start().to_string(),
+            range.end().to_string(),
+        );
+        return error("spreading_factor", reason);
+    }
+    match &limits.bandwidths {
+        Bandwidths::Only(allowed) if !allowed.contains(&m.bandwidth_hz) => {
+            let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
+            let (last, rest) = list.split_last().expect("a non-empty list");
+            let reason = format!(
+                "{}: the {kind} driver offers only {} and {last}",
+                m.bandwidth_hz,
+                rest.join(", ")
+            );
+            return error("bandwidth_hz", reason);
+        }
+        Bandwidths::Range(range) if !range.contains(&m.bandwidth_hz) => {
+            let reason = out_of_range(
+                m.bandwidth_hz.to_string(),
+                range.start().to_string(),
+                range.end().to_string(),
+            );
+            return error("bandwidth_hz", reason);
+        }
+        _ => {}
+    }
+    if m.preamble_symbols < limits.min_preamble_symbols {
+        let reason = format!(
+            "{} is below the {kind} driver's minimum of {}",
+            m.preamble_symbols, limits.min_preamble_symbols
+        );
+        return error("preamble_symbols", reason);
+    }
+    let range = &limits.tx_power_dbm;
+    if !range.contains(&m.tx_power_dbm) {
+        let reason = out_of_range(
+            m.tx_power_dbm.to_string(),
+            range.start().to_string(),
+            range.end().to_string(),
+        );
+        return error("tx_power_dbm", reason);
+    }
+    if let Some(kept) = limits.sync_word.filter(|kept| *kept != m.sync_word) {
+        let reason = format!(
+            "{:#04x}: the {kind} firmware cannot change it from {kept:#04x}",
+            m.sync_word
+        );
+        return error("sync_word", reason);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -275,5 +307,34 @@ mod tests {
             ModuleKind::E22.check(&sf9).unwrap_err().field,
             "spreading_factor"
         );
+    }
+
+    #[test]
+    fn each_module_is_charged_what_it_puts_on_air() {
+        let m = Modulation::eu868_default();
+        let frame = 200;
+        let rui3 = ModuleKind::Rui3.on_air(&m).time_on_air(frame);
+        assert_eq!(rui3, m.time_on_air(frame));
+        assert_eq!(ModuleKind::Rak811.on_air(&m).time_on_air(frame), rui3);
+        // The RNode's header byte and 18-symbol preamble: a frame costs more than on an AT
+        // module, and a frame over 254 bytes two packets, each with its own preamble.
+        let rnode = ModuleKind::Rnode.on_air(&m);
+        let sent = Modulation {
+            preamble_symbols: 18,
+            ..m
+        };
+        assert_eq!(rnode.time_on_air(frame), sent.time_on_air(frame + 1));
+        assert!(rnode.time_on_air(frame) > rui3);
+        assert_eq!(
+            rnode.time_on_air(400),
+            sent.time_on_air(255) + sent.time_on_air(147)
+        );
+        assert_eq!(
+            ModuleKind::E22.on_air(&m).time_on_air(frame),
+            m.time_on_air(frame + crate::e22::wire::OVERHEAD)
+        );
+        // The SPI drivers send the frame as it is, with the configured preamble.
+        assert_eq!(ModuleKind::Sx126x.on_air(&m).time_on_air(frame), rui3);
+        assert_eq!(ModuleKind::Sx127x.on_air(&m).time_on_air(frame), rui3);
     }
 }

@@ -9,7 +9,7 @@ use lorabridge_hardware::modulation::{
     TX_POWER_RANGE_DBM,
 };
 use lorabridge_hardware::{BoardError, BoardProfile, Modulation, ModulationError, RegionError};
-use lorabridge_radio::ModuleKind;
+use lorabridge_radio::{DriverFacts, ModuleKind};
 use lorabridge_radio::e22::cdev::PinLines;
 use lorabridge_radio::e22::registers::CONFIG_BAUD;
 use lorabridge_radio::e22::{AirRate, Band, E22Settings, PowerClass, SubPacket};
@@ -157,14 +157,11 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
     let driver = match driver_key {
         Some(name) => Some(
             name.parse::<ModuleKind>()
-                .map_err(|e| ConfigError::invalid(s.key("driver"), e))?,
+                .map_err(|e| ConfigError::invalid(s.key("driver"), e.to_string()))?,
         ),
         None => None,
     };
-    let board_driver = match &board {
-        Some(b) => Some(board_driver(b).map_err(|e| ConfigError::invalid(s.key("board"), e))?),
-        None => None,
-    };
+    let board_driver = board.as_ref().map(|b| b.module);
     let driver = match (board_driver, driver) {
         (Some(from_board), Some(given)) if from_board != given => {
             return Err(ConfigError::invalid(
@@ -317,12 +314,6 @@ fn needs_board(driver: ModuleKind) -> &'static str {
              give the `board` it sits on, e.g. \"waveshare-sx1262-hat\""
         }
     }
-}
-
-/// The driver for a board's module; boards whose modules have no driver (the SX127x HATs)
-/// are refused here, at start-up, rather than when the daemon first opens the port.
-fn board_driver(board: &BoardProfile) -> Result<ModuleKind, String> {
-    ModuleKind::try_from(board.module).map_err(|e| format!("board {:?}: {e}", board.id))
 }
 
 /// An SX126x's lines and settings from the profile of the board it sits on.

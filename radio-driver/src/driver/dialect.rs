@@ -6,7 +6,7 @@ use lorabridge_hardware::Modulation;
 
 use super::DriverConfig;
 use super::link::{Decode, Link, StepError};
-use crate::{ModuleInfo, ModuleKind, RadioError};
+use crate::{DriverFacts, ModuleInfo, ModuleKind, RadioError};
 
 /// One module's command set, as async exchanges over a [`Link`].
 ///

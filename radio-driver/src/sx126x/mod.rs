@@ -69,7 +69,7 @@ use commands::{ChipMode, irq, op};
 pub use commands::{MAX_PAYLOAD, TcxoVoltage};
 
 use crate::spi_radio::{Irqs, SpiRadio, Transceiver};
-use crate::{DriverConfig, ModuleKind, RadioError, RxFrame};
+use crate::{DriverConfig, DriverFacts, ModuleKind, RadioError, RxFrame};
 
 /// CAD length: SetCadParams code 2 = 4 symbols.
 const CAD_SYMBOLS_CODE: u8 = 0x02;

@@ -60,7 +60,7 @@ pub use registers::MAX_PAYLOAD;
 use registers::{self as reg, Dio0, Mode, irq};
 
 use crate::spi_radio::{Irqs, SpiRadio, Transceiver};
-use crate::{DriverConfig, ModuleKind, RadioError, RxFrame};
+use crate::{DriverConfig, DriverFacts, ModuleKind, RadioError, RxFrame};
 
 /// An SX127x CAD lasts about two symbols (datasheet §4.1.6); the wait allows four.
 const CAD_SYMBOLS: u32 = 4;
