@@ -100,6 +100,13 @@ impl State {
                 .execute(&pool)
                 .await?;
             }
+            // Every send and every key first re-dates the rows stamped before NTP
+            // ([`redate`]); this index of those few rows keeps that a lookup, not a scan.
+            sqlx::query(&format!(
+                "CREATE INDEX IF NOT EXISTS {table}_unsynced ON {table} (boot) WHERE synced = 0"
+            ))
+            .execute(&pool)
+            .await?;
         }
         Ok(Self {
             pool,
@@ -309,15 +316,20 @@ async fn redate(pool: &SqlitePool, table: &str, now: &Stamp) -> Result<(), sqlx:
     if !now.synced || now.boot.is_empty() {
         return Ok(());
     }
-    sqlx::query(&format!(
+    sqlx::query(&redate_sql(table))
+        .bind(now.wall_ms as i64)
+        .bind(now.since_boot_ms as i64)
+        .bind(&now.boot)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// The statement of [`redate`]: binds now's wall clock, now's boot clock and the boot.
+fn redate_sql(table: &str) -> String {
+    format!(
         "UPDATE {table} SET wall_ms = ? - (? - boot_ms), synced = 1 WHERE boot = ? AND synced = 0"
-    ))
-    .bind(now.wall_ms as i64)
-    .bind(now.since_boot_ms as i64)
-    .bind(&now.boot)
-    .execute(pool)
-    .await
-    .map(drop)
+    )
 }
 
 /// A stamp as the tables keep it.
@@ -571,6 +583,23 @@ mod tests {
                 (Duration::from_secs(2_400), Duration::from_micros(6)),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn re_dating_finds_the_rows_stamped_before_ntp_by_their_index() {
+        let state = State::open(None).await.unwrap();
+        for table in ["lorabridge_sends", "lorabridge_keys"] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", redate_sql(table)))
+                    .bind(0)
+                    .bind(0)
+                    .bind("b1")
+                    .fetch_all(&state.pool)
+                    .await
+                    .unwrap();
+            let index = format!("USING INDEX {table}_unsynced");
+            assert!(plan.iter().any(|row| row.3.contains(&index)), "{plan:?}");
+        }
     }
 
     #[tokio::test]

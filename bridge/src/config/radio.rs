@@ -9,13 +9,13 @@ use lorabridge_hardware::modulation::{
     TX_POWER_RANGE_DBM,
 };
 use lorabridge_hardware::{BoardError, BoardProfile, Modulation, ModulationError, RegionError};
-use lorabridge_radio::{DriverFacts, ModuleKind};
 use lorabridge_radio::e22::cdev::PinLines;
 use lorabridge_radio::e22::registers::CONFIG_BAUD;
 use lorabridge_radio::e22::{AirRate, Band, E22Settings, PowerClass, SubPacket};
 use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
 use lorabridge_radio::sx127x::linux::Sx127xLines;
+use lorabridge_radio::{DriverFacts, ModuleKind};
 
 use super::error::{ConfigError, Result};
 use super::reader::{Section, range_i64};
