@@ -12,24 +12,23 @@
 
 mod access;
 mod boot;
+mod gpio;
+mod probe;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lorabridge_hardware::BoardProfile;
-use lorabridge_radio::e22::cdev::{CdevPins, GpioLine, LineUse, PinLines};
-use lorabridge_radio::e22::{ModePins, PinError};
+use lorabridge_radio::ModuleKind;
+use lorabridge_radio::e22::cdev::{GpioLine, PinLines};
 use lorabridge_radio::sx126x::Sx126xSettings;
 use lorabridge_radio::sx126x::linux::SpiLines;
 use lorabridge_radio::sx127x::linux::Sx127xLines;
-use lorabridge_radio::{
-    DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, SerialConnector, Sx127xSettings,
-    probe, probe_e22, sx126x, sx127x,
-};
 
 use crate::config::{Config, RadioConfig, Wiring};
 use access::{Groups, User};
 use boot::BootFiles;
+pub use gpio::{Gpio, SystemGpio};
 
 /// Where the Debian package puts the config, and so where the doctor looks by default.
 pub const DEFAULT_CONFIG: &str = "/etc/lorabridge/bridge.toml";
@@ -88,72 +87,6 @@ impl Finding {
 pub enum Subject {
     Config(PathBuf),
     Board(String),
-}
-
-/// The GPIO lines: who holds one, an E22's mode pins to ask the module through, and an
-/// SX126x's bus. [`SystemGpio`] is this machine's kernel; tests stand in emulated pins and
-/// chips.
-pub trait Gpio {
-    fn find(&self, name: &str) -> Option<LineUse>;
-    fn mode_pins(&self, lines: &PinLines) -> Result<Box<dyn ModePins>, PinError>;
-    /// Opens the SX126x on `spidev` through `lines`, brings it up as the driver does (reset,
-    /// a status read, initialisation) and puts it to sleep again; nothing is sent on air.
-    fn ask_sx126x<'a>(
-        &'a self,
-        spidev: &'a Path,
-        lines: &'a SpiLines,
-        settings: Sx126xSettings,
-        cfg: DriverConfig,
-    ) -> RadioFuture<'a, Result<(), RadioError>>;
-    /// Opens the SX127x on `spidev` through `lines`, brings it up as the driver does (reset,
-    /// RegVersion, LoRa mode) and puts it to sleep again; nothing is sent on air.
-    fn ask_sx127x<'a>(
-        &'a self,
-        spidev: &'a Path,
-        lines: &'a Sx127xLines,
-        cfg: DriverConfig,
-    ) -> RadioFuture<'a, Result<(), RadioError>>;
-}
-
-/// The kernel's GPIO chips, through the character devices under `/dev`.
-pub struct SystemGpio;
-
-impl Gpio for SystemGpio {
-    fn find(&self, name: &str) -> Option<LineUse> {
-        lorabridge_radio::e22::cdev::find_line(name)
-    }
-
-    fn mode_pins(&self, lines: &PinLines) -> Result<Box<dyn ModePins>, PinError> {
-        Ok(Box::new(CdevPins::open(lines)?))
-    }
-
-    fn ask_sx126x<'a>(
-        &'a self,
-        spidev: &'a Path,
-        lines: &'a SpiLines,
-        settings: Sx126xSettings,
-        cfg: DriverConfig,
-    ) -> RadioFuture<'a, Result<(), RadioError>> {
-        Box::pin(async move {
-            let bus = lorabridge_radio::sx126x::linux::open(spidev, lines)?;
-            sx126x::open(bus, settings, cfg).await?.shutdown().await
-        })
-    }
-
-    fn ask_sx127x<'a>(
-        &'a self,
-        spidev: &'a Path,
-        lines: &'a Sx127xLines,
-        cfg: DriverConfig,
-    ) -> RadioFuture<'a, Result<(), RadioError>> {
-        Box::pin(async move {
-            let bus = lorabridge_radio::sx127x::linux::open(spidev, lines)?;
-            sx127x::open(bus, Sx127xSettings::default(), cfg)
-                .await?
-                .shutdown()
-                .await
-        })
-    }
 }
 
 /// Where and as whom to check.
@@ -550,106 +483,6 @@ impl Doctor<'_> {
             free.push(format!("{name} ({role})"));
         }
         Finding::ok("GPIO lines", format!("free: {}", free.join(", ")))
-    }
-
-    /// The module answers its driver's first questions; nothing on it is changed.
-    async fn module(&self, hw: &Hardware) -> Finding {
-        let path = self.rooted(&hw.device);
-        let cfg = DriverConfig {
-            command_timeout: self.answer_timeout,
-            ..DriverConfig::default()
-        };
-        let (answer, baud) = match &hw.ask {
-            Ask::NoDriver(reason) => return Finding::skip("module", reason.clone()),
-            Ask::Serial { driver, baud } => {
-                let connector = SerialConnector::new(&path, *baud);
-                (probe(*driver, &connector, &cfg).await, *baud)
-            }
-            Ask::E22 { baud, pins } => {
-                let Some(gpio) = self.gpio else {
-                    return Finding::skip(
-                        "module",
-                        "an E22 is asked through its mode pins, which are not this machine's",
-                    );
-                };
-                let pins = match gpio.mode_pins(pins) {
-                    Ok(pins) => pins,
-                    Err(e) => {
-                        return Finding::fail("module", e.to_string(), "see the GPIO lines check");
-                    }
-                };
-                let connector = SerialConnector::new(&path, *baud);
-                (probe_e22(&connector, pins, &cfg).await, *baud)
-            }
-            Ask::Sx127x { lines } => {
-                let Some(gpio) = self.gpio else {
-                    return Finding::skip(
-                        "module",
-                        "an SX127x is asked through its GPIO lines, which are not this machine's",
-                    );
-                };
-                return match gpio.ask_sx127x(&path, lines, cfg).await {
-                    Ok(()) => Finding::ok(
-                        "module",
-                        format!(
-                            "an SX127x answers on {}: reset, RegVersion 0x12, LoRa mode and \
-                             asleep again; frames up to {} bytes",
-                            path.display(),
-                            lorabridge_radio::sx127x::MAX_PAYLOAD
-                        ),
-                    ),
-                    Err(e) => Finding::fail(
-                        "module",
-                        format!("no SX127x answers on {}: {e}", path.display()),
-                        "check that the HAT is seated and powered and that the board profile \
-                         matches it; stop any other program using the radio (sudo systemctl \
-                         stop lorabridge meshtasticd)",
-                    ),
-                };
-            }
-            Ask::Sx126x { lines, settings } => {
-                let Some(gpio) = self.gpio else {
-                    return Finding::skip(
-                        "module",
-                        "an SX126x is asked through its GPIO lines, which are not this machine's",
-                    );
-                };
-                return match gpio.ask_sx126x(&path, lines, *settings, cfg).await {
-                    Ok(()) => Finding::ok(
-                        "module",
-                        format!(
-                            "an SX126x answers on {}: reset, initialised and asleep again; \
-                             frames up to {} bytes",
-                            path.display(),
-                            lorabridge_radio::sx126x::MAX_PAYLOAD
-                        ),
-                    ),
-                    Err(e) => Finding::fail(
-                        "module",
-                        format!("no SX126x answers on {}: {e}", path.display()),
-                        "check that the HAT is seated and powered and that the board profile \
-                         matches it; stop any other program using the radio (sudo systemctl \
-                         stop lorabridge meshtasticd)",
-                    ),
-                };
-            }
-        };
-        match answer {
-            Ok(info) => Finding::ok(
-                "module",
-                format!(
-                    "answers: firmware {}, frames up to {} bytes",
-                    info.firmware.as_deref().unwrap_or("(not reported)"),
-                    info.mtu
-                ),
-            ),
-            Err(e) => Finding::fail(
-                "module",
-                format!("no answer on {} at {baud} baud: {e}", path.display()),
-                "check the wiring and the baud rate; stop any program that has the port open \
-                 (sudo systemctl stop lorabridge); lorabridge radio probe asks it by hand",
-            ),
-        }
     }
 
     fn rooted(&self, path: &Path) -> PathBuf {
