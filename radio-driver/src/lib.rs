@@ -39,6 +39,7 @@ pub mod limits;
 pub mod probe;
 pub mod radio;
 pub mod rak811;
+mod requests;
 pub mod rnode;
 pub mod rnode_framing;
 pub mod rui3;

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use lorabridge_hardware::Modulation;
 use serde::Serialize;
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::e22::{E22, E22Settings, ModePins};
 use crate::rak811::Rak811;
+use crate::requests::Requests;
 use crate::rnode::Rnode;
 use crate::rui3::Rui3;
 use crate::{ModuleKind, Radio, RadioError, RadioFuture, RadioState, RxFrame};
@@ -150,12 +151,6 @@ pub(crate) fn not_serial(kind: ModuleKind) -> RadioError {
     }
 }
 
-pub(crate) enum Request {
-    Configure(Modulation, oneshot::Sender<Result<(), RadioError>>),
-    Send(Vec<u8>, oneshot::Sender<Result<(), RadioError>>),
-    Shutdown(oneshot::Sender<Result<(), RadioError>>),
-}
-
 /// A LoRa module on a serial port, driven by a background task.
 ///
 /// Dropping the handle stops the task (without the polite radio-off of [`Radio::shutdown`]);
@@ -164,11 +159,10 @@ pub(crate) enum Request {
 pub struct SerialRadio {
     kind: ModuleKind,
     mtu: usize,
-    requests: mpsc::Sender<Request>,
+    requests: Requests,
     frames: Mutex<mpsc::Receiver<RxFrame>>,
     state: watch::Receiver<RadioState>,
     stats: Arc<StatsInner>,
-    queue_capacity: usize,
 }
 
 impl SerialRadio {
@@ -226,9 +220,9 @@ impl SerialRadio {
             .detect(&mut first, &cfg)
             .await
             .map_err(|e| e.into_radio(cfg.command_timeout))?;
-        let (req_tx, req_rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let (state_tx, state_rx) = watch::channel(RadioState::Ready);
-        let queue_capacity = cfg.queue_capacity;
+        let (requests, req_rx) =
+            Requests::channel(cfg.queue_capacity, state_rx.clone(), "reconnecting");
         let task = task::Task::<D> {
             dialect,
             connector,
@@ -243,11 +237,10 @@ impl SerialRadio {
         Ok(Self {
             kind: D::KIND,
             mtu,
-            requests: req_tx,
+            requests,
             frames: Mutex::new(frame_rx),
             state: state_rx,
             stats,
-            queue_capacity,
         })
     }
 
@@ -267,31 +260,6 @@ impl SerialRadio {
     /// A watch on the state, for callers that wait for a change (status pages, tests).
     pub fn watch_state(&self) -> watch::Receiver<RadioState> {
         self.state.clone()
-    }
-
-    async fn request(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), RadioError>>) -> Request,
-    ) -> Result<(), RadioError> {
-        let (tx, rx) = oneshot::channel();
-        match self.requests.try_send(make(tx)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(RadioError::QueueFull {
-                    capacity: self.queue_capacity,
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.closed_error()),
-        }
-        // The task answers every request it took; a dropped answer means it stopped.
-        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
-    }
-
-    fn closed_error(&self) -> RadioError {
-        match *self.state.borrow() {
-            RadioState::Failed => RadioError::Failed("gave up reconnecting".into()),
-            _ => RadioError::Closed,
-        }
     }
 }
 
@@ -320,23 +288,12 @@ impl Radio for SerialRadio {
                 ModuleKind::E22 => <E22 as dialect::Dialect>::check(modulation)?,
                 ModuleKind::Sx126x | ModuleKind::Sx127x => return Err(not_serial(self.kind)),
             }
-            self.request(|tx| Request::Configure(*modulation, tx)).await
+            self.requests.configure(modulation).await
         })
     }
 
     fn send<'a>(&'a self, frame: &'a [u8]) -> RadioFuture<'a, Result<(), RadioError>> {
-        Box::pin(async move {
-            if frame.len() > self.mtu {
-                return Err(RadioError::FrameTooLarge {
-                    size: frame.len(),
-                    mtu: self.mtu,
-                });
-            }
-            if frame.is_empty() {
-                return Err(RadioError::EmptyFrame);
-            }
-            self.request(|tx| Request::Send(frame.to_vec(), tx)).await
-        })
+        Box::pin(self.requests.send(frame, self.mtu))
     }
 
     fn recv(&self) -> RadioFuture<'_, Option<RxFrame>> {
@@ -344,13 +301,6 @@ impl Radio for SerialRadio {
     }
 
     fn shutdown(&self) -> RadioFuture<'_, Result<(), RadioError>> {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            // Shutdown waits for queue room rather than failing: it must get through.
-            if self.requests.send(Request::Shutdown(tx)).await.is_err() {
-                return Ok(());
-            }
-            rx.await.unwrap_or(Ok(()))
-        })
+        Box::pin(self.requests.shutdown())
     }
 }

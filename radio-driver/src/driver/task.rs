@@ -9,16 +9,9 @@ use tokio::time::Instant;
 
 use super::dialect::Dialect;
 use super::link::{FrameSink, Link, LinkError, StepError};
-use super::{Connector, DriverConfig, Request};
+use super::{Connector, DriverConfig};
+use crate::requests::{Queued, Request};
 use crate::{RadioError, RadioState};
-
-/// A request waiting its turn, with when it arrived (for the queue timeout) and how many times
-/// the port died under it (a frame is retried after a reconnect, at most [`MAX_ATTEMPTS`] times).
-pub(crate) struct Queued {
-    req: Request,
-    since: Instant,
-    attempts: u32,
-}
 
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -53,7 +46,7 @@ impl<D: Dialect> Task<D> {
         self.fail_queue(&err);
         self.requests.close();
         while let Ok(req) = self.requests.try_recv() {
-            answer(req, Err(err.clone()));
+            req.answer(Err(err.clone()));
         }
     }
 
@@ -141,7 +134,7 @@ impl<D: Dialect> Task<D> {
             match outcome {
                 Ok(()) => {
                     timeouts = 0;
-                    answer(q.req, Ok(()));
+                    q.req.answer(Ok(()));
                 }
                 Err(StepError::Link(LinkError::Io(reason), command, _)) => {
                     // The port died under this request: keep it for after the reconnect.
@@ -149,22 +142,19 @@ impl<D: Dialect> Task<D> {
                     link = None;
                     q.attempts += 1;
                     if q.attempts >= MAX_ATTEMPTS {
-                        answer(
-                            q.req,
-                            Err(RadioError::Unavailable {
-                                waited: q.since.elapsed(),
-                                reason: format!(
-                                    "port failed {MAX_ATTEMPTS} times during this request: {reason}"
-                                ),
-                            }),
-                        );
+                        q.req.answer(Err(RadioError::Unavailable {
+                            waited: q.since.elapsed(),
+                            reason: format!(
+                                "port failed {MAX_ATTEMPTS} times during this request: {reason}"
+                            ),
+                        }));
                     } else {
                         self.queue.push_front(q);
                     }
                 }
                 Err(e @ StepError::Link(LinkError::Timeout, ..)) => {
                     timeouts += 1;
-                    answer(q.req, Err(e.into_radio(self.cfg.command_timeout)));
+                    q.req.answer(Err(e.into_radio(self.cfg.command_timeout)));
                     if timeouts >= self.cfg.timeouts_before_reconnect {
                         tracing::warn!(port = %self.connector.describe(), "module silent; reopening the port");
                         link = None;
@@ -172,7 +162,7 @@ impl<D: Dialect> Task<D> {
                 }
                 Err(StepError::Radio(e)) => {
                     timeouts = 0;
-                    answer(q.req, Err(e));
+                    q.req.answer(Err(e));
                 }
             }
         }
@@ -183,32 +173,21 @@ impl<D: Dialect> Task<D> {
         if let Request::Shutdown(_) = req {
             // Shutdown jumps the queue; everything behind it is answered as closed.
             self.fail_queue(&RadioError::Closed);
-            self.queue.push_front(Queued {
-                req,
-                since: Instant::now(),
-                attempts: 0,
-            });
+            self.queue.push_front(Queued::new(req));
             return;
         }
         if self.queue.len() >= self.cfg.queue_capacity {
-            answer(
-                req,
-                Err(RadioError::QueueFull {
-                    capacity: self.cfg.queue_capacity,
-                }),
-            );
+            req.answer(Err(RadioError::QueueFull {
+                capacity: self.cfg.queue_capacity,
+            }));
             return;
         }
-        self.queue.push_back(Queued {
-            req,
-            since: Instant::now(),
-            attempts: 0,
-        });
+        self.queue.push_back(Queued::new(req));
     }
 
     fn fail_queue(&mut self, err: &RadioError) {
         for q in self.queue.drain(..) {
-            answer(q.req, Err(err.clone()));
+            q.req.answer(Err(err.clone()));
         }
     }
 
@@ -222,13 +201,10 @@ impl<D: Dialect> Task<D> {
         self.queue = keep;
         for q in old {
             let waited = q.since.elapsed();
-            answer(
-                q.req,
-                Err(RadioError::Unavailable {
-                    waited,
-                    reason: reason.to_string(),
-                }),
-            );
+            q.req.answer(Err(RadioError::Unavailable {
+                waited,
+                reason: reason.to_string(),
+            }));
         }
     }
 
@@ -298,12 +274,4 @@ impl<D: Dialect> Task<D> {
         }
         Ok(link)
     }
-}
-
-fn answer(req: Request, result: Result<(), RadioError>) {
-    // A caller that stopped waiting (its future was dropped) no longer needs the answer.
-    let tx = match req {
-        Request::Configure(_, tx) | Request::Send(_, tx) | Request::Shutdown(tx) => tx,
-    };
-    let _ = tx.send(result);
 }

@@ -52,6 +52,7 @@ use lorabridge_hardware::Modulation;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
+use crate::requests::Requests;
 use crate::{DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, RadioState, RxFrame};
 
 /// Busy channel looks before a frame is sent anyway.
@@ -137,21 +138,6 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-enum Request {
-    Configure(Modulation, oneshot::Sender<Result<(), RadioError>>),
-    Send(Vec<u8>, oneshot::Sender<Result<(), RadioError>>),
-    Shutdown(oneshot::Sender<Result<(), RadioError>>),
-}
-
-impl Request {
-    fn answer(self, r: Result<(), RadioError>) {
-        let tx = match self {
-            Request::Configure(_, tx) | Request::Send(_, tx) | Request::Shutdown(tx) => tx,
-        };
-        let _ = tx.send(r);
-    }
-}
-
 /// A radio chip on SPI, driven by a task on its own thread; opened by [`crate::sx126x::open`]
 /// or [`crate::sx127x::open`].
 ///
@@ -160,11 +146,10 @@ impl Request {
 pub struct SpiRadio {
     kind: ModuleKind,
     check: Check,
-    requests: mpsc::Sender<Request>,
+    requests: Requests,
     frames: Mutex<mpsc::Receiver<RxFrame>>,
     state: watch::Receiver<RadioState>,
     counters: Arc<Counters>,
-    queue_capacity: usize,
 }
 
 impl SpiRadio {
@@ -182,10 +167,13 @@ impl SpiRadio {
     {
         let counters = Arc::new(Counters::default());
         let (frame_tx, frame_rx) = mpsc::channel(cfg.rx_capacity.max(1));
-        let (req_tx, req_rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let (state_tx, state_rx) = watch::channel(RadioState::Busy);
+        let (requests, req_rx) = Requests::channel(
+            cfg.queue_capacity,
+            state_rx.clone(),
+            "re-initialising the chip",
+        );
         let (up_tx, up_rx) = oneshot::channel();
-        let queue_capacity = cfg.queue_capacity;
         let task = task::Task::new(chip, cfg, req_rx, state_tx, frame_tx, counters.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -201,11 +189,10 @@ impl SpiRadio {
         Ok(Self {
             kind,
             check,
-            requests: req_tx,
+            requests,
             frames: Mutex::new(frame_rx),
             state: state_rx,
             counters,
-            queue_capacity,
         })
     }
 
@@ -225,30 +212,6 @@ impl SpiRadio {
     /// A watch on the state, for callers that wait for a change.
     pub fn watch_state(&self) -> watch::Receiver<RadioState> {
         self.state.clone()
-    }
-
-    async fn request(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), RadioError>>) -> Request,
-    ) -> Result<(), RadioError> {
-        let (tx, rx) = oneshot::channel();
-        match self.requests.try_send(make(tx)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(RadioError::QueueFull {
-                    capacity: self.queue_capacity,
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.closed_error()),
-        }
-        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
-    }
-
-    fn closed_error(&self) -> RadioError {
-        match *self.state.borrow() {
-            RadioState::Failed => RadioError::Failed("gave up re-initialising the chip".into()),
-            _ => RadioError::Closed,
-        }
     }
 }
 
@@ -271,23 +234,12 @@ impl Radio for SpiRadio {
     ) -> RadioFuture<'a, Result<(), RadioError>> {
         Box::pin(async move {
             (self.check)(modulation)?;
-            self.request(|tx| Request::Configure(*modulation, tx)).await
+            self.requests.configure(modulation).await
         })
     }
 
     fn send<'a>(&'a self, frame: &'a [u8]) -> RadioFuture<'a, Result<(), RadioError>> {
-        Box::pin(async move {
-            if frame.len() > MAX_PAYLOAD {
-                return Err(RadioError::FrameTooLarge {
-                    size: frame.len(),
-                    mtu: MAX_PAYLOAD,
-                });
-            }
-            if frame.is_empty() {
-                return Err(RadioError::EmptyFrame);
-            }
-            self.request(|tx| Request::Send(frame.to_vec(), tx)).await
-        })
+        Box::pin(self.requests.send(frame, MAX_PAYLOAD))
     }
 
     fn recv(&self) -> RadioFuture<'_, Option<RxFrame>> {
@@ -295,12 +247,6 @@ impl Radio for SpiRadio {
     }
 
     fn shutdown(&self) -> RadioFuture<'_, Result<(), RadioError>> {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            if self.requests.send(Request::Shutdown(tx)).await.is_err() {
-                return Ok(());
-            }
-            rx.await.unwrap_or(Ok(()))
-        })
+        Box::pin(self.requests.shutdown())
     }
 }

@@ -8,16 +8,9 @@ use lorabridge_hardware::Modulation;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::{Counters, Irqs, LBT_TRIES, MAX_ATTEMPTS, MAX_PAYLOAD, Request, Transceiver, bump};
+use super::{Counters, Irqs, LBT_TRIES, MAX_ATTEMPTS, MAX_PAYLOAD, Transceiver, bump};
+use crate::requests::{Queued, Request};
 use crate::{DriverConfig, RadioError, RadioState, RxFrame};
-
-/// A request waiting its turn: when it arrived (for the queue timeout) and how many chip
-/// resets it has been through.
-struct Queued {
-    req: Request,
-    since: Instant,
-    attempts: u32,
-}
 
 /// Why serving stopped.
 enum Stop {
@@ -115,11 +108,7 @@ impl<T: Transceiver> Task<T> {
             }));
             return;
         }
-        self.queue.push_back(Queued {
-            req,
-            since: Instant::now(),
-            attempts: 0,
-        });
+        self.queue.push_back(Queued::new(req));
     }
 
     /// Serves requests and receptions until the chip fails or the driver is closed.
