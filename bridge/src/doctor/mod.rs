@@ -197,15 +197,15 @@ impl Hardware {
                 .map(|(role, bcm)| (role, GpioLine::bcm(bcm)))
                 .collect()
         });
-        let ask = match ModuleKind::try_from(board.module) {
-            Ok(ModuleKind::E22) => match board.pins.as_ref().and_then(PinLines::from_profile) {
+        let ask = match board.module {
+            ModuleKind::E22 => match board.pins.as_ref().and_then(PinLines::from_profile) {
                 Some(pins) => Ask::E22 {
                     baud: board.baud,
                     pins,
                 },
                 None => Ask::NoDriver(format!("board {:?} names no M0/M1 pins", board.id)),
             },
-            Ok(ModuleKind::Sx126x) => match board.pins.as_ref() {
+            ModuleKind::Sx126x => match board.pins.as_ref() {
                 Some(pins) => match SpiLines::from_profile(pins) {
                     Some(lines) => Ask::Sx126x {
                         lines,
@@ -218,16 +218,14 @@ impl Hardware {
                 },
                 None => Ask::NoDriver(format!("board {:?} names no pins", board.id)),
             },
-            Ok(ModuleKind::Sx127x) => match board.pins.as_ref().and_then(Sx127xLines::from_profile)
-            {
+            ModuleKind::Sx127x => match board.pins.as_ref().and_then(Sx127xLines::from_profile) {
                 Some(lines) => Ask::Sx127x { lines },
                 None => Ask::NoDriver(format!("board {:?} names no RESET and IRQ lines", board.id)),
             },
-            Ok(driver) => Ask::Serial {
+            driver => Ask::Serial {
                 driver,
                 baud: board.baud,
             },
-            Err(e) => Ask::NoDriver(e.to_string()),
         };
         Self {
             device: PathBuf::from(&board.serial_path),
