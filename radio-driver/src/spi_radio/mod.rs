@@ -37,6 +37,13 @@
 //! [`DriverConfig::queue_timeout`]); a send interrupted before the chip took the frame is
 //! retried after the reset, at most [`MAX_ATTEMPTS`] times.
 //!
+//! **Airtime and usable payload per frame.** One lorabridge frame is one LoRa packet of up to
+//! **255 B** (the packet length is one byte on both families), sent as configured: explicit
+//! header, CRC on, no added bytes, so the duty-cycle ledger charges
+//! [`Modulation::time_on_air`] (the chips' `DriverFacts::on_air` is plain). A 255 B frame at
+//! EU868 (869.525 MHz, CR 4/5, preamble 8) takes **399.6 ms** at SF7/125 kHz and
+//! **9.019 s** at SF12/125 kHz (low-data-rate optimisation on).
+//!
 //! **Memory.** Bounded: at most [`DriverConfig::queue_capacity`] requests in the channel and
 //! as many in the driver's queue, and [`DriverConfig::rx_capacity`] received frames of at
 //! most 255 B (more are dropped and counted). The families' bus layers hold one exchange
@@ -248,5 +255,34 @@ impl Radio for SpiRadio {
 
     fn shutdown(&self) -> RadioFuture<'_, Result<(), RadioError>> {
         Box::pin(self.requests.shutdown())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers in the module documentation's airtime paragraph.
+    #[test]
+    fn the_airtime_in_the_docs_is_computed() {
+        let eu = Modulation::eu868_default();
+        let sf7 = Modulation {
+            spreading_factor: 7,
+            ..eu
+        };
+        let sf12 = Modulation {
+            spreading_factor: 12,
+            ..eu
+        };
+        assert_eq!((eu.coding_rate, eu.preamble_symbols), (5, 8));
+        let doc = include_str!("mod.rs");
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let sf7_text = format!("**{:.1} ms** at SF7/125 kHz", ms(sf7.time_on_air(255)));
+        let sf12_text = format!(
+            "**{:.3} s** at SF12/125 kHz",
+            sf12.time_on_air(255).as_secs_f64()
+        );
+        assert!(doc.contains(&sf7_text), "{sf7_text}");
+        assert!(doc.contains(&sf12_text), "{sf12_text}");
     }
 }

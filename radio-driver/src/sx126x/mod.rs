@@ -37,11 +37,7 @@
 //!
 //! # Airtime and usable payload per frame
 //!
-//! One lorabridge frame is one LoRa packet of up to **255 B** (the packet length is one
-//! byte), sent as configured: explicit header, CRC on, no added bytes, so the duty-cycle
-//! ledger charges [`Modulation::time_on_air`] ([`ModuleKind::on_air`] is plain). A 255 B
-//! frame at EU868 (869.525 MHz, CR 4/5, preamble 8) takes **399.6 ms** at SF7/125 kHz and
-//! **9.019 s** at SF12/125 kHz (low-data-rate optimisation on).
+//! As for every chip on SPI: see [`crate::spi_radio`].
 //!
 //! # What it cannot do
 //!
@@ -393,30 +389,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The numbers in the module documentation's airtime paragraph.
-    #[test]
-    fn the_airtime_in_the_docs_is_computed() {
-        let eu = Modulation::eu868_default();
-        let sf7 = Modulation {
-            spreading_factor: 7,
-            ..eu
-        };
-        let sf12 = Modulation {
-            spreading_factor: 12,
-            ..eu
-        };
-        assert_eq!((eu.coding_rate, eu.preamble_symbols), (5, 8));
-        let doc = include_str!("mod.rs");
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let sf7_text = format!("**{:.1} ms** at SF7/125 kHz", ms(sf7.time_on_air(255)));
-        let sf12_text = format!(
-            "**{:.3} s** at SF12/125 kHz",
-            sf12.time_on_air(255).as_secs_f64()
-        );
-        assert!(doc.contains(&sf7_text), "{sf7_text}");
-        assert!(doc.contains(&sf12_text), "{sf12_text}");
-    }
 
     #[test]
     fn a_board_profile_gives_tcxo_rf_switch_and_amplifier() {
