@@ -258,6 +258,22 @@ impl Radio for SpiRadio {
     }
 }
 
+/// An SPI transfer that failed, as both chip families report it.
+pub(crate) fn spi_failed(what: &str, e: impl std::fmt::Debug) -> RadioError {
+    RadioError::Port {
+        path: "SPI".into(),
+        reason: format!("{what}: {e:?}"),
+    }
+}
+
+/// A GPIO line (NRESET, BUSY, an IRQ line, an antenna switch) that failed.
+pub(crate) fn gpio_failed(line: &str, e: impl std::fmt::Debug) -> RadioError {
+    RadioError::Gpio {
+        line: line.into(),
+        reason: format!("{e:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use embedded_hal_async::spi::SpiDevice;
 
 use super::commands::{self, CommandStatus, Status, op};
 use crate::RadioError;
+use crate::spi_radio::{gpio_failed, spi_failed};
 
 /// The chip's lines, as the board wires them.
 ///
@@ -49,20 +50,6 @@ pub struct Chip<S, B, D, O> {
     busy_timeout: Duration,
     /// Exchange buffer; at most opcode + 3 parameter bytes + status + 255 data bytes.
     buf: Vec<u8>,
-}
-
-fn spi_failed(what: &str, e: impl std::fmt::Debug) -> RadioError {
-    RadioError::Port {
-        path: "SPI".into(),
-        reason: format!("{what}: {e:?}"),
-    }
-}
-
-fn gpio_failed(line: &str, e: impl std::fmt::Debug) -> RadioError {
-    RadioError::Gpio {
-        line: line.into(),
-        reason: format!("{e:?}"),
-    }
 }
 
 /// A readable name for an opcode in messages.

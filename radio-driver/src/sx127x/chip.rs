@@ -15,6 +15,7 @@ use embedded_hal_async::spi::SpiDevice;
 
 use super::registers::{self as reg, Dio0, Mode};
 use crate::RadioError;
+use crate::spi_radio::{gpio_failed, spi_failed};
 
 /// The chip's lines, as the board wires them. `O` is the host-driven NRESET line.
 pub struct Bus<S, D, O> {
@@ -37,20 +38,6 @@ pub struct Chip<S, D, O> {
     frequency_hz: u32,
     /// Exchange buffer; at most the address byte and a whole FIFO.
     buf: Vec<u8>,
-}
-
-fn spi_failed(what: &str, e: impl std::fmt::Debug) -> RadioError {
-    RadioError::Port {
-        path: "SPI".into(),
-        reason: format!("{what}: {e:?}"),
-    }
-}
-
-fn gpio_failed(line: &str, e: impl std::fmt::Debug) -> RadioError {
-    RadioError::Gpio {
-        line: line.into(),
-        reason: format!("{e:?}"),
-    }
 }
 
 impl<S, D, O> Chip<S, D, O>
