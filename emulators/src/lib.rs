@@ -24,6 +24,7 @@ pub mod pty;
 mod rak811;
 mod rnode;
 mod rui3;
+mod spi_chip;
 pub mod sx126x;
 pub mod sx127x;
 

@@ -7,6 +7,7 @@ use lorabridge_radio::sx126x::Antenna;
 use lorabridge_radio::sx126x::commands::{self, ChipMode, CommandStatus, TcxoVoltage, irq, op};
 
 use crate::medium::{Medium, Reception, StationId};
+use crate::spi_chip::SpiChip;
 
 /// BUSY after an ordinary command.
 pub(super) const BUSY_COMMAND: Duration = Duration::from_micros(50);
@@ -168,20 +169,6 @@ impl Chip {
         }
     }
 
-    /// Keeps the faults (the wiring's too) and counters across a reset.
-    pub(super) fn reset_keeping_faults(&mut self) {
-        let mut fresh = Chip::power_on();
-        fresh.garbage = self.garbage;
-        fresh.stuck_busy = self.stuck_busy;
-        fresh.mute_dio1 = self.mute_dio1;
-        fresh.crc_errors = self.crc_errors;
-        fresh.busy_violations = self.busy_violations;
-        fresh.unknown_opcodes = self.unknown_opcodes;
-        fresh.rx_enable = self.rx_enable;
-        fresh.tx_enable = self.tx_enable;
-        *self = fresh;
-    }
-
     pub(super) fn busy(&self) -> bool {
         self.stuck_busy || self.in_reset || Instant::now() < self.busy_until
     }
@@ -224,13 +211,6 @@ impl Chip {
             tx_power_dbm: self.tx_power,
             sync_word: self.sync_word(),
         })
-    }
-
-    pub(super) fn listening(&self) -> Option<Modulation> {
-        match self.mode {
-            Mode::Rx => self.modulation(),
-            _ => None,
-        }
     }
 
     pub(super) fn view(&self) -> ChipView {
@@ -460,8 +440,61 @@ impl Chip {
         self.busy_until = Instant::now() + busy;
         (miso, ctl)
     }
+}
 
-    pub(super) fn fire(&mut self, timer: Timer, medium: &dyn Medium, station: StationId) {
+impl SpiChip for Chip {
+    type Ctl = Ctl;
+    type Timer = Timer;
+
+    fn irq(&self) -> bool {
+        self.dio1()
+    }
+
+    fn listening(&self) -> Option<Modulation> {
+        match self.mode {
+            Mode::Rx => self.modulation(),
+            _ => None,
+        }
+    }
+
+    fn exchange(&mut self, mosi: &[u8]) -> (Vec<u8>, Vec<Ctl>) {
+        if self.garbage > 0 {
+            self.garbage -= 1;
+            (vec![0xFF; mosi.len()], Vec::new())
+        } else if self.in_reset {
+            (vec![0x00; mosi.len()], Vec::new())
+        } else if self.busy() {
+            self.busy_violations += 1;
+            (vec![self.status_byte(); mosi.len()], Vec::new())
+        } else {
+            let (miso, ctl) = self.execute(mosi);
+            (miso, ctl.into_iter().collect())
+        }
+    }
+
+    /// Puts the frame on air if the chip is still in TX, and times TxDone, or the TX timeout
+    /// when that comes first.
+    fn control(&mut self, ctl: Ctl, medium: &dyn Medium, station: StationId) {
+        // Rearm: the task looks at the timer again anyway.
+        let Ctl::Transmit(m, payload, timeout) = ctl else {
+            return;
+        };
+        if self.mode == Mode::Tx {
+            medium.listen(station, None);
+            let toa = medium.transmit(station, &m, &payload);
+            let now = Instant::now();
+            self.timer = Some(match timeout {
+                Some(t) if t < toa => (now + t, Timer::TxTimeout),
+                _ => (now + toa, Timer::TxDone),
+            });
+        }
+    }
+
+    fn timer(&mut self) -> &mut Option<(Instant, Timer)> {
+        &mut self.timer
+    }
+
+    fn fire(&mut self, timer: Timer, medium: &dyn Medium, station: StationId) {
         match timer {
             Timer::TxDone => {
                 self.standby();
@@ -482,7 +515,7 @@ impl Chip {
         }
     }
 
-    pub(super) fn receive(&mut self, r: Reception) {
+    fn receive(&mut self, r: Reception) {
         if self.mode != Mode::Rx || r.payload.len() > commands::MAX_PAYLOAD {
             return;
         }
@@ -505,6 +538,20 @@ impl Chip {
         if !self.rx_continuous {
             self.standby();
         }
+    }
+
+    /// Keeps the faults (the wiring's too) and counters across a reset.
+    fn reset_keeping_faults(&mut self) {
+        let mut fresh = Chip::power_on();
+        fresh.garbage = self.garbage;
+        fresh.stuck_busy = self.stuck_busy;
+        fresh.mute_dio1 = self.mute_dio1;
+        fresh.crc_errors = self.crc_errors;
+        fresh.busy_violations = self.busy_violations;
+        fresh.unknown_opcodes = self.unknown_opcodes;
+        fresh.rx_enable = self.rx_enable;
+        fresh.tx_enable = self.tx_enable;
+        *self = fresh;
     }
 }
 

@@ -35,76 +35,37 @@
 mod chip;
 mod lines;
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::Arc;
 
 use lorabridge_hardware::Modulation;
 use lorabridge_radio::sx126x::Bus;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
-use crate::medium::{Medium, Reception, StationId};
+use crate::medium::Medium;
+pub use crate::spi_chip::EmuSpiError;
+use crate::spi_chip::{self, Background, ChipOutput};
 
-use chip::{Chip, Ctl, Timer};
+use chip::Chip;
 pub use chip::{ChipView, Mode};
 use lines::Role;
-pub use lines::{EmuSpiError, Sx1262Busy, Sx1262Dio1, Sx1262Line, Sx1262Spi};
+pub use lines::{Sx1262Busy, Sx1262Dio1, Sx1262Line, Sx1262Spi};
 
-struct Shared {
-    chip: Mutex<Chip>,
-    dio1: watch::Sender<bool>,
-    ctl: mpsc::UnboundedSender<Ctl>,
-    medium: Arc<dyn Medium>,
-    station: StationId,
-    unplugged: Mutex<bool>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Chip> {
-        self.chip.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn unplugged(&self) -> bool {
-        *self.unplugged.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// After any change: DIO1's level and what the medium hears us listening on.
-    fn settle(&self, chip: &Chip) {
-        self.dio1.send_replace(chip.dio1());
-        self.medium.listen(self.station, chip.listening());
-    }
-}
+type Shared = spi_chip::Shared<Chip>;
 
 /// An emulated SX1262 attached to a [`Medium`]. Dropping it detaches it.
 pub struct Sx1262 {
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Sx1262 {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.shared.medium.detach(self.shared.station);
-    }
+    _task: Background,
 }
 
 impl Sx1262 {
     /// A powered chip in standby, attached to `medium` as `name`. Must be called inside a
     /// tokio runtime (its background task times transmissions and takes receptions).
     pub fn new(medium: Arc<dyn Medium>, name: &str) -> Self {
-        let (station, receptions) = medium.attach(name);
-        let (ctl, ctl_rx) = mpsc::unbounded_channel();
-        let (dio1, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            chip: Mutex::new(Chip::power_on()),
-            dio1,
-            ctl,
-            medium,
-            station,
-            unplugged: Mutex::new(false),
-        });
-        let task = tokio::spawn(run(shared.clone(), receptions, ctl_rx));
-        Self { shared, task }
+        let (shared, task) = spi_chip::attach(Chip::power_on(), medium, name);
+        Self {
+            shared,
+            _task: task,
+        }
     }
 
     /// The chip's lines for the driver, with host-driven RX/TX antenna switch lines when
@@ -116,8 +77,8 @@ impl Sx1262 {
         };
         Bus {
             spi: Sx1262Spi(self.shared.clone()),
-            busy: Sx1262Busy(self.shared.clone()),
-            dio1: Sx1262Dio1(self.shared.clone()),
+            busy: ChipOutput(lines::Busy(self.shared.clone())),
+            dio1: self.shared.irq_line(),
             reset: line(Role::Reset),
             rx_enable: antenna_lines.then(|| line(Role::RxEnable)),
             tx_enable: antenna_lines.then(|| line(Role::TxEnable)),
@@ -155,30 +116,17 @@ impl Sx1262 {
 
     /// The HAT comes off: SPI transfers fail, the chip loses power.
     pub fn unplug(&self) {
-        *self
-            .shared
-            .unplugged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = true;
-        let mut chip = self.shared.lock();
-        chip.powered = false;
-        chip.standby();
-        chip.irq = 0;
-        self.shared.settle(&chip);
+        self.shared.unplug(|chip| {
+            chip.powered = false;
+            chip.standby();
+            chip.irq = 0;
+        });
         self.shared.medium.listen(self.shared.station, None);
     }
 
     /// The HAT is back: a power-on reset.
     pub fn replug(&self) {
-        let mut chip = self.shared.lock();
-        chip.reset_keeping_faults();
-        self.shared.settle(&chip);
-        drop(chip);
-        *self
-            .shared
-            .unplugged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = false;
+        self.shared.replug();
     }
 
     /// BUSY stays high (a hung chip) until released.
@@ -202,55 +150,5 @@ impl Sx1262 {
     /// MISO reads 0xFF (a loose connection).
     pub fn garbage(&self, n: u32) {
         self.shared.lock().garbage = n;
-    }
-}
-
-async fn run(
-    shared: Arc<Shared>,
-    mut receptions: mpsc::Receiver<Reception>,
-    mut ctl: mpsc::UnboundedReceiver<Ctl>,
-) {
-    loop {
-        let next = shared.lock().timer;
-        let sleep = async {
-            match next {
-                Some((at, _)) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            r = receptions.recv() => {
-                let Some(r) = r else { return };
-                let mut chip = shared.lock();
-                chip.receive(r);
-                shared.settle(&chip);
-            }
-            c = ctl.recv() => match c {
-                None => return,
-                Some(Ctl::Rearm) => {}
-                Some(Ctl::Transmit(m, payload, timeout)) => {
-                    let mut chip = shared.lock();
-                    if chip.mode == Mode::Tx {
-                        shared.medium.listen(shared.station, None);
-                        let toa = shared.medium.transmit(shared.station, &m, &payload);
-                        let now = Instant::now();
-                        chip.timer = Some(match timeout {
-                            Some(t) if t < toa => (now + t, Timer::TxTimeout),
-                            _ => (now + toa, Timer::TxDone),
-                        });
-                    }
-                }
-            },
-            _ = sleep => {
-                let mut chip = shared.lock();
-                if let Some((at, timer)) = chip.timer
-                    && Instant::now() >= at
-                {
-                    chip.timer = None;
-                    chip.fire(timer, shared.medium.as_ref(), shared.station);
-                    shared.settle(&chip);
-                }
-            }
-        }
     }
 }

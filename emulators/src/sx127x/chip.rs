@@ -6,6 +6,7 @@ use lorabridge_hardware::Modulation;
 use lorabridge_radio::sx127x::registers::{self as reg, Dio0, Mode, irq};
 
 use crate::medium::{Medium, Reception, StationId};
+use crate::spi_chip::SpiChip;
 
 /// Registers modelled (the address is 7 bits).
 pub(super) const REGISTERS: usize = 0x80;
@@ -101,18 +102,6 @@ impl Chip {
         }
     }
 
-    /// Keeps the faults (the wiring's too) and counters across a reset.
-    pub(super) fn reset_keeping_faults(&mut self) {
-        let mut fresh = Chip::power_on();
-        fresh.hung = self.hung;
-        fresh.mute_dio0 = self.mute_dio0;
-        fresh.crc_errors = self.crc_errors;
-        fresh.garbage = self.garbage;
-        fresh.transmitted = self.transmitted;
-        fresh.cads = self.cads;
-        *self = fresh;
-    }
-
     pub(super) fn r(&self, addr: u8) -> u8 {
         self.regs[usize::from(addr)]
     }
@@ -160,13 +149,6 @@ impl Chip {
             tx_power_dbm: reg::pa_power_dbm(self.r(reg::REG_PA_CONFIG), self.r(reg::REG_PA_DAC)),
             sync_word: self.r(reg::REG_SYNC_WORD),
         })
-    }
-
-    pub(super) fn listening(&self) -> Option<Modulation> {
-        match self.mode() {
-            Some(Mode::RxContinuous | Mode::RxSingle) if self.powered => self.modulation(),
-            _ => None,
-        }
     }
 
     pub(super) fn view(&self) -> ChipView {
@@ -309,8 +291,52 @@ impl Chip {
         }
         (miso, ctl)
     }
+}
 
-    pub(super) fn fire(&mut self, timer: Timer, medium: &dyn Medium, station: StationId) {
+impl SpiChip for Chip {
+    type Ctl = Ctl;
+    type Timer = Timer;
+
+    fn irq(&self) -> bool {
+        self.dio0()
+    }
+
+    fn listening(&self) -> Option<Modulation> {
+        match self.mode() {
+            Some(Mode::RxContinuous | Mode::RxSingle) if self.powered => self.modulation(),
+            _ => None,
+        }
+    }
+
+    fn exchange(&mut self, mosi: &[u8]) -> (Vec<u8>, Vec<Ctl>) {
+        if self.garbage > 0 {
+            self.garbage -= 1;
+            (vec![0xFF; mosi.len()], Vec::new())
+        } else if self.in_reset || self.hung {
+            (vec![0x00; mosi.len()], Vec::new())
+        } else {
+            self.execute(mosi)
+        }
+    }
+
+    /// Puts the frame on air if the chip is still in TX, and times TxDone.
+    fn control(&mut self, ctl: Ctl, medium: &dyn Medium, station: StationId) {
+        // Rearm: the task looks at the timer again anyway.
+        let Ctl::Transmit(m, payload) = ctl else {
+            return;
+        };
+        if self.mode() == Some(Mode::Tx) {
+            medium.listen(station, None);
+            let toa = medium.transmit(station, &m, &payload);
+            self.timer = Some((Instant::now() + toa, Timer::TxDone));
+        }
+    }
+
+    fn timer(&mut self) -> &mut Option<(Instant, Timer)> {
+        &mut self.timer
+    }
+
+    fn fire(&mut self, timer: Timer, medium: &dyn Medium, station: StationId) {
         match timer {
             Timer::TxDone => {
                 self.set_mode_bits(Mode::Standby);
@@ -328,7 +354,7 @@ impl Chip {
         }
     }
 
-    pub(super) fn receive(&mut self, r: Reception) {
+    fn receive(&mut self, r: Reception) {
         let mode = self.mode();
         if !self.powered
             || !matches!(mode, Some(Mode::RxContinuous | Mode::RxSingle))
@@ -366,5 +392,17 @@ impl Chip {
         if mode == Some(Mode::RxSingle) {
             self.set_mode_bits(Mode::Standby);
         }
+    }
+
+    /// Keeps the faults (the wiring's too) and counters across a reset.
+    fn reset_keeping_faults(&mut self) {
+        let mut fresh = Chip::power_on();
+        fresh.hung = self.hung;
+        fresh.mute_dio0 = self.mute_dio0;
+        fresh.crc_errors = self.crc_errors;
+        fresh.garbage = self.garbage;
+        fresh.transmitted = self.transmitted;
+        fresh.cads = self.cads;
+        *self = fresh;
     }
 }

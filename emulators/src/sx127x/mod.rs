@@ -31,58 +31,26 @@
 mod chip;
 mod lines;
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::Arc;
 
 use lorabridge_hardware::Modulation;
 use lorabridge_radio::sx127x::Bus;
-use lorabridge_radio::sx127x::registers::{self as reg, Mode};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use lorabridge_radio::sx127x::registers as reg;
 
-use crate::medium::{Medium, Reception, StationId};
-pub use crate::sx126x::EmuSpiError;
+use crate::medium::Medium;
+pub use crate::spi_chip::EmuSpiError;
+use crate::spi_chip::{self, Background};
 
+use chip::Chip;
 pub use chip::ChipView;
-use chip::{Chip, Ctl, Timer};
 pub use lines::{Sx1276Dio0, Sx1276Reset, Sx1276Spi};
 
-struct Shared {
-    chip: Mutex<Chip>,
-    dio0: watch::Sender<bool>,
-    ctl: mpsc::UnboundedSender<Ctl>,
-    medium: Arc<dyn Medium>,
-    station: StationId,
-    unplugged: Mutex<bool>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Chip> {
-        self.chip.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn unplugged(&self) -> bool {
-        *self.unplugged.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// After any change: DIO0's level and what the medium hears us listening on.
-    fn settle(&self, chip: &Chip) {
-        self.dio0.send_replace(chip.dio0());
-        self.medium.listen(self.station, chip.listening());
-    }
-}
+type Shared = spi_chip::Shared<Chip>;
 
 /// An emulated SX1276 attached to a [`Medium`]. Dropping it detaches it.
 pub struct Sx1276 {
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Sx1276 {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.shared.medium.detach(self.shared.station);
-    }
+    _task: Background,
 }
 
 impl Sx1276 {
@@ -90,26 +58,18 @@ impl Sx1276 {
     /// called inside a tokio runtime (its background task times transmissions and takes
     /// receptions).
     pub fn new(medium: Arc<dyn Medium>, name: &str) -> Self {
-        let (station, receptions) = medium.attach(name);
-        let (ctl, ctl_rx) = mpsc::unbounded_channel();
-        let (dio0, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            chip: Mutex::new(Chip::power_on()),
-            dio0,
-            ctl,
-            medium,
-            station,
-            unplugged: Mutex::new(false),
-        });
-        let task = tokio::spawn(run(shared.clone(), receptions, ctl_rx));
-        Self { shared, task }
+        let (shared, task) = spi_chip::attach(Chip::power_on(), medium, name);
+        Self {
+            shared,
+            _task: task,
+        }
     }
 
     /// The chip's lines for the driver.
     pub fn bus(&self) -> Bus<Sx1276Spi, Sx1276Dio0, Sx1276Reset> {
         Bus {
             spi: Sx1276Spi(self.shared.clone()),
-            dio0: Sx1276Dio0(self.shared.clone()),
+            dio0: self.shared.irq_line(),
             reset: Sx1276Reset(self.shared.clone()),
         }
     }
@@ -135,29 +95,16 @@ impl Sx1276 {
 
     /// The HAT comes off: SPI transfers fail, the chip loses power.
     pub fn unplug(&self) {
-        *self
-            .shared
-            .unplugged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = true;
-        let mut chip = self.shared.lock();
-        chip.powered = false;
-        chip.timer = None;
-        chip.regs[usize::from(reg::REG_IRQ_FLAGS)] = 0;
-        self.shared.settle(&chip);
+        self.shared.unplug(|chip| {
+            chip.powered = false;
+            chip.timer = None;
+            chip.regs[usize::from(reg::REG_IRQ_FLAGS)] = 0;
+        });
     }
 
     /// The HAT is back: a power-on reset.
     pub fn replug(&self) {
-        let mut chip = self.shared.lock();
-        chip.reset_keeping_faults();
-        self.shared.settle(&chip);
-        drop(chip);
-        *self
-            .shared
-            .unplugged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = false;
+        self.shared.replug();
     }
 
     /// The chip hangs (its SPI block reads 0x00 and takes no writes) until released.
@@ -181,51 +128,5 @@ impl Sx1276 {
     /// MISO reads 0xFF (a loose connection).
     pub fn garbage(&self, n: u32) {
         self.shared.lock().garbage = n;
-    }
-}
-
-async fn run(
-    shared: Arc<Shared>,
-    mut receptions: mpsc::Receiver<Reception>,
-    mut ctl: mpsc::UnboundedReceiver<Ctl>,
-) {
-    loop {
-        let next = shared.lock().timer;
-        let sleep = async {
-            match next {
-                Some((at, _)) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            r = receptions.recv() => {
-                let Some(r) = r else { return };
-                let mut chip = shared.lock();
-                chip.receive(r);
-                shared.settle(&chip);
-            }
-            c = ctl.recv() => match c {
-                None => return,
-                Some(Ctl::Rearm) => {}
-                Some(Ctl::Transmit(m, payload)) => {
-                    let mut chip = shared.lock();
-                    if chip.mode() == Some(Mode::Tx) {
-                        shared.medium.listen(shared.station, None);
-                        let toa = shared.medium.transmit(shared.station, &m, &payload);
-                        chip.timer = Some((Instant::now() + toa, Timer::TxDone));
-                    }
-                }
-            },
-            _ = sleep => {
-                let mut chip = shared.lock();
-                if let Some((at, timer)) = chip.timer
-                    && Instant::now() >= at
-                {
-                    chip.timer = None;
-                    chip.fire(timer, shared.medium.as_ref(), shared.station);
-                    shared.settle(&chip);
-                }
-            }
-        }
     }
 }
