@@ -15,39 +15,11 @@ use lorabridge_radio::sx126x::{self, Sx126xSettings};
 use lorabridge_radio::sx127x::registers::{self as reg, Dio0, Mode};
 use lorabridge_radio::sx127x::{self, Sx127xSettings};
 use lorabridge_radio::{
-    DriverConfig, ModuleKind, Radio, RadioError, RadioState, RxFrame, SerialConnector, SerialRadio,
+    DriverConfig, ModuleKind, Radio, RadioError, RadioState, SerialConnector, SerialRadio,
 };
 
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// EU868 869.525 MHz at SF7/125 kHz, CR 4/5, preamble 8, 14 dBm, sync word 0x12: settings
-/// an SX1262 and a RAK3172 take too, with short airtime.
-fn fast() -> Modulation {
-    Modulation {
-        spreading_factor: 7,
-        ..Modulation::eu868_default()
-    }
-}
-
-fn config() -> DriverConfig {
-    DriverConfig {
-        command_timeout: Duration::from_millis(300),
-        tx_timeout: Duration::from_secs(5),
-        backoff_min: Duration::from_millis(50),
-        backoff_max: Duration::from_millis(300),
-        queue_timeout: Duration::from_secs(10),
-        ..DriverConfig::default()
-    }
-}
-
-fn hub() -> Hub {
-    let hub = Hub::new();
-    hub.set_default_quality(LinkQuality {
-        rssi_dbm: -71,
-        snr_db: 6.0,
-    });
-    hub
-}
+mod common;
+use common::{config, crosses, fast, hub, reaches, recv, send, within};
 
 /// An emulated chip and the driver on it.
 struct Station {
@@ -67,34 +39,6 @@ async fn station_with(hub: &Hub, name: &str, settings: Sx127xSettings) -> Statio
 
 async fn station(hub: &Hub, name: &str) -> Station {
     station_with(hub, name, Sx127xSettings::default()).await
-}
-
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("did not finish within the test's hang guard")
-}
-
-async fn send(radio: &impl Radio, frame: &[u8]) {
-    within(radio.send(frame)).await.expect("send");
-}
-
-async fn recv(radio: &impl Radio) -> RxFrame {
-    within(radio.recv()).await.expect("driver still running")
-}
-
-async fn crosses(from: &impl Radio, to: &impl Radio, frame: &[u8]) -> RxFrame {
-    send(from, frame).await;
-    let got = recv(to).await;
-    assert_eq!(got.payload, frame);
-    got
-}
-
-async fn reaches(radio: &SpiRadio, want: RadioState) {
-    let mut state = radio.watch_state();
-    within(state.wait_for(|s| *s == want))
-        .await
-        .unwrap_or_else(|_| panic!("the driver stopped before it was {want:?}"));
 }
 
 fn receiving(view: &ChipView) {
