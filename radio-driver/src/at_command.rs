@@ -1,4 +1,4 @@
-//! The command/reply exchange both AT dialects (RUI3 and RAK811) run over a [`Link`]: write one
+//! The command/reply exchange both AT dialects (RUI3 and RAK811) run over an [`OpenPort`]: write one
 //! line, wait within a timeout for the module's final answer, ask again while it is busy.
 //!
 //! The dialects differ only in syntax: each keeps its own parser and says, in
@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::RadioError;
-use crate::driver::link::{Classified, Decode, Link, LinkError, StepError};
+use crate::driver::open_port::{Classified, Decode, OpenPort, PortError, StepError};
 
 /// One AT dialect's pure parser, and how its events read to the shared exchange code.
 pub(crate) trait AtParser: Default + Send + 'static {
@@ -89,7 +89,7 @@ impl<P: AtParser> Decode for AtDecoder<P> {
 }
 
 /// An open port to an AT module.
-pub(crate) type AtLink<P> = Link<AtDecoder<P>>;
+pub(crate) type AtLink<P> = OpenPort<AtDecoder<P>>;
 
 /// A command's successful answer.
 #[derive(Debug)]
@@ -106,7 +106,7 @@ pub(crate) async fn send_line<P: AtParser>(
     link: &mut AtLink<P>,
     line: &str,
     timeout: Duration,
-) -> Result<(), LinkError> {
+) -> Result<(), PortError> {
     link.clear_events();
     link.write(format!("{line}\r\n").as_bytes(), timeout).await
 }
@@ -125,7 +125,7 @@ pub(crate) async fn command<P: AtParser>(
     line: &str,
     timeout: Duration,
 ) -> Result<Answer, StepError> {
-    let lost = |e: LinkError| StepError::link_after(e, line, timeout);
+    let lost = |e: PortError| StepError::port_after(e, line, timeout);
     send_line(link, line, timeout).await.map_err(lost)?;
     let deadline = Instant::now() + timeout;
     let mut texts = Vec::new();
@@ -215,7 +215,7 @@ pub(crate) async fn command_retrying_busy<P: AtParser>(
                 }
                 link.settle((retry.pause)(attempt))
                     .await
-                    .map_err(|e| RetryError::Clear(StepError::link(e, line)))?;
+                    .map_err(|e| RetryError::Clear(StepError::port(e, line)))?;
                 if let Some(clear) = retry.clear {
                     command(link, clear, timeout)
                         .await
@@ -240,7 +240,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::driver::link::{FrameSink, StatsInner};
+    use crate::driver::open_port::{FrameSink, StatsInner};
     use crate::rui3::Rui3Parser;
 
     const T: Duration = Duration::from_secs(5);
@@ -260,7 +260,7 @@ mod tests {
         let (ours, theirs) = tokio::io::duplex(4096);
         let (tx, _) = mpsc::channel(1);
         let stats = Arc::new(StatsInner::default());
-        let mut link = Link::new(Box::new(ours), FrameSink { tx, stats });
+        let mut link = OpenPort::new(Box::new(ours), FrameSink { tx, stats });
         let (outcome, heard) = tokio::join!(exchange(&mut link), module(theirs, replies));
         let busy = link.stats().busy_retries.load(Ordering::Relaxed);
         (outcome, heard, busy)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::driver::dialect::Dialect;
-use crate::driver::link::{FrameSink, Link};
+use crate::driver::open_port::{FrameSink, OpenPort};
 use crate::driver::{Connector, DriverConfig};
 use crate::e22::{E22, E22Settings, ModePins};
 use crate::rak811::Rak811;
@@ -85,7 +85,7 @@ async fn probe_with<D: Dialect>(
         tx,
         stats: Arc::default(),
     };
-    let mut link = Link::<D::Decoder>::new(port, sink);
+    let mut link = OpenPort::<D::Decoder>::new(port, sink);
     let mut info = dialect
         .probe(&mut link, cfg)
         .await

@@ -5,10 +5,10 @@ use std::future::Future;
 use lorabridge_hardware::Modulation;
 
 use super::DriverConfig;
-use super::link::{Decode, Link, StepError};
+use super::open_port::{Decode, OpenPort, StepError};
 use crate::{DriverFacts, ModuleInfo, ModuleKind, RadioError};
 
-/// One module's command set, as async exchanges over a [`Link`].
+/// One module's command set, as async exchanges over an [`OpenPort`].
 ///
 /// Generic (not object-safe) on purpose: the driver task is monomorphised per dialect, and the
 /// object-safe surface is the [`crate::Radio`] trait on the handle. A dialect is a value, not
@@ -35,14 +35,14 @@ pub trait Dialect: Send + 'static {
     /// Confirms the module answers in this dialect.
     fn detect(
         &mut self,
-        link: &mut Link<Self::Decoder>,
+        link: &mut OpenPort<Self::Decoder>,
         cfg: &DriverConfig,
     ) -> impl Future<Output = Result<(), StepError>> + Send;
 
     /// Applies the modulation and leaves the module receiving.
     fn configure(
         &mut self,
-        link: &mut Link<Self::Decoder>,
+        link: &mut OpenPort<Self::Decoder>,
         modulation: &Modulation,
         cfg: &DriverConfig,
     ) -> impl Future<Output = Result<(), StepError>> + Send;
@@ -50,7 +50,7 @@ pub trait Dialect: Send + 'static {
     /// Transmits one frame (already checked against the MTU) and returns the module to receive.
     fn transmit(
         &mut self,
-        link: &mut Link<Self::Decoder>,
+        link: &mut OpenPort<Self::Decoder>,
         frame: &[u8],
         cfg: &DriverConfig,
     ) -> impl Future<Output = Result<(), StepError>> + Send;
@@ -58,14 +58,14 @@ pub trait Dialect: Send + 'static {
     /// Leaves the module quiet (receiver or radio off) before the port is closed.
     fn close(
         &mut self,
-        link: &mut Link<Self::Decoder>,
+        link: &mut OpenPort<Self::Decoder>,
         cfg: &DriverConfig,
     ) -> impl Future<Output = Result<(), StepError>> + Send;
 
     /// Reads what the module can tell about itself without changing its settings.
     fn probe(
         &mut self,
-        link: &mut Link<Self::Decoder>,
+        link: &mut OpenPort<Self::Decoder>,
         cfg: &DriverConfig,
     ) -> impl Future<Output = Result<ModuleInfo, StepError>> + Send;
 }

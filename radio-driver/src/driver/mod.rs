@@ -1,7 +1,7 @@
 //! The generic driver: a task that owns the port, and the [`SerialRadio`] handle that talks to it.
 
 pub(crate) mod dialect;
-pub(crate) mod link;
+pub(crate) mod open_port;
 mod task;
 
 use std::path::PathBuf;
@@ -19,8 +19,8 @@ use crate::requests::Requests;
 use crate::rnode::Rnode;
 use crate::rui3::Rui3;
 use crate::{ModuleKind, Radio, RadioError, RadioFuture, RadioState, RxFrame};
-use link::StatsInner;
-pub use link::{Port, PortIo};
+use open_port::StatsInner;
+pub use open_port::{Port, PortIo};
 
 /// Timeouts, bounds and backoff for one driver. The defaults suit a module on a local serial
 /// line at 115200 baud; tests shorten the backoff.
@@ -209,13 +209,13 @@ impl SerialRadio {
     ) -> Result<Self, RadioError> {
         let stats = Arc::new(StatsInner::default());
         let (frame_tx, frame_rx) = mpsc::channel(cfg.rx_capacity.max(1));
-        let sink = link::FrameSink {
+        let sink = open_port::FrameSink {
             tx: frame_tx,
             stats: stats.clone(),
         };
         let mtu = dialect.mtu();
         let port = connector.open().await?;
-        let mut first = link::Link::<D::Decoder>::new(port, sink.clone());
+        let mut first = open_port::OpenPort::<D::Decoder>::new(port, sink.clone());
         dialect
             .detect(&mut first, &cfg)
             .await

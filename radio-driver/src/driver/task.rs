@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::dialect::Dialect;
-use super::link::{FrameSink, Link, LinkError, StepError};
+use super::open_port::{FrameSink, OpenPort, PortError, StepError};
 use super::{Connector, DriverConfig};
 use crate::requests::{Queued, Request};
 use crate::{RadioError, RadioState};
@@ -36,7 +36,7 @@ enum Exit {
 }
 
 impl<D: Dialect> Task<D> {
-    pub async fn run(mut self, first: Link<D::Decoder>) {
+    pub async fn run(mut self, first: OpenPort<D::Decoder>) {
         let exit = self.serve(first).await;
         let (state, err) = match exit {
             Exit::Closed => (RadioState::Closed, RadioError::Closed),
@@ -50,7 +50,7 @@ impl<D: Dialect> Task<D> {
         }
     }
 
-    async fn serve(&mut self, first: Link<D::Decoder>) -> Exit {
+    async fn serve(&mut self, first: OpenPort<D::Decoder>) -> Exit {
         let mut link = Some(first);
         let mut timeouts = 0u32;
         loop {
@@ -121,8 +121,8 @@ impl<D: Dialect> Task<D> {
             };
             // Callers that look at the state after their answer see the driver's next state.
             let next = match &outcome {
-                Err(StepError::Link(LinkError::Io(_), ..)) => RadioState::Reconnecting,
-                Err(StepError::Link(LinkError::Timeout, ..))
+                Err(StepError::Port(PortError::Io(_), ..)) => RadioState::Reconnecting,
+                Err(StepError::Port(PortError::Timeout, ..))
                     if timeouts + 1 >= self.cfg.timeouts_before_reconnect =>
                 {
                     RadioState::Reconnecting
@@ -136,7 +136,7 @@ impl<D: Dialect> Task<D> {
                     timeouts = 0;
                     q.req.answer(Ok(()));
                 }
-                Err(StepError::Link(LinkError::Io(reason), command, _)) => {
+                Err(StepError::Port(PortError::Io(reason), command, _)) => {
                     // The port died under this request: keep it for after the reconnect.
                     tracing::warn!(port = %self.connector.describe(), %reason, %command, "port lost");
                     link = None;
@@ -152,7 +152,7 @@ impl<D: Dialect> Task<D> {
                         self.queue.push_front(q);
                     }
                 }
-                Err(e @ StepError::Link(LinkError::Timeout, ..)) => {
+                Err(e @ StepError::Port(PortError::Timeout, ..)) => {
                     timeouts += 1;
                     q.req.answer(Err(e.into_radio(self.cfg.command_timeout)));
                     if timeouts >= self.cfg.timeouts_before_reconnect {
@@ -209,7 +209,7 @@ impl<D: Dialect> Task<D> {
     }
 
     /// Reopens the port with backoff, answering and queueing requests meanwhile.
-    async fn reconnect(&mut self) -> Result<Link<D::Decoder>, Exit> {
+    async fn reconnect(&mut self) -> Result<OpenPort<D::Decoder>, Exit> {
         self.state.send_replace(RadioState::Reconnecting);
         let mut delay = self.cfg.backoff_min;
         let mut attempts = 0u32;
@@ -258,9 +258,9 @@ impl<D: Dialect> Task<D> {
     }
 
     /// Opens, detects and (if the caller configured one) re-applies the modulation.
-    async fn connect(&mut self) -> Result<Link<D::Decoder>, String> {
+    async fn connect(&mut self) -> Result<OpenPort<D::Decoder>, String> {
         let port = self.connector.open().await.map_err(|e| e.to_string())?;
-        let mut link = Link::new(port, self.sink.clone());
+        let mut link = OpenPort::new(port, self.sink.clone());
         let to = self.cfg.command_timeout;
         self.dialect
             .detect(&mut link, &self.cfg)

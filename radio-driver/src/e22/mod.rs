@@ -69,7 +69,7 @@ use tokio::time::Instant;
 
 use crate::driver::DriverConfig;
 use crate::driver::dialect::Dialect;
-use crate::driver::link::{Classified, Decode, Link, LinkError, StepError};
+use crate::driver::open_port::{Classified, Decode, OpenPort, PortError, StepError};
 use crate::limits::LimitError;
 use crate::{ModuleInfo, ModuleKind, RadioError};
 pub use pins::{Mode, ModePins, PinError};
@@ -283,7 +283,7 @@ impl E22 {
     /// flowing. `Ok(false)` at once when AUX is not wired.
     async fn wait_aux(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         high: bool,
         timeout: Duration,
         what: &str,
@@ -296,7 +296,7 @@ impl E22 {
                 Some(_) => {}
             }
             if Instant::now() >= deadline {
-                return Err(StepError::link_after(LinkError::Timeout, what, timeout));
+                return Err(StepError::port_after(PortError::Timeout, what, timeout));
             }
             pump_for(link, AUX_POLL).await?;
         }
@@ -305,7 +305,7 @@ impl E22 {
     /// AUX high plus the 2 ms guard: the module is idle and may be switched or sent to.
     async fn settle(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         timeout: Duration,
         what: &str,
     ) -> Result<(), StepError> {
@@ -316,7 +316,7 @@ impl E22 {
     /// Switches to `mode` (nothing to do when the module is in it already).
     async fn enter(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         mode: Mode,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
@@ -345,7 +345,7 @@ impl E22 {
     /// Sends a configuration command and returns the register reply.
     async fn exchange(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         command: &[u8],
         cfg: &DriverConfig,
     ) -> Result<(u8, Vec<u8>), StepError> {
@@ -353,7 +353,7 @@ impl E22 {
         link.clear_events();
         link.write(command, cfg.command_timeout)
             .await
-            .map_err(|e| StepError::link(e, &name))?;
+            .map_err(|e| StepError::port(e, &name))?;
         let reply = link
             .wait_for(Instant::now() + cfg.command_timeout, |ev| match ev {
                 E22Event::Registers { address, data } => Some(Ok((address, data))),
@@ -361,7 +361,7 @@ impl E22 {
                 _ => None,
             })
             .await
-            .map_err(|e| StepError::link(e, &name))?;
+            .map_err(|e| StepError::port(e, &name))?;
         reply.map_err(|()| {
             StepError::Radio(RadioError::Rejected {
                 command: name,
@@ -373,7 +373,7 @@ impl E22 {
     /// Reads registers 00..=06.
     async fn read(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         cfg: &DriverConfig,
     ) -> Result<Registers, StepError> {
         let reply = self.exchange(link, &registers::read_command(), cfg).await?;
@@ -389,12 +389,12 @@ fn gpio(e: PinError) -> StepError {
 }
 
 /// Reads the port for `d`, delivering what arrives; fails only if the port fails.
-async fn pump_for(link: &mut Link<E22Decoder>, d: Duration) -> Result<(), StepError> {
+async fn pump_for(link: &mut OpenPort<E22Decoder>, d: Duration) -> Result<(), StepError> {
     let deadline = Instant::now() + d;
     loop {
         match tokio::time::timeout_at(deadline, link.pump()).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(StepError::link(e, "reading the port")),
+            Ok(Err(e)) => return Err(StepError::port(e, "reading the port")),
             Err(_) => return Ok(()),
         }
     }
@@ -438,7 +438,7 @@ impl Dialect for E22 {
 
     async fn detect(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         self.mode = None;
@@ -448,7 +448,7 @@ impl Dialect for E22 {
 
     async fn configure(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         m: &Modulation,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
@@ -464,7 +464,7 @@ impl Dialect for E22 {
 
     async fn transmit(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         frame: &[u8],
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
@@ -477,7 +477,7 @@ impl Dialect for E22 {
             .await?;
         link.write(&wire, cfg.command_timeout)
             .await
-            .map_err(|e| StepError::link(e, "data"))?;
+            .map_err(|e| StepError::port(e, "data"))?;
         let on_uart = uart_time(wire.len());
         // AUX is low from the first byte until the packet has left; seeing it low first
         // means the high that follows is the end of this packet, not the idle before it.
@@ -490,7 +490,7 @@ impl Dialect for E22 {
                     .await
             }
             // A short packet may have come and gone between two samples.
-            Err(StepError::Link(LinkError::Timeout, ..)) => Ok(()),
+            Err(StepError::Port(PortError::Timeout, ..)) => Ok(()),
             Err(e) => Err(e),
             Ok(false) => {
                 let airtime = self
@@ -508,7 +508,7 @@ impl Dialect for E22 {
 
     async fn close(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         self.enter(link, Mode::Sleep, cfg).await
@@ -516,7 +516,7 @@ impl Dialect for E22 {
 
     async fn probe(
         &mut self,
-        link: &mut Link<E22Decoder>,
+        link: &mut OpenPort<E22Decoder>,
         cfg: &DriverConfig,
     ) -> Result<ModuleInfo, StepError> {
         self.detect(link, cfg).await?;

@@ -18,7 +18,7 @@ use crate::at_command::{
 };
 use crate::driver::DriverConfig;
 use crate::driver::dialect::Dialect;
-use crate::driver::link::StepError;
+use crate::driver::open_port::StepError;
 use crate::{ModuleInfo, ModuleKind, RadioError};
 pub use parse::{Rak811Error, Rak811Event, Rak811Parser};
 
@@ -138,7 +138,7 @@ impl Dialect for Rak811 {
         let line = "at+set_config=lora:work_mode:1";
         send_line(link, line, cfg.command_timeout)
             .await
-            .map_err(|e| StepError::link(e, line))?;
+            .map_err(|e| StepError::port(e, line))?;
         // The module reboots and prints a banner ending in `Initialization OK`.
         let outcome = link
             .wait_for(Instant::now() + cfg.reset_timeout, |ev| match ev {
@@ -147,11 +147,11 @@ impl Dialect for Rak811 {
                 _ => None,
             })
             .await
-            .map_err(|e| StepError::link(e, line))?;
+            .map_err(|e| StepError::port(e, line))?;
         outcome.map_err(|reply| rejected(line, reply))?;
         link.settle(Duration::from_millis(200))
             .await
-            .map_err(|e| StepError::link(e, line))?;
+            .map_err(|e| StepError::port(e, line))?;
         let t = cfg.command_timeout;
         let params = format!("at+set_config=lorap2p:{}", lorap2p_params(m));
         command_retry_busy(link, &params, t, cfg).await?;
@@ -169,7 +169,7 @@ impl Dialect for Rak811 {
         command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:2", t, cfg).await?;
         let line = format!("at+send=lorap2p:{}", hex::encode(frame));
         let sent = command_retry_busy(link, &line, cfg.tx_timeout, cfg).await;
-        if !matches!(sent, Err(StepError::Link(..))) {
+        if !matches!(sent, Err(StepError::Port(..))) {
             command_retry_busy(link, "at+set_config=lorap2p:transfer_mode:1", t, cfg).await?;
         }
         sent

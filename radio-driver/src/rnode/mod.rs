@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::driver::DriverConfig;
 use crate::driver::dialect::Dialect;
-use crate::driver::link::{Classified, Decode, Link, StepError};
+use crate::driver::open_port::{Classified, Decode, OpenPort, StepError};
 use crate::{ModuleInfo, ModuleKind, RadioError};
 pub use parse::{RnodeEvent, RnodeParser};
 
@@ -58,7 +58,10 @@ struct Identity {
     mcu: Option<u8>,
 }
 
-async fn identify(link: &mut Link<RnodeParser>, cfg: &DriverConfig) -> Result<Identity, StepError> {
+async fn identify(
+    link: &mut OpenPort<RnodeParser>,
+    cfg: &DriverConfig,
+) -> Result<Identity, StepError> {
     link.clear_events();
     let mut wire = kiss::encode(cmd::DETECT, &[cmd::DETECT_REQ]);
     wire.extend(kiss::encode(cmd::FW_VERSION, &[0]));
@@ -66,7 +69,7 @@ async fn identify(link: &mut Link<RnodeParser>, cfg: &DriverConfig) -> Result<Id
     wire.extend(kiss::encode(cmd::MCU, &[0]));
     link.write(&wire, cfg.command_timeout)
         .await
-        .map_err(|e| StepError::link(e, "detect"))?;
+        .map_err(|e| StepError::port(e, "detect"))?;
     let deadline = Instant::now() + cfg.command_timeout;
     let mut id = Identity::default();
     while !(id.detected && id.firmware.is_some() && id.platform.is_some() && id.mcu.is_some()) {
@@ -85,7 +88,7 @@ async fn identify(link: &mut Link<RnodeParser>, cfg: &DriverConfig) -> Result<Id
             Ok(_) => {}
             // Platform and MCU are informative; detect and version are required.
             Err(_) if id.detected && id.firmware.is_some() => break,
-            Err(e) => return Err(StepError::link(e, "detect")),
+            Err(e) => return Err(StepError::port(e, "detect")),
         }
     }
     Ok(id)
@@ -93,7 +96,7 @@ async fn identify(link: &mut Link<RnodeParser>, cfg: &DriverConfig) -> Result<Id
 
 /// Sends one setting and compares the echo.
 async fn set(
-    link: &mut Link<RnodeParser>,
+    link: &mut OpenPort<RnodeParser>,
     command: u8,
     value: &[u8],
     want: RnodeEvent,
@@ -103,13 +106,13 @@ async fn set(
     link.clear_events();
     link.write(&kiss::encode(command, value), cfg.command_timeout)
         .await
-        .map_err(|e| StepError::link(e, name))?;
+        .map_err(|e| StepError::port(e, name))?;
     let deadline = Instant::now() + cfg.command_timeout;
     loop {
         let ev = link
             .next_event(deadline)
             .await
-            .map_err(|e| StepError::link(e, name))?;
+            .map_err(|e| StepError::port(e, name))?;
         if std::mem::discriminant(&ev) == std::mem::discriminant(&want) {
             if ev == want {
                 return Ok(());
@@ -137,7 +140,7 @@ impl Dialect for Rnode {
 
     async fn detect(
         &mut self,
-        link: &mut Link<RnodeParser>,
+        link: &mut OpenPort<RnodeParser>,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         let id = identify(link, cfg).await?;
@@ -156,7 +159,7 @@ impl Dialect for Rnode {
 
     async fn configure(
         &mut self,
-        link: &mut Link<RnodeParser>,
+        link: &mut OpenPort<RnodeParser>,
         m: &Modulation,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
@@ -220,7 +223,7 @@ impl Dialect for Rnode {
 
     async fn transmit(
         &mut self,
-        link: &mut Link<RnodeParser>,
+        link: &mut OpenPort<RnodeParser>,
         frame: &[u8],
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
@@ -228,12 +231,12 @@ impl Dialect for Rnode {
         // back later as error frames, which the driver counts as noise.
         link.write(&kiss::encode(cmd::DATA, frame), cfg.command_timeout)
             .await
-            .map_err(|e| StepError::link(e, "data"))
+            .map_err(|e| StepError::port(e, "data"))
     }
 
     async fn close(
         &mut self,
-        link: &mut Link<RnodeParser>,
+        link: &mut OpenPort<RnodeParser>,
         cfg: &DriverConfig,
     ) -> Result<(), StepError> {
         set(
@@ -250,12 +253,12 @@ impl Dialect for Rnode {
             cfg.command_timeout,
         )
         .await
-        .map_err(|e| StepError::link(e, "leave"))
+        .map_err(|e| StepError::port(e, "leave"))
     }
 
     async fn probe(
         &mut self,
-        link: &mut Link<RnodeParser>,
+        link: &mut OpenPort<RnodeParser>,
         cfg: &DriverConfig,
     ) -> Result<ModuleInfo, StepError> {
         let id = identify(link, cfg).await?;
@@ -276,14 +279,14 @@ impl Dialect for Rnode {
             cfg.command_timeout,
         )
         .await
-        .map_err(|e| StepError::link(e, "radio state"))?;
+        .map_err(|e| StepError::port(e, "radio state"))?;
         let state = link
             .wait_for(Instant::now() + cfg.command_timeout, |ev| match ev {
                 RnodeEvent::RadioState(s) => Some(s),
                 _ => None,
             })
             .await
-            .map_err(|e| StepError::link(e, "radio state"))?;
+            .map_err(|e| StepError::port(e, "radio state"))?;
         info.settings.insert(
             "radio".into(),
             if state == cmd::RADIO_ON { "on" } else { "off" }.into(),

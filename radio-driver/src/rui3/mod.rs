@@ -32,7 +32,7 @@ use crate::at_command::{
 use crate::backoff::random_between;
 use crate::driver::DriverConfig;
 use crate::driver::dialect::Dialect;
-use crate::driver::link::StepError;
+use crate::driver::open_port::StepError;
 use crate::{ModuleInfo, ModuleKind};
 pub use parse::{Rui3Event, Rui3Parser, Rui3Status, firmware_version};
 
@@ -220,7 +220,7 @@ impl Dialect for Rui3 {
             // The module restarts into P2P mode: let the banner pass, then check it answers.
             link.settle(Duration::from_millis(300))
                 .await
-                .map_err(|e| StepError::link(e, "AT+NWM=0"))?;
+                .map_err(|e| StepError::port(e, "AT+NWM=0"))?;
             let deadline = Instant::now() + cfg.reset_timeout;
             while let Err(e) = Self::detect_once(link, cfg).await {
                 if Instant::now() >= deadline {
@@ -267,7 +267,7 @@ impl Dialect for Rui3 {
                     matches!(ev, AtEvent::Other(Rui3Event::TxDone)).then_some(())
                 })
                 .await
-                .map_err(|e| StepError::link_after(e, "+EVT:TXP2P DONE", cfg.tx_timeout)),
+                .map_err(|e| StepError::port_after(e, "+EVT:TXP2P DONE", cfg.tx_timeout)),
             Err(RetryError::Command(e)) if self.cad && is_busy::<Rui3Parser>(&e) => {
                 Err(StepError::Radio(RadioError::ChannelBusy {
                     attempts: cfg.busy_retries + 1,
@@ -279,7 +279,7 @@ impl Dialect for Rui3 {
             Err(RetryError::Clear(e)) => return Err(e),
         };
         // Re-arm the receiver whatever happened to the send (unless the port is gone).
-        if !matches!(result, Err(StepError::Link(..))) {
+        if !matches!(result, Err(StepError::Port(..))) {
             command(link, "AT+PRECV=65534", t).await?;
             self.rx_armed = true;
         }

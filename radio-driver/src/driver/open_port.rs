@@ -39,9 +39,9 @@ pub trait Decode: Default + Send + 'static {
     fn classify(event: Self::Event) -> Classified<Self::Event>;
 }
 
-/// Why the link stopped working.
+/// Why the port stopped working.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LinkError {
+pub enum PortError {
     /// Reading or writing failed: the port is gone (unplugged, pty closed).
     Io(String),
     /// Nothing (or nothing expected) arrived before the deadline.
@@ -85,7 +85,7 @@ impl FrameSink {
 ///
 /// Memory: the parser's bound plus a queue of not-yet-consumed reply events, itself bounded
 /// to [`MAX_EVENTS`] (the oldest are dropped: a module flooding replies nobody asked for).
-pub struct Link<D: Decode> {
+pub struct OpenPort<D: Decode> {
     port: Port,
     decoder: D,
     events: std::collections::VecDeque<D::Event>,
@@ -97,7 +97,7 @@ pub struct Link<D: Decode> {
 /// Most reply events kept between commands.
 pub const MAX_EVENTS: usize = 64;
 
-impl<D: Decode> Link<D> {
+impl<D: Decode> OpenPort<D> {
     pub fn new(port: Port, sink: FrameSink) -> Self {
         Self {
             port,
@@ -110,15 +110,15 @@ impl<D: Decode> Link<D> {
     }
 
     /// Writes all bytes, within `timeout`.
-    pub async fn write(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), LinkError> {
+    pub async fn write(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), PortError> {
         let io = async {
             self.port.write_all(bytes).await?;
             self.port.flush().await
         };
         match tokio::time::timeout(timeout, io).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(LinkError::Io(e.to_string())),
-            Err(_) => Err(LinkError::Timeout),
+            Ok(Err(e)) => Err(PortError::Io(e.to_string())),
+            Err(_) => Err(PortError::Timeout),
         }
     }
 
@@ -141,14 +141,14 @@ impl<D: Decode> Link<D> {
 
     /// Reads once from the port and processes what arrived. Cancel-safe: the read either
     /// completes (and its bytes are processed synchronously) or takes nothing.
-    pub async fn pump(&mut self) -> Result<(), LinkError> {
+    pub async fn pump(&mut self) -> Result<(), PortError> {
         let n = self
             .port
             .read(&mut self.buf[..])
             .await
-            .map_err(|e| LinkError::Io(e.to_string()))?;
+            .map_err(|e| PortError::Io(e.to_string()))?;
         if n == 0 {
-            return Err(LinkError::Io("end of file".into()));
+            return Err(PortError::Io("end of file".into()));
         }
         self.decoder.push(&self.buf[..n], &mut self.scratch);
         for ev in self.scratch.drain(..) {
@@ -170,7 +170,7 @@ impl<D: Decode> Link<D> {
 
     /// The next reply event, waiting at most until `deadline`. Frames that arrive meanwhile are
     /// delivered to the caller's receive queue, not returned here.
-    pub async fn next_event(&mut self, deadline: Instant) -> Result<D::Event, LinkError> {
+    pub async fn next_event(&mut self, deadline: Instant) -> Result<D::Event, PortError> {
         loop {
             if let Some(ev) = self.events.pop_front() {
                 return Ok(ev);
@@ -178,7 +178,7 @@ impl<D: Decode> Link<D> {
             match tokio::time::timeout_at(deadline, self.pump()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(LinkError::Timeout),
+                Err(_) => return Err(PortError::Timeout),
             }
         }
     }
@@ -188,7 +188,7 @@ impl<D: Decode> Link<D> {
         &mut self,
         deadline: Instant,
         mut pick: impl FnMut(D::Event) -> Option<T>,
-    ) -> Result<T, LinkError> {
+    ) -> Result<T, PortError> {
         loop {
             let ev = self.next_event(deadline).await?;
             if let Some(t) = pick(ev) {
@@ -199,7 +199,7 @@ impl<D: Decode> Link<D> {
 
     /// Reads whatever arrives during `quiet`, keeping frames and dropping replies; used after a
     /// module reboot to let its banner pass.
-    pub async fn settle(&mut self, quiet: Duration) -> Result<(), LinkError> {
+    pub async fn settle(&mut self, quiet: Duration) -> Result<(), PortError> {
         let deadline = Instant::now() + quiet;
         loop {
             match tokio::time::timeout_at(deadline, self.pump()).await {
@@ -220,31 +220,31 @@ pub enum StepError {
     /// The port failed or stayed silent; the driver reconnects (at once for I/O errors, after
     /// repeated timeouts for silence). Carries the command, and how long was waited when that
     /// differs from the command timeout.
-    Link(LinkError, String, Option<Duration>),
+    Port(PortError, String, Option<Duration>),
     /// The module refused or answered wrongly; the caller hears about it.
     Radio(RadioError),
 }
 
 impl StepError {
     /// A timeout or I/O failure while running `command`, within the command timeout.
-    pub fn link(e: LinkError, command: &str) -> Self {
-        StepError::Link(e, command.to_string(), None)
+    pub fn port(e: PortError, command: &str) -> Self {
+        StepError::Port(e, command.to_string(), None)
     }
 
     /// A timeout or I/O failure while waiting `waited` for `command` to complete.
-    pub fn link_after(e: LinkError, command: &str, waited: Duration) -> Self {
-        StepError::Link(e, command.to_string(), Some(waited))
+    pub fn port_after(e: PortError, command: &str, waited: Duration) -> Self {
+        StepError::Port(e, command.to_string(), Some(waited))
     }
 
     /// What the caller is told; `timeout` is the command timeout.
     pub fn into_radio(self, timeout: Duration) -> RadioError {
         match self {
             StepError::Radio(e) => e,
-            StepError::Link(LinkError::Timeout, command, waited) => RadioError::Timeout {
+            StepError::Port(PortError::Timeout, command, waited) => RadioError::Timeout {
                 command,
                 timeout: waited.unwrap_or(timeout),
             },
-            StepError::Link(LinkError::Io(reason), command, _) => RadioError::Port {
+            StepError::Port(PortError::Io(reason), command, _) => RadioError::Port {
                 path: "(the open port)".into(),
                 reason: format!("{reason} (during {command:?})"),
             },
