@@ -14,7 +14,7 @@
 //! true, and the record looks older than it is. So each stamp says whether the kernel held the
 //! clock synchronised; such a record is taken to be no older than the reading boot (it
 //! happened before that boot began), and the record's own boot re-dates it by the boot clock
-//! once NTP has answered there ([`crate::state`]).
+//! once NTP has answered there ([`crate::bridge_db`]).
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -25,13 +25,13 @@ use crate::actor::status::Transports;
 use crate::actor::store::NodeStore;
 use crate::actor::topics::{AppEvent, Topics};
 use crate::actor::{Actor, ENGINE_EPOCH, LORA};
+use crate::bridge_db::{BridgeDb, KeyLocks};
 use crate::grpc::panda::panda_server::PandaServer;
 use crate::grpc::status::status_server::StatusServer;
 use crate::lores::{AppBindings, Carried};
 use crate::node::NodeSpec;
 use crate::reticulum::{Reticulum, ReticulumConfig};
 use crate::service::{PandaService, StatusService};
-use crate::state::{KeyLocks, State};
 use crate::web::{self, Configured, Recorder, StatusSource};
 
 /// The radio and the rules it transmits under.
@@ -81,7 +81,7 @@ const COMMAND_QUEUE: usize = 256;
 
 impl Bridge {
     pub async fn start(spec: BridgeSpec) -> Result<Bridge, String> {
-        let state = State::open(spec.node.database.as_deref())
+        let bridge_db = BridgeDb::open(spec.node.database.as_deref())
             .await
             .map_err(|e| e.to_string())?;
         let iroh = spec.node.finds_peers();
@@ -102,7 +102,7 @@ impl Bridge {
         let mesh_topics: HashSet<[u8; 32]> =
             lora_topics.iter().chain(&rns_topics).copied().collect();
         let mesh_list: Vec<[u8; 32]> = mesh_topics.iter().copied().collect();
-        let epoch = state.next_epoch().await.map_err(|e| e.to_string())?;
+        let epoch = bridge_db.next_epoch().await.map_err(|e| e.to_string())?;
         let mut engine = Engine::new(
             EngineConfig {
                 region_key: spec.region_key,
@@ -117,7 +117,7 @@ impl Bridge {
         let radio = match spec.radio {
             Some(radio) => {
                 let link = add_radio(&mut engine, &radio, lora_topics).await?;
-                let heard = state
+                let heard = bridge_db
                     .heard(LORA, MAX_RECENT_IDS)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -125,7 +125,10 @@ impl Bridge {
                     engine.mark_heard(link, id);
                 }
                 // The last hour's sends, so that a restart does not renew the duty cycle.
-                let sends = state.airtime_last_hour().await.map_err(|e| e.to_string())?;
+                let sends = bridge_db
+                    .airtime_last_hour()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 engine.restore_airtime(
                     link,
                     sends
@@ -172,7 +175,7 @@ impl Bridge {
             topics,
             radio,
             reticulum,
-            state: state.writer(),
+            bridge_db: bridge_db.writer(),
             iroh,
             discovery,
         };
@@ -186,7 +189,7 @@ impl Bridge {
             bindings: Arc::new(spec.bindings),
             events: Arc::new(events.clone()),
             actor: commands,
-            state,
+            bridge_db,
             keys: KeyLocks::default(),
             shutdown: shutdown.subscribe(),
         });

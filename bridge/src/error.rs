@@ -24,7 +24,7 @@ pub enum PublishError {
     #[error("the node did not persist the operation within {0:?}")]
     TimedOut(Duration),
     #[error("the bridge's state database failed: {0}")]
-    State(String),
+    BridgeDb(String),
 }
 
 impl From<PublishError> for Status {
@@ -35,7 +35,7 @@ impl From<PublishError> for Status {
             PublishError::NotCarried | PublishError::StreamClosed(_) => {
                 Status::failed_precondition(message)
             }
-            PublishError::Failed(_) | PublishError::State(_) => Status::internal(message),
+            PublishError::Failed(_) | PublishError::BridgeDb(_) => Status::internal(message),
             PublishError::Busy => Status::resource_exhausted(message),
             PublishError::TimedOut(_) => Status::deadline_exceeded(message),
         }

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod boot_clock;
 pub mod bridge;
+pub mod bridge_db;
 pub mod config;
 pub mod doctor;
 pub mod error;
@@ -15,6 +16,5 @@ pub mod reticulum;
 pub mod run;
 mod secret_file;
 pub mod service;
-pub mod state;
 pub mod status_report;
 pub mod web;

@@ -13,13 +13,13 @@ use tonic::{Request, Response, Status};
 
 use crate::actor::Command;
 use crate::actor::topics::AppEvent;
+use crate::bridge_db::{BridgeDb, KeyLocks, MAX_IDEMPOTENCY_KEY};
 use crate::error::PublishError;
 use crate::grpc::panda::panda_server::Panda;
 use crate::grpc::panda::{OperationEvent, PublishRequest, PublishResponse, SubscribeRequest};
 use crate::grpc::status::status_server;
 use crate::grpc::status::{StatusReply, StatusRequest};
 use crate::lores::AppBindings;
-use crate::state::{KeyLocks, MAX_IDEMPOTENCY_KEY, State};
 use crate::web::StatusSource;
 
 /// Longest a Publish waits for the node to persist its operation.
@@ -31,7 +31,7 @@ pub struct PandaService {
     /// Each carried topic's events, for subscribers.
     pub events: Arc<HashMap<[u8; 32], broadcast::Sender<AppEvent>>>,
     pub actor: mpsc::Sender<Command>,
-    pub state: State,
+    pub bridge_db: BridgeDb,
     pub keys: KeyLocks,
     /// Flips when the bridge stops: open subscriptions end, so shutdown does not wait on them.
     pub shutdown: watch::Receiver<bool>,
@@ -67,10 +67,10 @@ impl PandaService {
         };
         if let Some(key) = key
             && self
-                .state
+                .bridge_db
                 .key_used(&topic, key)
                 .await
-                .map_err(|e| PublishError::State(e.to_string()))?
+                .map_err(|e| PublishError::BridgeDb(e.to_string()))?
         {
             return Ok(());
         }
@@ -85,7 +85,7 @@ impl PandaService {
             .map_err(|_| PublishError::Stopped)?;
         done.await.map_err(|_| PublishError::Stopped)??;
         if let Some(key) = key
-            && let Err(e) = self.state.record_key(&topic, key).await
+            && let Err(e) = self.bridge_db.record_key(&topic, key).await
         {
             // Published: a retry with this key will publish again, a duplicate, not a loss.
             tracing::warn!("cannot record an idempotency key: {e}");

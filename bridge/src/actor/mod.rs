@@ -44,9 +44,9 @@ use p2panda_store::SqliteStore;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::bridge_db::BridgeDbWriter;
 use crate::error::PublishError;
 use crate::reticulum::ReticulumEvent;
-use crate::state::StateWriter;
 use radio::RadioPort;
 use reticulum::ReticulumPort;
 use status::{IrohView, TransportView, Transports};
@@ -140,8 +140,8 @@ pub struct Actor {
     pub topics: Topics,
     pub radio: Option<RadioPort>,
     pub reticulum: Option<ReticulumPort>,
-    /// The bridge's own state on disk: heard ids, radio sends.
-    pub state: StateWriter,
+    /// The bridge's own database: heard ids, radio sends.
+    pub bridge_db: BridgeDbWriter,
     /// Whether iroh can find peers at all (for the status).
     pub iroh: bool,
     /// The node's discovery sessions, which tell which iroh peers are reachable.
@@ -293,7 +293,7 @@ impl Running {
                 elapsed,
                 now,
                 &mut self.work,
-                &self.actor.state,
+                &self.actor.bridge_db,
             ),
             None => None,
         };
@@ -336,7 +336,7 @@ impl Running {
                     let via = transport(link);
                     if via == LORA {
                         // Persisted so that the radio never echoes it, even after a restart.
-                        self.actor.state.heard(LORA, op.id());
+                        self.actor.bridge_db.heard(LORA, op.id());
                     }
                     let key = (topic, author, seq);
                     self.actor.topics.import(&topic, Import { key, op, via });

@@ -14,7 +14,7 @@ use lorabridge_radio::{Radio, RadioError};
 use tokio::time::Instant;
 
 use super::{Done, Work};
-use crate::state::StateWriter;
+use crate::bridge_db::BridgeDbWriter;
 
 /// After a failed send, the radio is given this long before the next frame: a driver that has
 /// given up fails every send at once, and the loop must not spin on it.
@@ -48,7 +48,7 @@ impl RadioPort {
         elapsed: Duration,
         now: Instant,
         work: &mut Work,
-        state: &StateWriter,
+        bridge_db: &BridgeDbWriter,
     ) -> Option<Instant> {
         if let Some(at) = self.retry_at {
             if now < at {
@@ -61,7 +61,7 @@ impl RadioPort {
         }
         if let Some(frame) = engine.poll_transmit(elapsed, self.link) {
             // On disk before it is on air, so that a restart keeps the duty cycle.
-            state.airtime(self.on_air.time_on_air(frame.len()));
+            bridge_db.airtime(self.on_air.time_on_air(frame.len()));
             self.sending = true;
             let radio = self.radio.clone();
             work.push(async move { Done::RadioSent(radio.send(&frame).await) }.boxed());

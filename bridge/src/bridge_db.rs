@@ -32,24 +32,26 @@ const WRITE_QUEUE: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the bridge's state database: {0}")]
-pub struct StateError(String);
+pub struct BridgeDbError(String);
 
-impl From<sqlx::Error> for StateError {
+impl From<sqlx::Error> for BridgeDbError {
     fn from(e: sqlx::Error) -> Self {
-        StateError(e.to_string())
+        BridgeDbError(e.to_string())
     }
 }
 
+/// What the bridge itself remembers across restarts, beside the node's own database (see the
+/// module docs).
 #[derive(Clone)]
-pub struct State {
+pub struct BridgeDb {
     pool: SqlitePool,
     /// When expired idempotency keys were last deleted (seconds since boot; 0: not yet).
     last_expiry: Arc<Mutex<u64>>,
 }
 
-impl State {
+impl BridgeDb {
     /// Opens (or creates) the state file beside the node's database, or an in-memory state.
-    pub async fn open(node_database: Option<&Path>) -> Result<Self, StateError> {
+    pub async fn open(node_database: Option<&Path>) -> Result<Self, BridgeDbError> {
         let options = match node_database {
             Some(path) => SqliteConnectOptions::new()
                 .filename(state_path(path))
@@ -115,7 +117,11 @@ impl State {
     }
 
     /// The `limit` operations most recently heard on `transport`.
-    pub async fn heard(&self, transport: &str, limit: usize) -> Result<Vec<[u8; 32]>, StateError> {
+    pub async fn heard(
+        &self,
+        transport: &str,
+        limit: usize,
+    ) -> Result<Vec<[u8; 32]>, BridgeDbError> {
         let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
             "SELECT op_id FROM lorabridge_heard WHERE transport = ? ORDER BY rowid DESC LIMIT ?",
         )
@@ -132,7 +138,7 @@ impl State {
     /// This start's epoch for sealed radio frames: later than every earlier start's, whatever
     /// the clock says (the clock of a Pi without a battery may start in the past). Neighbours
     /// refuse frames from an epoch older than one they heard, so it must only grow.
-    pub async fn next_epoch(&self) -> Result<u32, StateError> {
+    pub async fn next_epoch(&self) -> Result<u32, BridgeDbError> {
         let last: Option<(i64,)> =
             sqlx::query_as("SELECT value FROM lorabridge_meta WHERE name = 'epoch'")
                 .fetch_optional(&self.pool)
@@ -151,14 +157,14 @@ impl State {
     /// The radio's transmissions of the last hour before now: (how long ago each started,
     /// its airtime), oldest first. One dated in the future (the clock went back since) counts
     /// as just now, so the budget is never over-estimated as free. Older rows are deleted.
-    pub async fn airtime_last_hour(&self) -> Result<Vec<(Duration, Duration)>, StateError> {
+    pub async fn airtime_last_hour(&self) -> Result<Vec<(Duration, Duration)>, BridgeDbError> {
         self.airtime_last_hour_at(&Stamp::now()).await
     }
 
     async fn airtime_last_hour_at(
         &self,
         now: &Stamp,
-    ) -> Result<Vec<(Duration, Duration)>, StateError> {
+    ) -> Result<Vec<(Duration, Duration)>, BridgeDbError> {
         self.forget_older("lorabridge_sends", now, Duration::from_secs(3600))
             .await?;
         let rows: Vec<(i64, String, i64, bool, i64)> = sqlx::query_as(
@@ -178,7 +184,7 @@ impl State {
     }
 
     /// A writer for the actor's loop, which never waits: heard ids and radio sends.
-    pub fn writer(&self) -> StateWriter {
+    pub fn writer(&self) -> BridgeDbWriter {
         let (tx, mut rx) = mpsc::channel::<Record>(WRITE_QUEUE);
         let pool = self.pool.clone();
         tokio::spawn(async move {
@@ -199,11 +205,11 @@ impl State {
                 }
             }
         });
-        StateWriter { tx }
+        BridgeDbWriter { tx }
     }
 
     /// Whether `key` was used for a publish in `topic` within the retention window.
-    pub async fn key_used(&self, topic: &[u8; 32], key: &[u8]) -> Result<bool, StateError> {
+    pub async fn key_used(&self, topic: &[u8; 32], key: &[u8]) -> Result<bool, BridgeDbError> {
         self.key_used_at(topic, key, &Stamp::now()).await
     }
 
@@ -212,7 +218,7 @@ impl State {
         topic: &[u8; 32],
         key: &[u8],
         now: &Stamp,
-    ) -> Result<bool, StateError> {
+    ) -> Result<bool, BridgeDbError> {
         self.expire_keys(now).await?;
         let row: Option<(i64, String, i64, bool)> = sqlx::query_as(
             "SELECT wall_ms, boot, boot_ms, synced FROM lorabridge_keys WHERE topic = ? AND key = ?",
@@ -228,7 +234,7 @@ impl State {
 
     /// Records `key` as used, once its publish is persisted by the node: a crash before this
     /// leaves the key unused, so a retry publishes again (at worst a duplicate, never a loss).
-    pub async fn record_key(&self, topic: &[u8; 32], key: &[u8]) -> Result<(), StateError> {
+    pub async fn record_key(&self, topic: &[u8; 32], key: &[u8]) -> Result<(), BridgeDbError> {
         self.record_key_at(topic, key, &Stamp::now()).await
     }
 
@@ -237,7 +243,7 @@ impl State {
         topic: &[u8; 32],
         key: &[u8],
         now: &Stamp,
-    ) -> Result<(), StateError> {
+    ) -> Result<(), BridgeDbError> {
         redate(&self.pool, "lorabridge_keys", now).await?;
         sqlx::query(
             "INSERT OR REPLACE INTO lorabridge_keys (topic, key, wall_ms, boot, boot_ms, synced) VALUES (?, ?, ?, ?, ?, ?)",
@@ -254,7 +260,7 @@ impl State {
     }
 
     /// Deletes expired keys, at most once an hour of this boot.
-    async fn expire_keys(&self, now: &Stamp) -> Result<(), StateError> {
+    async fn expire_keys(&self, now: &Stamp) -> Result<(), BridgeDbError> {
         let now_secs = now.since_boot_ms / 1000;
         {
             let mut last = self.last_expiry.lock().unwrap_or_else(|p| p.into_inner());
@@ -274,7 +280,7 @@ impl State {
         table: &str,
         now: &Stamp,
         age: Duration,
-    ) -> Result<(), StateError> {
+    ) -> Result<(), BridgeDbError> {
         let age_ms = age.as_millis() as u64;
         // A row of another boot dated before NTP answered is no older than this boot.
         let unsynced_may_go = now.unsynced_age_cap().is_none_or(|cap| cap > age_ms);
@@ -353,13 +359,13 @@ enum Record {
     },
 }
 
-/// Writes the bridge's state off the caller's path; see [`State::writer`].
+/// Writes the bridge's state off the caller's path; see [`BridgeDb::writer`].
 #[derive(Clone)]
-pub struct StateWriter {
+pub struct BridgeDbWriter {
     tx: mpsc::Sender<Record>,
 }
 
-impl StateWriter {
+impl BridgeDbWriter {
     /// An operation heard on `transport`, never to be echoed there.
     pub fn heard(&self, transport: &'static str, id: [u8; 32]) {
         self.send(Record::Heard { transport, id });
@@ -447,7 +453,7 @@ mod tests {
 
     #[tokio::test]
     async fn epochs_only_grow() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         let first = state.next_epoch().await.unwrap();
         assert!(u64::from(first) >= now_secs() - 1);
         // A clock set back by a day does not turn the epoch back.
@@ -468,7 +474,7 @@ mod tests {
         }
     }
 
-    async fn send_at(state: &State, at: &Stamp, airtime_us: u64) {
+    async fn send_at(state: &BridgeDb, at: &Stamp, airtime_us: u64) {
         insert_send(&state.pool, at, Duration::from_micros(airtime_us))
             .await
             .unwrap();
@@ -476,7 +482,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_last_hours_sends_come_back_oldest_first() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         let now = stamp_at(1_000_000, "b2", 50_000);
         // Two hours, ten minutes and one minute ago in this boot, one dated a minute ahead by
         // a boot of the past (the clock went back), and one of a past boot two hours ago.
@@ -501,7 +507,7 @@ mod tests {
     /// within the boot: the duty cycle and the idempotency window hold across a restart.
     #[tokio::test]
     async fn a_clock_jump_in_one_boot_ages_neither_sends_nor_keys() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         let before = stamp_at(1_000_000, "b1", 100);
         send_at(&state, &before, 7).await;
         state.record_key_at(&[1; 32], b"k", &before).await.unwrap();
@@ -533,7 +539,7 @@ mod tests {
     /// new boot would get a fresh hour; they are counted until the new boot has run an hour.
     #[tokio::test]
     async fn sends_dated_before_ntp_still_count_after_a_reboot_that_has_ntp() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         let unsynced = |at: Stamp| Stamp {
             synced: false,
             ..at
@@ -564,7 +570,7 @@ mod tests {
     /// clock, so a later boot ages them by their true time, not by its own uptime.
     #[tokio::test]
     async fn ntp_answering_re_dates_the_boots_earlier_sends() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         let early = Stamp {
             synced: false,
             ..stamp_at(10 * 86_400, "b1", 100)
@@ -587,7 +593,7 @@ mod tests {
 
     #[tokio::test]
     async fn re_dating_finds_the_rows_stamped_before_ntp_by_their_index() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         for table in ["lorabridge_sends", "lorabridge_keys"] {
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", redate_sql(table)))
@@ -630,7 +636,7 @@ mod tests {
             .await
             .unwrap();
         old.close().await;
-        let state = State::open(Some(&node_db)).await.unwrap();
+        let state = BridgeDb::open(Some(&node_db)).await.unwrap();
         let sends = state.airtime_last_hour().await.unwrap();
         assert_eq!(sends.len(), 1);
         assert_eq!(sends[0].1, Duration::from_micros(9));
@@ -640,7 +646,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_is_used_only_once_recorded() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         let topic = [1; 32];
         assert!(!state.key_used(&topic, b"k").await.unwrap());
         state.record_key(&topic, b"k").await.unwrap();
@@ -678,7 +684,7 @@ mod tests {
 
     #[tokio::test]
     async fn heard_ids_come_back_newest_first_and_bounded() {
-        let state = State::open(None).await.unwrap();
+        let state = BridgeDb::open(None).await.unwrap();
         let writer = state.writer();
         for i in 0..5u8 {
             writer.heard("lora", [i; 32]);
