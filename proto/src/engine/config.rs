@@ -29,15 +29,6 @@ pub struct LinkConfig {
     pub topics: Vec<[u8; 32]>,
 }
 
-impl LinkConfig {
-    /// The airtime of a full frame on a radio link: the unit of its hold-offs and quiets.
-    /// `None` on a point-to-point link.
-    pub(super) fn frame_airtime(&self) -> Option<Duration> {
-        let budget = self.budget.as_ref()?;
-        Some(budget.on_air.time_on_air(self.mtu))
-    }
-}
-
 /// The engine's constants. `EngineConfig::new` gives defaults for LoRa links.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {

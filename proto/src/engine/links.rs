@@ -11,8 +11,8 @@ use lorabridge_hardware::AirtimeLedger;
 use super::answers;
 use super::queue::{Item, Priority, SendQueue};
 use super::{
-    Engine, KEY_WANT_FIRST_GAP, Link, LinkConfig, LinkId, LinkStats, MAX_RECENT_IDS, OpStore,
-    Trickle,
+    Airtime, Engine, KEY_WANT_FIRST_GAP, Link, LinkConfig, LinkId, LinkStats, MAX_RECENT_IDS,
+    OpStore, Trickle,
 };
 use crate::message::MAX_SUMMARY_TOPICS;
 use crate::recent::RecentIds;
@@ -47,8 +47,8 @@ impl<S: OpStore> Engine<S> {
     ) -> Result<(), LinkError> {
         let mut state = self.new_link(now, config)?;
         let old = &mut self.links[link.0];
-        if state.ledger.is_some() && old.ledger.is_some() {
-            state.ledger = old.ledger.take();
+        if let (Some(new), Some(old)) = (&mut state.airtime, &mut old.airtime) {
+            std::mem::swap(&mut new.ledger, &mut old.ledger);
         }
         // The counters are the slot's, so that totals over links only grow.
         state.stats = old.stats;
@@ -59,22 +59,31 @@ impl<S: OpStore> Engine<S> {
 
     /// A link's state as it starts, its Trickle timer at `now`.
     fn new_link(&mut self, now: Duration, config: LinkConfig) -> Result<Link, LinkError> {
-        if config.topics.len() > MAX_SUMMARY_TOPICS {
-            return Err(LinkError::TooManyTopics(config.topics.len()));
+        let LinkConfig {
+            mtu,
+            budget,
+            topics,
+        } = config;
+        if topics.len() > MAX_SUMMARY_TOPICS {
+            return Err(LinkError::TooManyTopics(topics.len()));
         }
-        if config.mtu < self.codec.overhead() + 16 {
+        if mtu < self.codec.overhead() + 16 {
             return Err(LinkError::MtuTooSmall {
-                mtu: config.mtu,
+                mtu,
                 overhead: self.codec.overhead(),
             });
         }
-        self.learn_keys(&config.topics);
+        self.learn_keys(&topics);
         let random = self.random();
         Ok(Link {
-            ledger: config.budget.as_ref().map(|b| AirtimeLedger::new(&b.plan)),
+            mtu,
+            topics,
+            airtime: budget.map(|budget| Airtime {
+                ledger: AirtimeLedger::new(&budget.plan),
+                budget,
+            }),
             trickle: Trickle::new(self.config.trickle, now, random),
             started: now,
-            config,
             queue: SendQueue::default(),
             neighbours: Vec::new(),
             heard: RecentIds::new(MAX_RECENT_IDS),
@@ -124,7 +133,7 @@ impl<S: OpStore> Engine<S> {
         self.learn_keys(&topics);
         let random = self.random();
         let state = &mut self.links[link.0];
-        state.config.topics = topics;
+        state.topics = topics;
         state.trickle.reset(now, random);
         Ok(())
     }
@@ -147,7 +156,7 @@ impl<S: OpStore> Engine<S> {
         sends: impl IntoIterator<Item = (Duration, Duration)>,
     ) {
         let state = &mut self.links[link.0];
-        let (Some(budget), Some(ledger)) = (&state.config.budget, &mut state.ledger) else {
+        let Some(Airtime { budget, ledger }) = &mut state.airtime else {
             return;
         };
         let m = &budget.on_air.modulation;

@@ -149,8 +149,12 @@ const MAX_NEIGHBOURS: usize = 64;
 const MAX_EVENTS: usize = 4096;
 
 struct Link {
-    config: LinkConfig,
-    ledger: Option<AirtimeLedger>,
+    /// Largest frame the link carries.
+    mtu: usize,
+    /// The topics carried over this link (at most `MAX_SUMMARY_TOPICS`).
+    topics: Vec<[u8; 32]>,
+    /// A radio link's airtime (see [`LinkConfig::budget`]); `None` on a point-to-point link.
+    airtime: Option<Airtime>,
     trickle: Trickle,
     /// When the link started: until `imin` later its neighbour table may still miss
     /// neighbours whose greeting was lost, so it relays as if they were there.
@@ -198,10 +202,24 @@ struct Link {
     stats: LinkStats,
 }
 
+/// A radio link's airtime: what the link is charged for a frame, within which plan, and the
+/// ledger of its sends. One `Option` of both, so that no link has a budget without a ledger.
+struct Airtime {
+    budget: Budget,
+    ledger: AirtimeLedger,
+}
+
 impl Link {
     /// Asks to be polled again by `at`, keeping an earlier wake-up already asked for.
     fn wake_by(&mut self, at: Duration) {
         self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// The airtime of a full frame on a radio link: the unit of its hold-offs and quiets.
+    /// `None` on a point-to-point link.
+    fn frame_airtime(&self) -> Option<Duration> {
+        let airtime = self.airtime.as_ref()?;
+        Some(airtime.budget.on_air.time_on_air(self.mtu))
     }
 }
 
@@ -341,7 +359,7 @@ impl<S: OpStore> Engine<S> {
 
     /// The link's airtime ledger, if it has a budget.
     pub fn ledger(&self, link: LinkId) -> Option<&AirtimeLedger> {
-        self.links[link.0].ledger.as_ref()
+        self.links[link.0].airtime.as_ref().map(|a| &a.ledger)
     }
 
     fn advance(&mut self, now: Duration) {
@@ -365,7 +383,7 @@ impl<S: OpStore> Engine<S> {
     /// window must span several frames: 3 s is 7 SF7 frames but only 2.4 SF9 frames, and in
     /// grid-25 (SF9) a 10 s window cut frames by a third against 3 s.
     fn holdoff(&mut self, link: LinkId) -> Duration {
-        let Some(frame) = self.links[link.0].config.frame_airtime() else {
+        let Some(frame) = self.links[link.0].frame_airtime() else {
             // Point to point: nobody overhears, nothing to wait for.
             return Duration::ZERO;
         };
@@ -377,7 +395,7 @@ impl<S: OpStore> Engine<S> {
     /// Operations pushed in one answer on `link`: `max_ops_per_answer` on a radio channel,
     /// whose airtime is scarce; on a point-to-point link as many as its queue holds.
     fn answer_limit(&self, link: LinkId) -> usize {
-        match self.links[link.0].config.budget {
+        match self.links[link.0].airtime {
             Some(_) => self.config.max_ops_per_answer,
             None => queue::MAX_ENTRIES,
         }
@@ -436,7 +454,7 @@ impl<S: OpStore> Engine<S> {
         let fresh_interval = self.config.trickle.imin * FRESH_INTERVAL_IMINS;
         let imin = self.config.trickle.imin;
         for (index, link) in self.links.iter_mut().enumerate() {
-            if !link.config.topics.contains(topic) {
+            if !link.topics.contains(topic) {
                 continue;
             }
             link.trickle.shorten(now, fresh_interval, random);
@@ -457,7 +475,7 @@ impl<S: OpStore> Engine<S> {
                 // bridges in a line about 45 s.
                 let others = link.neighbours.iter().any(|n| Some(n.tag) != sender)
                     || now < link.started + imin;
-                if link.config.budget.is_some() && others {
+                if link.airtime.is_some() && others {
                     link.relays.insert(id);
                     link.queue.push(Priority::Fresh, relay_at[index], item);
                 }

@@ -87,7 +87,7 @@ impl<S: OpStore> Engine<S> {
     /// a frame: anyone can send frames that look like operations.
     fn yield_to_sender(&mut self, now: Duration, link: LinkId) {
         let state = &mut self.links[link.0];
-        let Some(frame) = state.config.frame_airtime() else {
+        let Some(frame) = state.frame_airtime() else {
             return;
         };
         if now >= state.quiet_until {
@@ -129,7 +129,6 @@ impl<S: OpStore> Engine<S> {
 
     pub(super) fn link_topics(&self, link: LinkId, tag: TopicTag) -> Vec<[u8; 32]> {
         self.links[link.0]
-            .config
             .topics
             .iter()
             .filter(|t| TopicTag::from_topic(t) == tag)

@@ -263,7 +263,7 @@ impl<S: OpStore> Engine<S> {
     ) {
         let who = self.requester(now, link, requester);
         let state = &mut self.links[link.0];
-        let radio = state.config.budget.is_some();
+        let radio = state.airtime.is_some();
         if radio && !state.answers.may_answer(now, &(*topic, author, seq)) {
             return;
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use heapless::Vec as BoundedVec;
 
 use super::queue::{Entry, Item, Priority};
-use super::{Engine, LinkId, Lookup, OpStore};
+use super::{Airtime, Engine, LinkId, Lookup, OpStore};
 use crate::compact;
 use crate::fragment::split;
 use crate::message::{
@@ -95,7 +95,7 @@ impl<S: OpStore> Engine<S> {
                 }
             };
             let nonce = self.nonce();
-            let mtu = self.links[link.0].config.mtu;
+            let mtu = self.links[link.0].mtu;
             let Ok(frame) = self.codec.encode(self.me, &messages[0], nonce, mtu) else {
                 self.links[link.0].queue.take(order);
                 continue;
@@ -120,7 +120,7 @@ impl<S: OpStore> Engine<S> {
                 .queue
                 .take(order)
                 .expect("the entry just built");
-            if let Some(budget) = &self.links[link.0].config.budget {
+            if let Some(Airtime { budget, .. }) = &self.links[link.0].airtime {
                 // A radio is deaf while it sends: leave the channel to the neighbours for a
                 // while after each frame, so that their Wants get through a burst of ours.
                 let airtime = budget.on_air.time_on_air(frame.len());
@@ -216,7 +216,7 @@ impl<S: OpStore> Engine<S> {
                 match split(
                     &bytes,
                     OpTag::from_id(&id),
-                    state.config.mtu - self.codec.overhead(),
+                    state.mtu - self.codec.overhead(),
                 ) {
                     Ok(messages) => Built::Ready(messages, Some(id)),
                     Err(_) => Built::Moot,
@@ -228,8 +228,8 @@ impl<S: OpStore> Engine<S> {
     /// Our summary for `link`: every topic's state, and the logs that grew within the
     /// recent window, newest first, as many as fit the link's frames.
     fn summary(&self, link: LinkId) -> Summary {
-        let config = &self.links[link.0].config;
-        let topics = config.topics.iter().map(|topic| {
+        let state = &self.links[link.0];
+        let topics = state.topics.iter().map(|topic| {
             let (ops, digest) = self.topic_state(topic);
             TopicSummary {
                 topic: TopicTag::from_topic(topic),
@@ -241,7 +241,7 @@ impl<S: OpStore> Engine<S> {
         let recent = self
             .grown
             .since(since)
-            .filter(|g| config.topics.contains(&g.topic))
+            .filter(|g| state.topics.contains(&g.topic))
             .take(MAX_SUMMARY_RECENT)
             .map(|g| RecentHeight {
                 topic: TopicTag::from_topic(&g.topic),
@@ -253,7 +253,7 @@ impl<S: OpStore> Engine<S> {
             recent: recent.collect(),
         };
         // The topics always fit (see `MAX_SUMMARY_TOPICS`); the oldest named logs give way.
-        let room = config.mtu - self.codec.overhead();
+        let room = state.mtu - self.codec.overhead();
         while encoded_len(&Message::Summary(summary.clone())) > room {
             if summary.recent.pop().is_none() {
                 break;
@@ -352,7 +352,7 @@ impl<S: OpStore> Engine<S> {
     /// Charges a frame to the link's ledger, keeping the priority's reserve.
     fn charge(&mut self, now: Duration, link: LinkId, len: usize, priority: Priority) -> Charge {
         let state = &mut self.links[link.0];
-        let (Some(budget), Some(ledger)) = (&state.config.budget, &mut state.ledger) else {
+        let Some(Airtime { budget, ledger }) = &mut state.airtime else {
             return Charge::Sent;
         };
         let m = &budget.on_air.modulation;
