@@ -14,7 +14,6 @@ pub mod message;
 mod node_header;
 pub mod operation;
 pub mod recent;
-pub mod reticulum;
 pub mod tags;
 
 pub use compact::{CompactError, DecodedOp, OpContext};

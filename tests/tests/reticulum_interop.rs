@@ -7,8 +7,8 @@ use lorabridge::reticulum;
 
 use std::time::Duration;
 
-use lorabridge_proto::reticulum::{Event, Hash16};
 use lorabridge_proto::{NetworkTag, TopicTag};
+use lorabridge_reticulum::{Event, Hash16};
 use lorabridge_testkit::rns::{PythonPeer, Rnsd, hex};
 use reticulum::{Reticulum, ReticulumConfig, ReticulumEvent};
 use tempfile::TempDir;
@@ -233,7 +233,7 @@ async fn garbage_from_the_server_is_counted_not_fatal() {
     let mut junk = Vec::new();
     for len in [1usize, 5, 19, 40, 300, 499, 2000] {
         let packet: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8 | 0x80).collect();
-        junk.extend(lorabridge_proto::reticulum::hdlc::encode(&packet));
+        junk.extend(lorabridge_reticulum::hdlc::encode(&packet));
     }
     junk.extend([0x7d, 0x7d, 0x7e, 0x7e, 0x00]);
     conn.write_all(&junk).unwrap();

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use lorabridge_proto::engine::{Engine, EngineConfig, Event as EngineEvent, MemoryStore, OpStore};
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};
-use lorabridge_proto::reticulum::{Event, PeerLinks};
 use lorabridge_proto::{NetworkTag, TopicTag};
+use lorabridge_reticulum::Event;
 use lorabridge_testkit::rns::Rnsd;
 use p2panda_core::SigningKey;
-use reticulum::{Reticulum, ReticulumConfig, ReticulumEvent};
+use reticulum::{PeerLinks, Reticulum, ReticulumConfig, ReticulumEvent};
 use tokio::sync::mpsc::Receiver;
 
 const TOPIC: [u8; 32] = [0x42; 32];

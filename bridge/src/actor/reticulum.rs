@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use lorabridge_proto::engine::{Engine, OpStore};
-use lorabridge_proto::reticulum::{Event as PeerEvent, PeerLinkError};
+use lorabridge_reticulum::Event as PeerEvent;
 use tokio::sync::mpsc;
 
-use crate::reticulum::{PeerLinks, Reticulum, ReticulumEvent};
+use crate::reticulum::{PeerLinkError, PeerLinks, Reticulum, ReticulumEvent};
 
 /// Reticulum peers the engine keeps links for; past this, a new peer takes the link of the
 /// one heard from longest ago (see `PeerLinks`).

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use lorabridge_proto::reticulum::MTU;
-use lorabridge_proto::reticulum::hdlc::{self, Deframer};
+use lorabridge_reticulum::MTU;
+use lorabridge_reticulum::hdlc::{self, Deframer};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 

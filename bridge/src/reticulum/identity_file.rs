@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use lorabridge_proto::reticulum::Identity;
-use lorabridge_proto::reticulum::identity::KEY_FILE_LEN;
+use lorabridge_reticulum::Identity;
+use lorabridge_reticulum::identity::KEY_FILE_LEN;
 
 use crate::secret_file;
 

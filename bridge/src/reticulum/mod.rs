@@ -1,5 +1,6 @@
 //! The Reticulum transport's async shell: TCP connections to `rnsd` transport nodes around the
-//! sans-IO [`Endpoint`] from `lorabridge_proto::reticulum`.
+//! sans-IO [`Endpoint`] from `lorabridge_reticulum`, and the peers' engine links
+//! ([`PeerLinks`], in `peers.rs`).
 //!
 //! One driver task owns the endpoint, the clock and the random seed; one task per configured
 //! rnsd moves HDLC frames and reconnects with backoff. Every packet we make goes to every
@@ -14,6 +15,7 @@
 
 mod connection;
 mod identity_file;
+mod peers;
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -21,13 +23,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lorabridge_proto::reticulum::{Endpoint, EndpointConfig, EndpointStats, Event, Hash16};
 use lorabridge_proto::{NetworkTag, TopicTag};
+use lorabridge_reticulum::{Endpoint, EndpointConfig, EndpointStats, Event, Hash16};
 use tokio::sync::{mpsc, oneshot};
 
 use connection::ConnEvent;
 pub use identity_file::{IdentityFileError, load_or_create};
-pub use lorabridge_proto::reticulum::{MAX_FRAME, PeerLinks};
+pub use lorabridge_reticulum::MAX_FRAME;
+pub use peers::{PeerLinkError, PeerLinks};
 
 /// The `[reticulum]` settings (the config file's keys: `rnsd`, `identity`,
 /// `announce_interval_secs`).
@@ -304,7 +307,7 @@ impl Driver {
             }
             ConnEvent::Packet { packet } => {
                 self.stats.wire_bytes_in +=
-                    lorabridge_proto::reticulum::hdlc::encode(&packet).len() as u64;
+                    lorabridge_reticulum::hdlc::encode(&packet).len() as u64;
                 // Rejections are counted in the endpoint's stats; nothing else to do.
                 let _ = self.endpoint.handle_packet(unix_now(), &packet);
             }
@@ -314,7 +317,7 @@ impl Driver {
     /// Writes what the endpoint queued to every connection, and passes its events on.
     fn flush(&mut self) {
         while let Some(packet) = self.endpoint.poll_transmit() {
-            let framed_len = lorabridge_proto::reticulum::hdlc::encode(&packet).len() as u64;
+            let framed_len = lorabridge_reticulum::hdlc::encode(&packet).len() as u64;
             for writer in self.writers.iter().flatten() {
                 match writer.try_send(packet.clone()) {
                     Ok(()) => self.stats.wire_bytes_out += framed_len,

@@ -9,13 +9,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use lorabridge_proto::reticulum::hdlc::Deframer;
-use lorabridge_proto::reticulum::identity::name_hash;
-use lorabridge_proto::reticulum::packet::{DestinationType, PacketType};
-use lorabridge_proto::reticulum::{
-    Endpoint, EndpointConfig, Identity, Packet, bridge_destination_name,
-};
 use lorabridge_proto::{NetworkTag, TopicTag};
+use lorabridge_reticulum::hdlc::Deframer;
+use lorabridge_reticulum::identity::name_hash;
+use lorabridge_reticulum::packet::{DestinationType, PacketType};
+use lorabridge_reticulum::{Endpoint, EndpointConfig, Identity, Packet, bridge_destination_name};
 
 const NOW: Duration = Duration::from_secs(1_795_000_000);
 const NETWORK: NetworkTag = NetworkTag([0xab, 0xcd]);
@@ -31,7 +29,7 @@ fn endpoint(seed: u8) -> Endpoint {
 
 /// Our endpoint after it learned a peer and sent it one packet (so proofs are awaited), and
 /// the truncated hash that packet's proof is addressed to.
-fn paired() -> (Endpoint, lorabridge_proto::reticulum::Hash16) {
+fn paired() -> (Endpoint, lorabridge_reticulum::Hash16) {
     let mut ours = endpoint(1);
     let mut peer = endpoint(2);
     peer.handle_timeout(NOW);
@@ -44,7 +42,7 @@ fn paired() -> (Endpoint, lorabridge_proto::reticulum::Hash16) {
 
 fuzz_target!(|data: &[u8]| {
     static NAME: OnceLock<[u8; 10]> = OnceLock::new();
-    static PAIRED: OnceLock<(Endpoint, lorabridge_proto::reticulum::Hash16)> = OnceLock::new();
+    static PAIRED: OnceLock<(Endpoint, lorabridge_reticulum::Hash16)> = OnceLock::new();
     let name = NAME.get_or_init(|| name_hash(&bridge_destination_name(NETWORK)));
     let (template, proof_to) = PAIRED.get_or_init(paired);
     let (mut ours, proof_to) = (template.clone(), *proof_to);

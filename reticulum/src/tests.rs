@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use lorabridge_proto::tags::{NetworkTag, TopicTag};
 use proptest::prelude::*;
 
 use super::announce::AnnounceError;
@@ -12,7 +13,6 @@ use super::packet::{Hash16, Packet, PacketError};
 use super::path::PathUpdate;
 use super::token::TokenError;
 use super::{MAX_FRAME, hdlc};
-use crate::tags::{NetworkTag, TopicTag};
 
 const T0: Duration = Duration::from_secs(1_795_000_000);
 const SEC: Duration = Duration::from_secs(1);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand_chacha::rand_core::Rng;
 
 use super::{Endpoint, Handled};
-use crate::reticulum::packet::{DestinationType, HASH_LEN, Hash16, Packet, PacketType, context};
+use crate::packet::{DestinationType, HASH_LEN, Hash16, Packet, PacketType, context};
 
 /// The PLAIN destination transport nodes take path requests on.
 pub(super) const PATH_REQUEST_NAME: &str = "rnstransport.path.request";

@@ -17,6 +17,7 @@ mod receive;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use lorabridge_proto::tags::{NetworkTag, TopicTag};
 use rand_chacha::ChaCha12Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -33,7 +34,6 @@ use super::path::{PathTable, PathUpdate};
 use super::ratchet::Ratchets;
 use super::sender::TAG_LEN;
 use super::token;
-use crate::tags::{NetworkTag, TopicTag};
 use path_request::PATH_REQUEST_NAME;
 
 /// Largest plaintext in one SINGLE packet sent through a transport node (HEADER_2).

@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use super::{Endpoint, Event, Handled, Rejection};
-use crate::reticulum::announce::{Announce, BridgeAppData};
-use crate::reticulum::identity::{DecryptError, NAME_HASH_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN};
-use crate::reticulum::packet::{DestinationType, HASH_LEN, Hash16, Packet, PacketType, context};
-use crate::reticulum::path::PathUpdate;
-use crate::reticulum::sender::{SenderKey, TAG_LEN};
-use crate::reticulum::token;
+use crate::announce::{Announce, BridgeAppData};
+use crate::identity::{DecryptError, NAME_HASH_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use crate::packet::{DestinationType, HASH_LEN, Hash16, Packet, PacketType, context};
+use crate::path::PathUpdate;
+use crate::sender::{SenderKey, TAG_LEN};
+use crate::token;
 
 impl Endpoint {
     /// Takes one packet heard on an interface.

@@ -8,16 +8,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::endpoint::MAX_FRAME;
-use super::packet::Hash16;
-use crate::engine::{Engine, LinkConfig, LinkError, LinkId, OpStore};
-use crate::tags::TopicTag;
+use lorabridge_proto::engine::{Engine, LinkConfig, LinkError, LinkId, OpStore};
+use lorabridge_proto::tags::TopicTag;
+use lorabridge_reticulum::endpoint::MAX_FRAME;
+use lorabridge_reticulum::packet::Hash16;
 
 /// Maps peers to engine links. Bounded by `max_links`: when a new peer announces and every
 /// link is taken, a peer that has only announced gives up its link (the one heard from
 /// longest ago), and only when every peer has sent frames does the one whose last frame is
 /// oldest; the engine resets the link for the newcomer. Announcing costs nothing but a fresh
-/// key, while a frame proves its sender (see [`super::sender`]), so identities announced in
+/// key, while a frame proves its sender (see [`lorabridge_reticulum::sender`]), so identities announced in
 /// bulk take links from each other and not from peers that talk. An honest peer pushed out
 /// before its first frame gets a link back at its next announce; each change of hands costs
 /// a summary, never a lost operation.
@@ -143,13 +143,13 @@ impl PeerLinks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EngineConfig, MemoryStore};
+    use lorabridge_proto::engine::{EngineConfig, MemoryStore};
 
     const SEC: Duration = Duration::from_secs(1);
 
     /// The topics of the next summary the engine sends on `link`.
     fn summarised(engine: &mut Engine<MemoryStore>, link: LinkId) -> Vec<TopicTag> {
-        use crate::{FrameCodec, Message, NetworkTag};
+        use lorabridge_proto::{FrameCodec, Message, NetworkTag};
         let codec = FrameCodec::new(NetworkTag::from_network_id(&[1; 32]), None);
         let mut now = Duration::ZERO;
         for _ in 0..1000 {

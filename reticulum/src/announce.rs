@@ -5,13 +5,14 @@
 //! [`BridgeAppData`]), so a bridge learns which peers share which topics before it sends
 //! them anything.
 
+use lorabridge_proto::message::MAX_SUMMARY_TOPICS;
+use lorabridge_proto::tags::TopicTag;
+
 use super::identity::{
     Identity, KeyError, NAME_HASH_LEN, PUBLIC_KEY_LEN, PublicIdentity, SIGNATURE_LEN,
     destination_hash,
 };
 use super::packet::{DestinationType, Hash16, Packet, PacketType, context};
-use crate::message::MAX_SUMMARY_TOPICS;
-use crate::tags::TopicTag;
 
 /// Five random bytes and five bytes of big-endian emission time (unix seconds).
 pub const RANDOM_HASH_LEN: usize = 10;
@@ -145,7 +146,7 @@ impl Announce {
 }
 
 /// The name of the bridges' SINGLE destination in a network: `p2panda.bridge.<tag hex>`.
-pub fn bridge_destination_name(network: crate::tags::NetworkTag) -> String {
+pub fn bridge_destination_name(network: lorabridge_proto::tags::NetworkTag) -> String {
     format!("p2panda.bridge.{:02x}{:02x}", network.0[0], network.0[1])
 }
 
