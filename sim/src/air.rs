@@ -14,7 +14,7 @@ use lorabridge_hardware::Modulation;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::radio::{Geometry, Medium as Physics};
+use crate::physics::{Geometry, Physics};
 use crate::scenario::Scenario;
 use lorabridge_emulators::medium::{Reception, STATION_QUEUE, airtime, compatible};
 use lorabridge_emulators::{Medium, StationId};

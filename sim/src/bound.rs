@@ -11,7 +11,7 @@
 use lorabridge_hardware::Modulation;
 use serde::Serialize;
 
-use crate::radio::Geometry;
+use crate::physics::Geometry;
 
 /// The relay bound of a topology.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -7,9 +7,9 @@
 
 pub mod air;
 pub mod bound;
+pub mod physics;
 pub mod plot;
 pub mod protocol;
-pub mod radio;
 pub mod reach;
 pub mod report;
 pub mod rng;
@@ -31,12 +31,12 @@ pub use scenario::Scenario;
 pub struct Outcome {
     pub report: report::Report,
     pub runs: Vec<world::RunData>,
-    pub geometry: radio::Geometry,
+    pub geometry: physics::Geometry,
 }
 
 /// Runs every protocol the scenario names; `progress(protocol, virtual time)` hears progress.
 pub fn run(s: &Scenario, progress: &mut dyn FnMut(&str, Duration)) -> Outcome {
-    let geometry = radio::Geometry::build(s);
+    let geometry = physics::Geometry::build(s);
     let traffic = traffic::Traffic::generate(s);
     let mut runs = Vec::new();
     for name in &s.protocols.run {
@@ -93,7 +93,7 @@ fn with_attacker<'a>(
 
 fn build_report(
     s: &Scenario,
-    geometry: &radio::Geometry,
+    geometry: &physics::Geometry,
     traffic: &traffic::Traffic,
     runs: &[world::RunData],
 ) -> report::Report {

@@ -70,7 +70,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Check { scenario } => {
             let s = load(&scenario)?;
-            let geometry = lorabridge_sim::radio::Geometry::build(&s);
+            let geometry = lorabridge_sim::physics::Geometry::build(&s);
             let m = s.radio.modulation();
             println!(
                 "{}: {} nodes, {} links, diameter {:?} hops, {} ops",

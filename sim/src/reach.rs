@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::radio::Geometry;
+use crate::physics::Geometry;
 use crate::scenario::Scenario;
 
 /// `reachable[k * n + i]`: whether operation `k`, published at `published[k]` by

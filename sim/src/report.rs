@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::bound::{RelayBound, relay_bound};
-use crate::radio::Geometry;
+use crate::physics::Geometry;
 use crate::scenario::Scenario;
 use crate::world::{RunData, Send};
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use lorabridge_hardware::AirtimeLedger;
 use rand_chacha::ChaCha12Rng;
 
+use crate::physics::{Geometry, MediumStats, Physics};
 use crate::protocol::{Factory, NodeSetup, Protocol};
-use crate::radio::{Geometry, Medium, MediumStats};
 use crate::rng;
 use crate::scenario::Scenario;
 use crate::traffic::Traffic;
@@ -83,7 +83,7 @@ pub struct World<'a> {
     traffic: &'a Traffic,
     factory: &'a Factory<'a>,
     protocol: String,
-    medium: Medium,
+    physics: Physics,
     setups: Vec<NodeSetup>,
     nodes: Vec<NodeState>,
     queue: BinaryHeap<Reverse<(Duration, u64, Ev)>>,
@@ -155,7 +155,7 @@ impl<'a> World<'a> {
             traffic,
             factory,
             protocol: protocol.to_string(),
-            medium: Medium::new(n, m, s.radio.capture_db, s.radio.noise_figure_db),
+            physics: Physics::new(n, m, s.radio.capture_db, s.radio.noise_figure_db),
             setups,
             nodes,
             queue: BinaryHeap::new(),
@@ -256,7 +256,7 @@ impl<'a> World<'a> {
                     node.up = false;
                     node.wake = None;
                     node.cs_pending = false;
-                    self.medium.power_off(i);
+                    self.physics.power_off(i);
                 }
             }
             Ev::Restart(k) => {
@@ -329,7 +329,7 @@ impl<'a> World<'a> {
         let now = self.now;
         if self.nodes[i].tx_until <= now {
             let busy = if self.s.radio.carrier_sense {
-                self.medium.busy_until(i, now)
+                self.physics.busy_until(i, now)
             } else {
                 None
             };
@@ -371,7 +371,7 @@ impl<'a> World<'a> {
 
     fn start_tx(&mut self, i: usize, frame: Vec<u8>) {
         let now = self.now;
-        let m = *self.medium.modulation();
+        let m = *self.physics.modulation();
         let airtime = m.time_on_air(frame.len());
         let node = &mut self.nodes[i];
         if node
@@ -389,14 +389,14 @@ impl<'a> World<'a> {
         });
         let partitions = &self.s.faults.partition;
         let link_up = |a: usize, b: usize| !partitions.iter().any(|p| p.separates(now, a, b));
-        let id = self.medium.begin(now, i, airtime, self.geo, link_up);
+        let id = self.physics.begin(now, i, airtime, self.geo, link_up);
         self.frames.insert(id, frame);
         self.push(now + airtime, Ev::TxEnd(id));
     }
 
     fn tx_end(&mut self, id: u64) {
         let now = self.now;
-        let (from, arrivals) = self.medium.end(id);
+        let (from, arrivals) = self.physics.end(id);
         let frame = self.frames.remove(&id).unwrap_or_default();
         for arrival in arrivals {
             let to = arrival.to;
@@ -438,7 +438,7 @@ impl<'a> World<'a> {
                 self.data.held[k * n + i] = store.contains(&p.id);
             }
         }
-        self.data.medium = self.medium.stats;
+        self.data.medium = self.physics.stats;
         self.data
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lorabridge_hardware::Modulation;
-use lorabridge_sim::radio::{Geometry, Medium};
+use lorabridge_sim::physics::{Geometry, Physics};
 use lorabridge_sim::report::max_hour_airtime;
 use lorabridge_sim::world::Send;
 use lorabridge_sim::{Scenario, run};
@@ -121,9 +121,9 @@ fn rssi_follows_the_log_distance_model() {
 fn a_node_out_of_range_hears_nothing() {
     let (s, g) = two_nodes(2000.0);
     let m = s.radio.modulation();
-    let mut medium = Medium::new(3, m, 6.0, 6.0);
-    let id = medium.begin(Duration::ZERO, 0, m.time_on_air(50), &g, |_, _| true);
-    let (from, arrivals) = medium.end(id);
+    let mut physics = Physics::new(3, m, 6.0, 6.0);
+    let id = physics.begin(Duration::ZERO, 0, m.time_on_air(50), &g, |_, _| true);
+    let (from, arrivals) = physics.end(id);
     assert_eq!(from, 0);
     assert!(arrivals.iter().all(|a| a.to == 2), "{arrivals:?}");
     assert!(arrivals.is_empty(), "node 1 and 2 are 2 km away");
@@ -135,12 +135,12 @@ fn a_lone_frame_arrives_after_exactly_its_airtime() {
     let m = s.radio.modulation();
     let airtime = m.time_on_air(60);
     assert_eq!(airtime, Modulation::eu868_default().time_on_air(60));
-    let mut medium = Medium::new(3, m, 6.0, 6.0);
-    let id = medium.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
-    assert!(medium.transmitting(0, airtime - Duration::from_micros(1)));
-    assert!(!medium.transmitting(0, airtime));
-    assert_eq!(medium.busy_until(1, Duration::ZERO), Some(airtime));
-    let (_, arrivals) = medium.end(id);
+    let mut physics = Physics::new(3, m, 6.0, 6.0);
+    let id = physics.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
+    assert!(physics.transmitting(0, airtime - Duration::from_micros(1)));
+    assert!(!physics.transmitting(0, airtime));
+    assert_eq!(physics.busy_until(1, Duration::ZERO), Some(airtime));
+    let (_, arrivals) = physics.end(id);
     assert_eq!(
         arrivals.iter().map(|a| a.to).collect::<Vec<_>>(),
         vec![1, 2]
@@ -153,16 +153,16 @@ fn overlapping_frames_of_equal_strength_collide() {
     let (s, g) = placed("[[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]]");
     let m = s.radio.modulation();
     let airtime = m.time_on_air(100);
-    let mut medium = Medium::new(3, m, 6.0, 6.0);
-    let a = medium.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
-    let b = medium.begin(Duration::from_millis(200), 2, airtime, &g, |_, _| true);
-    let (_, got_a) = medium.end(a);
-    let (_, got_b) = medium.end(b);
+    let mut physics = Physics::new(3, m, 6.0, 6.0);
+    let a = physics.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
+    let b = physics.begin(Duration::from_millis(200), 2, airtime, &g, |_, _| true);
+    let (_, got_a) = physics.end(a);
+    let (_, got_b) = physics.end(b);
     assert!(got_a.iter().all(|x| x.to != 1) && got_b.iter().all(|x| x.to != 1));
-    assert_eq!(medium.stats.collisions, 2);
+    assert_eq!(physics.stats.collisions, 2);
     // Far apart in time: no collision.
-    let c = medium.begin(Duration::from_secs(10), 0, airtime, &g, |_, _| true);
-    let (_, got_c) = medium.end(c);
+    let c = physics.begin(Duration::from_secs(10), 0, airtime, &g, |_, _| true);
+    let (_, got_c) = physics.end(c);
     assert!(got_c.iter().any(|x| x.to == 1));
 }
 
@@ -173,22 +173,22 @@ fn a_much_stronger_frame_that_locked_first_is_captured() {
     let m = s.radio.modulation();
     assert!(g.rssi(0, 1).unwrap() - g.rssi(2, 1).unwrap() > 6.0);
     let airtime = m.time_on_air(100);
-    let mut medium = Medium::new(3, m, 6.0, 6.0);
+    let mut physics = Physics::new(3, m, 6.0, 6.0);
     // The strong frame first: it survives, the weak one is lost at 1.
-    let strong = medium.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
-    let weak = medium.begin(Duration::from_millis(300), 2, airtime, &g, |_, _| true);
-    let (_, got_strong) = medium.end(strong);
-    let (_, got_weak) = medium.end(weak);
+    let strong = physics.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
+    let weak = physics.begin(Duration::from_millis(300), 2, airtime, &g, |_, _| true);
+    let (_, got_strong) = physics.end(strong);
+    let (_, got_weak) = physics.end(weak);
     assert!(got_strong.iter().any(|x| x.to == 1));
     assert!(got_weak.iter().all(|x| x.to != 1));
-    assert_eq!(medium.stats.captures, 1);
+    assert_eq!(physics.stats.captures, 1);
     // The weak frame first and already past its preamble: the strong one destroys it and is
     // not received either (the receiver was locked onto the weak one).
     let t = Duration::from_secs(10);
-    let weak = medium.begin(t, 2, airtime, &g, |_, _| true);
-    let strong = medium.begin(t + airtime / 2, 0, airtime, &g, |_, _| true);
-    let (_, got_weak) = medium.end(weak);
-    let (_, got_strong) = medium.end(strong);
+    let weak = physics.begin(t, 2, airtime, &g, |_, _| true);
+    let strong = physics.begin(t + airtime / 2, 0, airtime, &g, |_, _| true);
+    let (_, got_weak) = physics.end(weak);
+    let (_, got_strong) = physics.end(strong);
     assert!(got_weak.iter().all(|x| x.to != 1));
     assert!(got_strong.iter().all(|x| x.to != 1));
 }
@@ -198,20 +198,20 @@ fn a_transmitting_node_hears_nothing() {
     let (s, g) = two_nodes(100.0);
     let m = s.radio.modulation();
     let airtime = m.time_on_air(100);
-    let mut medium = Medium::new(3, m, 6.0, 6.0);
-    let a = medium.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
-    let b = medium.begin(
+    let mut physics = Physics::new(3, m, 6.0, 6.0);
+    let a = physics.begin(Duration::ZERO, 0, airtime, &g, |_, _| true);
+    let b = physics.begin(
         Duration::from_millis(10),
         1,
         m.time_on_air(10),
         &g,
         |_, _| true,
     );
-    let (_, got_a) = medium.end(a);
+    let (_, got_a) = physics.end(a);
     assert!(got_a.iter().all(|x| x.to != 1), "1 was transmitting");
-    let (_, got_b) = medium.end(b);
+    let (_, got_b) = physics.end(b);
     assert!(got_b.iter().all(|x| x.to != 0), "0 was transmitting");
-    assert_eq!(medium.stats.half_duplex, 2);
+    assert_eq!(physics.stats.half_duplex, 2);
 }
 
 #[test]

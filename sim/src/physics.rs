@@ -1,4 +1,5 @@
-//! The radio medium in virtual time: who hears whom, how loud, and which frames survive.
+//! The physics of the radio medium in virtual time: who hears whom, how loud, and which frames
+//! survive.
 //!
 //! * Path loss: log-distance with log-normal shadowing, `PL(d) = PL(d0) + 10·γ·log10(d/d0) + X`,
 //!   `X ~ N(0, σ)` drawn once per node pair and run (shadowing comes from buildings and
@@ -233,7 +234,7 @@ pub struct MediumStats {
 
 /// The frames on air and being received. Memory: one entry per receiver per frame on air.
 #[derive(Clone, Debug)]
-pub struct Medium {
+pub struct Physics {
     modulation: Modulation,
     sensitivity: f64,
     noise_floor: f64,
@@ -249,7 +250,7 @@ pub struct Medium {
     pub stats: MediumStats,
 }
 
-impl Medium {
+impl Physics {
     pub fn new(n: usize, modulation: Modulation, capture_db: f64, noise_figure_db: f64) -> Self {
         let symbol = modulation.symbol_time();
         let pre = u32::from(modulation.preamble_symbols);
@@ -290,7 +291,7 @@ impl Medium {
     }
 
     /// `from` starts sending a frame of `airtime` at `now`; `link_up(from, to)` says whether
-    /// the path exists at all now (partitions). Returns the frame's id for [`Medium::end`].
+    /// the path exists at all now (partitions). Returns the frame's id for [`Physics::end`].
     pub fn begin(
         &mut self,
         now: Duration,
