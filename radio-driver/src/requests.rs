@@ -32,6 +32,10 @@ impl Request {
     }
 }
 
+/// A request is tried on at most this many openings of its module (the serial driver reopens
+/// a port that died under it, the SPI driver resets a chip that failed under it).
+pub const MAX_ATTEMPTS: u32 = 3;
+
 /// A request waiting its turn in a driver task: when it arrived (for the queue timeout) and
 /// how many times the module was lost under it (a frame is retried a bounded number of times).
 pub(crate) struct Queued {

@@ -10,10 +10,8 @@ use tokio::time::Instant;
 use super::dialect::Dialect;
 use super::open_port::{FrameSink, OpenPort, PortError, StepError};
 use super::{Connector, DriverConfig};
-use crate::requests::{Queued, Request};
+use crate::requests::{MAX_ATTEMPTS, Queued, Request};
 use crate::{RadioError, RadioState};
-
-const MAX_ATTEMPTS: u32 = 3;
 
 pub(crate) struct Task<D: Dialect> {
     pub dialect: D,

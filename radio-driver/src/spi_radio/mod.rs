@@ -59,13 +59,11 @@ use lorabridge_hardware::Modulation;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use crate::requests::Requests;
+use crate::requests::{MAX_ATTEMPTS, Requests};
 use crate::{DriverConfig, ModuleKind, Radio, RadioError, RadioFuture, RadioState, RxFrame};
 
 /// Busy channel looks before a frame is sent anyway.
 pub const LBT_TRIES: u32 = 5;
-/// A send is tried on at most this many chip resets.
-pub const MAX_ATTEMPTS: u32 = 3;
 /// The largest frame: the chips' packet length is one byte.
 pub const MAX_PAYLOAD: usize = 255;
 
