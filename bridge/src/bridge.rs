@@ -144,9 +144,8 @@ impl Bridge {
             Some(config) => {
                 let tags = rns_topics.iter().map(TopicTag::from_topic).collect();
                 let network = NetworkTag::from_network_id(&spec.node.network_id);
-                let (rns, events) =
-                    Reticulum::start(config, network, tags).map_err(|e| e.to_string())?;
-                Some(ReticulumPort::new(rns, events, rns_topics))
+                let rns = Reticulum::start(config, network, tags).map_err(|e| e.to_string())?;
+                Some(ReticulumPort::new(rns, rns_topics))
             }
             None => None,
         };

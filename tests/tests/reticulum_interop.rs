@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use lorabridge_proto::{NetworkTag, TopicTag};
 use lorabridge_reticulum::{Event, Hash16};
+use lorabridge_testkit::driven_rns::DrivenRns;
 use lorabridge_testkit::rns::{PythonPeer, Rnsd, hex};
 use reticulum::{Reticulum, ReticulumConfig, ReticulumEvent};
 use tempfile::TempDir;
-use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::UnboundedReceiver as Receiver;
 
 const NETWORK: NetworkTag = NetworkTag([0xab, 0xcd]);
 const LONG: Duration = Duration::from_secs(60);
@@ -28,9 +29,10 @@ fn our_config(server: String, dir: &TempDir) -> ReticulumConfig {
     }
 }
 
-/// Starts our transport on topic 0102.
-fn start(config: ReticulumConfig) -> (Reticulum, Receiver<ReticulumEvent>) {
-    Reticulum::start(config, NETWORK, vec![TopicTag([1, 2])]).unwrap()
+/// Starts our transport on topic 0102, on a task of its own: the test blocks on the Python
+/// peer meanwhile.
+fn start(config: ReticulumConfig) -> (DrivenRns, Receiver<ReticulumEvent>) {
+    DrivenRns::spawn(Reticulum::start(config, NETWORK, vec![TopicTag([1, 2])]).unwrap())
 }
 
 /// Whether the event says that we learned `peer`'s announce.
@@ -89,7 +91,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
         }) {
             break e;
         }
-        rns.announce();
+        rns.announce().await;
     };
     assert_eq!(heard["hash_ok"], true);
     assert_eq!(heard["app_data_ok"], true);
@@ -111,7 +113,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
     };
     assert_eq!(topics, vec![TopicTag([1, 2]), TopicTag([3, 4])]);
     assert_eq!(hops, 2);
-    let s = rns.stats().await.unwrap().endpoint;
+    let s = rns.stats().await.endpoint;
     assert_eq!((s.unknown_sender, s.path_requests_sent), (1, 1));
 
     // 3. Python → Rust again: received, and our proof goes back (the first one was proved
@@ -133,7 +135,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
 
     // 4. Rust → Python: an encrypted SINGLE packet through rnsd; Python proves it.
     let frame = b"a mesh frame from rust".to_vec();
-    assert!(rns.send(theirs, frame.clone()));
+    assert!(rns.send(theirs, frame.clone()).await);
     let data = peer.wait_for(LONG, |e| e["event"] == "data");
     assert_eq!(data["frame"], hex(&frame));
     assert_eq!(data["sender"], ours.as_str());
@@ -144,7 +146,7 @@ async fn announces_data_and_proofs_cross_rnsd_both_ways() {
         "Python's proof came back: {delivered:?}"
     );
 
-    let stats = rns.stats().await.unwrap();
+    let stats = rns.stats().await;
     let s = stats.endpoint;
     assert_eq!(
         (
@@ -180,7 +182,7 @@ async fn sends_to_a_ratcheted_peer_use_its_ratchet_key() {
             break;
         }
     }
-    assert!(rns.send(theirs, b"for the ratchet".to_vec()));
+    assert!(rns.send(theirs, b"for the ratchet".to_vec()).await);
     let data = peer.wait_for(LONG, |e| e["event"] == "data");
     assert_eq!(data["frame"], hex(b"for the ratchet"));
     assert_eq!(data["sender_proven"], true);
@@ -196,7 +198,7 @@ async fn reconnects_and_reannounces_after_rnsd_restarts() {
     let (rns, mut events) = start(our_config(rnsd.address(), &dir));
     let connected = |e: &ReticulumEvent| matches!(e, ReticulumEvent::Connected { .. });
     assert!(next_matching(&mut events, LONG, connected).await.is_some());
-    let before = rns.stats().await.unwrap().endpoint.announces_sent;
+    let before = rns.stats().await.endpoint.announces_sent;
     drop(rnsd);
     let down = next_matching(&mut events, LONG, is_disconnected).await;
     assert!(down.is_some(), "the loss of rnsd is reported");
@@ -205,13 +207,13 @@ async fn reconnects_and_reannounces_after_rnsd_restarts() {
         next_matching(&mut events, LONG, connected).await.is_some(),
         "reconnected after backoff"
     );
-    let stats = rns.stats().await.unwrap();
+    let stats = rns.stats().await;
     assert_eq!(stats.connected, 1);
     // Announced on reconnect: at once, or when 10 s have passed since the last announce (a
     // flapping connection must not announce every second).
     let deadline = std::time::Instant::now() + LONG;
     let announced = loop {
-        let sent = rns.stats().await.unwrap().endpoint.announces_sent;
+        let sent = rns.stats().await.endpoint.announces_sent;
         if sent > before || std::time::Instant::now() > deadline {
             break sent;
         }
@@ -240,7 +242,7 @@ async fn garbage_from_the_server_is_counted_not_fatal() {
     conn.flush().unwrap();
     let deadline = std::time::Instant::now() + LONG;
     let stats = loop {
-        let stats = rns.stats().await.unwrap();
+        let stats = rns.stats().await;
         if stats.endpoint.malformed >= 7 {
             break stats;
         }

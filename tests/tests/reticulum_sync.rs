@@ -14,10 +14,11 @@ use lorabridge_proto::engine::{Engine, EngineConfig, Event as EngineEvent, Memor
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};
 use lorabridge_proto::{NetworkTag, TopicTag};
 use lorabridge_reticulum::Event;
+use lorabridge_testkit::driven_rns::DrivenRns;
 use lorabridge_testkit::rns::Rnsd;
 use p2panda_core::SigningKey;
 use reticulum::{PeerLinks, Reticulum, ReticulumConfig, ReticulumEvent};
-use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::UnboundedReceiver as Receiver;
 
 const TOPIC: [u8; 32] = [0x42; 32];
 const NETWORK_ID: [u8; 32] = [7; 32];
@@ -45,7 +46,7 @@ fn chat(author: u8, n: u32) -> Vec<RawOp> {
 }
 
 struct Bridge {
-    rns: Reticulum,
+    rns: DrivenRns,
     events: Receiver<ReticulumEvent>,
     engine: Engine<MemoryStore>,
     links: PeerLinks,
@@ -63,8 +64,9 @@ impl Bridge {
             prove,
         };
         let network = NetworkTag::from_network_id(&NETWORK_ID);
-        let (rns, events) =
-            Reticulum::start(config, network, vec![TopicTag::from_topic(&TOPIC)]).unwrap();
+        let (rns, events) = DrivenRns::spawn(
+            Reticulum::start(config, network, vec![TopicTag::from_topic(&TOPIC)]).unwrap(),
+        );
         let mut engine_config = EngineConfig::new(NETWORK_ID, [node; 32], [node; 32]);
         engine_config.trickle.imin = Duration::from_secs(1);
         engine_config.answer_holdoff = Duration::from_millis(300);
@@ -79,7 +81,7 @@ impl Bridge {
     }
 
     /// One turn of what the daemon's loop does for this transport.
-    fn step(&mut self, now: Duration) {
+    async fn step(&mut self, now: Duration) {
         while let Ok(event) = self.events.try_recv() {
             match event {
                 ReticulumEvent::Endpoint(Event::PeerAnnounced { peer, topics, .. }) => {
@@ -101,7 +103,10 @@ impl Bridge {
         let links: Vec<_> = self.links.iter().collect();
         for (peer, link) in links {
             while let Some(frame) = self.engine.poll_transmit(now, link) {
-                assert!(self.rns.send(peer, frame), "send queue full");
+                assert!(
+                    self.rns.send(peer, frame).await,
+                    "the transport took the frame"
+                );
                 self.engine.handle_transmitted(now, link, true);
             }
         }
@@ -161,8 +166,8 @@ async fn sync(prove: bool) {
     let mut published_rest = false;
     loop {
         let now = start.elapsed();
-        a.step(now);
-        b.step(now);
+        a.step(now).await;
+        b.step(now).await;
         if !published_rest && !a.links.is_empty() && !b.links.is_empty() {
             for op in &ops_a[5..] {
                 a.engine.handle_local_op(now, &TOPIC, op.clone()).unwrap();
@@ -189,7 +194,7 @@ async fn sync(prove: bool) {
     }
     assert_eq!(a.engine.store().heights(&TOPIC).len(), 2);
 
-    let (sa, sb) = (a.rns.stats().await.unwrap(), b.rns.stats().await.unwrap());
+    let (sa, sb) = (a.rns.stats().await, b.rns.stats().await);
     for s in [sa.endpoint, sb.endpoint] {
         assert_eq!((s.malformed, s.decrypt_failed), (0, 0));
         assert!(s.data_received > 0);

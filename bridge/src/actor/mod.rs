@@ -272,7 +272,7 @@ impl Running {
             (topic, event) = topics.next_event() => Wake::Stream(topic, event),
             Some(done) = work.next(), if !work.is_empty() => Wake::Done(done),
             frame = async { match &radio { Some(r) => r.recv().await, None => std::future::pending().await } }, if accepting => Wake::Radio(frame),
-            event = async { match reticulum { Some(r) => r.events.recv().await, None => std::future::pending().await } }, if accepting => Wake::Reticulum(event),
+            event = async { match reticulum { Some(r) => r.rns.next_event().await, None => std::future::pending().await } }, if accepting => Wake::Reticulum(event),
             () = tokio::time::sleep_until(wake) => Wake::Timer,
             _ = shutdown.changed() => Wake::Shutdown,
         }
@@ -297,7 +297,7 @@ impl Running {
             ),
             None => None,
         };
-        if let Some(port) = &self.actor.reticulum {
+        if let Some(port) = &mut self.actor.reticulum {
             port.transmit(&mut self.actor.engine, elapsed);
         }
         if !self.fetching {
@@ -494,10 +494,10 @@ impl Running {
                 view
             }),
             reticulum: self.actor.reticulum.as_ref().map(|port| {
-                let state = if port.connected.is_empty() {
-                    "connecting"
-                } else {
+                let state = if port.rns.is_connected() {
                     "connected"
+                } else {
+                    "connecting"
                 };
                 let links = port.peers.iter().map(|(_, link)| link);
                 let mut view = TransportView::of(engine, elapsed, state.into(), links);

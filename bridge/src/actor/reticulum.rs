@@ -2,55 +2,52 @@
 //! from announces (a SINGLE packet reaches one peer only, so each peer must be its own link
 //! for the engine to know who heard what).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use lorabridge_proto::engine::{Engine, OpStore};
 use lorabridge_reticulum::Event as PeerEvent;
-use tokio::sync::mpsc;
 
-use crate::reticulum::{PeerLinkError, PeerLinks, Reticulum, ReticulumEvent};
+use crate::reticulum::{PeerLinkError, PeerLinks, Reticulum, ReticulumEvent, SendError};
 
 /// Reticulum peers the engine keeps links for; past this, a new peer takes the link of the
 /// one heard from longest ago (see `PeerLinks`).
 pub const MAX_RETICULUM_PEERS: usize = 64;
 
-/// The Reticulum transport, its events and one engine link per peer bridge.
+/// The Reticulum transport and one engine link per peer bridge.
 pub struct ReticulumPort {
     pub rns: Reticulum,
-    pub events: mpsc::Receiver<ReticulumEvent>,
     pub peers: PeerLinks,
     /// The topics carried over Reticulum; a peer's link carries those the peer announced too.
     pub topics: Vec<[u8; 32]>,
-    /// The rnsd servers currently connected.
-    pub connected: BTreeSet<String>,
 }
 
 impl ReticulumPort {
-    pub fn new(
-        rns: Reticulum,
-        events: mpsc::Receiver<ReticulumEvent>,
-        topics: Vec<[u8; 32]>,
-    ) -> Self {
+    pub fn new(rns: Reticulum, topics: Vec<[u8; 32]>) -> Self {
         Self {
             rns,
-            events,
             peers: PeerLinks::new(MAX_RETICULUM_PEERS),
             topics,
-            connected: BTreeSet::new(),
         }
     }
 
-    /// Sends what the engine has for each peer. The transport's queue never waits: a frame it
-    /// refuses goes back to the engine's queue, and that peer gets nothing more this turn.
-    pub fn transmit<S: OpStore>(&self, engine: &mut Engine<S>, elapsed: Duration) {
+    /// Sends what the engine has for each peer. A frame the transport does not take (no rnsd
+    /// connected, no path to the peer) goes back to the engine's queue, and that peer gets
+    /// nothing more this turn; with no rnsd at all, no frame is even built.
+    pub fn transmit<S: OpStore>(&mut self, engine: &mut Engine<S>, elapsed: Duration) {
+        if !self.rns.is_connected() {
+            return;
+        }
         for (peer, link) in self.peers.iter() {
             while let Some(frame) = engine.poll_transmit(elapsed, link) {
-                let queued = self.rns.send(peer, frame);
-                engine.handle_transmitted(elapsed, link, queued);
-                if !queued {
-                    tracing::warn!("Reticulum send queue full: a frame to {peer} waits");
-                    break;
+                let sent = self.rns.send(peer, &frame);
+                engine.handle_transmitted(elapsed, link, sent.is_ok());
+                match sent {
+                    Ok(()) => {}
+                    Err(SendError::NotConnected) => return,
+                    Err(e) => {
+                        tracing::debug!(%peer, "a Reticulum frame waits: {e}");
+                        break;
+                    }
                 }
             }
         }
@@ -87,12 +84,10 @@ impl ReticulumPort {
                 PeerEvent::Delivered { .. } | PeerEvent::Undelivered { .. },
             ) => {}
             ReticulumEvent::Connected { server } => {
-                tracing::info!(%server, "connected to rnsd");
-                self.connected.insert(server);
+                tracing::info!(%server, "connected to rnsd")
             }
             ReticulumEvent::Disconnected { server, error } => {
-                tracing::warn!(%server, "rnsd connection lost: {error}");
-                self.connected.remove(&server);
+                tracing::warn!(%server, "rnsd connection lost: {error}")
             }
         }
     }

@@ -2,30 +2,30 @@
 //! sans-IO [`Endpoint`] from `lorabridge_reticulum`, and the peers' engine links
 //! ([`PeerLinks`], in `peers.rs`).
 //!
-//! One driver task owns the endpoint, the clock and the random seed; one task per configured
-//! rnsd moves HDLC frames and reconnects with backoff. Every packet we make goes to every
-//! connected rnsd (the endpoint does not track interfaces: with one rnsd that is exact, with
-//! several it costs duplicates that receivers drop by hash).
+//! The owner (the daemon's loop) holds the [`Reticulum`] and with it the endpoint, the clock
+//! and the random seed; one task per configured rnsd only moves HDLC frames and reconnects
+//! with backoff. Every packet we make goes to every connected rnsd (the endpoint does not
+//! track interfaces: with one rnsd that is exact, with several it costs duplicates that
+//! receivers drop by hash).
 //!
 //! ```ignore
-//! let (rns, mut events) = Reticulum::start(config, network_tag, topic_tags)?;
-//! while let Some(event) = events.recv().await { /* PeerAnnounced → PeerLinks::on_peer … */ }
-//! rns.send(peer, frame);   // a mesh frame ≤ MAX_FRAME from engine.poll_transmit
+//! let mut rns = Reticulum::start(config, network_tag, topic_tags)?;
+//! while let Some(event) = rns.next_event().await { /* PeerAnnounced → PeerLinks::on_peer … */ }
+//! rns.send(peer, &frame)?;   // a mesh frame ≤ MAX_FRAME from engine.poll_transmit
 //! ```
 
 mod connection;
 mod identity_file;
 mod peers;
 
+use std::collections::VecDeque;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lorabridge_proto::{NetworkTag, TopicTag};
 use lorabridge_reticulum::{Endpoint, EndpointConfig, EndpointStats, Event, Hash16};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use connection::ConnEvent;
 pub use identity_file::{IdentityFileError, load_or_create};
@@ -112,33 +112,44 @@ pub struct TransportStats {
     pub wire_bytes_out: u64,
     pub wire_bytes_in: u64,
     pub connected: usize,
-    /// Sends refused (no path, frame too large), packets and events dropped on full queues.
+    /// Frames the endpoint refused ([`SendError::Endpoint`]: no path, frame too large).
     pub send_errors: u64,
+    /// Packets dropped because a connection's write queue was full (a stalled rnsd).
     pub dropped: u64,
-    /// Frames given to [`Reticulum::send`] while its queue was full.
-    pub sends_dropped: u64,
 }
 
-enum Command {
-    Send { to: Hash16, frame: Vec<u8> },
-    Announce,
-    Stats(oneshot::Sender<TransportStats>),
+/// Why [`Reticulum::send`] did not take a frame. The frame is not sent; the caller keeps it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    #[error("no rnsd connected")]
+    NotConnected,
+    #[error(transparent)]
+    Endpoint(#[from] lorabridge_reticulum::SendError),
 }
 
-/// Handle to the running transport. Dropping it stops the driver and its connections.
+/// The running transport: the endpoint, owned by whoever drives it (the daemon's loop owns it
+/// beside the sync engine, so a frame to a peer is a call that says whether it was taken),
+/// and the connection tasks, which only move bytes. Dropping it stops the connections.
 pub struct Reticulum {
-    commands: mpsc::Sender<Command>,
-    sends_dropped: Arc<AtomicU64>,
-    destination: Hash16,
-    task: tokio::task::JoinHandle<()>,
+    endpoint: Endpoint,
+    servers: Vec<String>,
+    /// The write queue of each connection that is up.
+    writers: Vec<Option<mpsc::Sender<Vec<u8>>>>,
+    connections: mpsc::Receiver<ConnEvent>,
+    /// Connection changes not yet taken by `next_event` (at most one per connection event).
+    changes: VecDeque<ReticulumEvent>,
+    stats: TransportStats,
+    _tasks: AbortOnDrop,
 }
 
-/// Events waiting for the daemon; past this they are dropped (and counted), so a daemon that
-/// stalls costs frames, which the sync engine recovers, never unbounded memory.
-const EVENT_QUEUE: usize = 1024;
-/// Frames (and other commands) waiting for the driver: one engine answer is at most a few
-/// dozen frames per peer, so this absorbs bursts for many peers at once.
-const COMMAND_QUEUE: usize = 1024;
+/// Aborts the connection tasks when the transport is dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(|t| t.abort());
+    }
+}
 
 impl Reticulum {
     /// Loads (or creates) the identity and starts connecting. Must run inside a tokio runtime.
@@ -146,7 +157,7 @@ impl Reticulum {
         config: ReticulumConfig,
         network: NetworkTag,
         topics: Vec<TopicTag>,
-    ) -> Result<(Self, mpsc::Receiver<ReticulumEvent>), ConfigError> {
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let identity = load_or_create(&config.identity_path)?;
         let mut seed = [0u8; 32];
@@ -156,134 +167,86 @@ impl Reticulum {
         endpoint_config.path_lifetime =
             (config.announce_interval * 4).max(endpoint_config.path_lifetime);
         endpoint_config.prove = config.prove;
-        let endpoint = Endpoint::new(identity, endpoint_config, seed);
-        let destination = endpoint.destination();
-        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
-        let task = tokio::spawn(drive(endpoint, config.servers, command_rx, events_tx));
-        Ok((
-            Self {
-                commands,
-                sends_dropped: Arc::new(AtomicU64::new(0)),
-                destination,
-                task,
-            },
-            events,
-        ))
+        let (conn_tx, connections) = mpsc::channel(connection::WRITE_QUEUE);
+        let tasks = config
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, address)| tokio::spawn(connection::run(i, address.clone(), conn_tx.clone())))
+            .collect();
+        Ok(Self {
+            endpoint: Endpoint::new(identity, endpoint_config, seed),
+            writers: vec![None; config.servers.len()],
+            servers: config.servers,
+            connections,
+            changes: VecDeque::new(),
+            stats: TransportStats::default(),
+            _tasks: AbortOnDrop(tasks),
+        })
     }
 
     /// Our SINGLE destination (`p2panda.bridge.<network tag>`).
     pub fn destination(&self) -> Hash16 {
-        self.destination
+        self.endpoint.destination()
     }
 
-    /// Queues a mesh frame for a peer. Never waits: a full queue drops the frame (counted in
-    /// `sends_dropped`; the engine's summaries recover it) and returns false.
-    pub fn send(&self, to: Hash16, frame: Vec<u8>) -> bool {
-        let queued = self.commands.try_send(Command::Send { to, frame }).is_ok();
-        if !queued {
-            self.sends_dropped.fetch_add(1, Ordering::Relaxed);
+    /// Whether any rnsd connection is up (a frame can go out).
+    pub fn is_connected(&self) -> bool {
+        self.writers.iter().any(Option::is_some)
+    }
+
+    /// Sends a mesh frame (≤ [`MAX_FRAME`]) to a peer, encrypted to it, through every
+    /// connected rnsd. Never waits. On an error nothing was sent, and the caller keeps the
+    /// frame (the engine puts it back in its queue).
+    pub fn send(&mut self, to: Hash16, frame: &[u8]) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::NotConnected);
         }
-        queued
+        let sent = self.endpoint.send(unix_now(), &to, frame);
+        if sent.is_err() {
+            self.stats.send_errors += 1;
+        }
+        self.flush();
+        sent.map(|_| ()).map_err(SendError::from)
     }
 
-    /// Announces now (the timer also announces every `announce_interval`).
-    pub fn announce(&self) {
-        let _ = self.commands.try_send(Command::Announce);
+    /// Announces now (the endpoint also announces every `announce_interval`).
+    pub fn announce(&mut self) {
+        self.endpoint.announce(unix_now());
+        self.flush();
     }
 
-    pub async fn stats(&self) -> Option<TransportStats> {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Stats(tx)).await.ok()?;
-        let mut stats = rx.await.ok()?;
-        stats.sends_dropped = self.sends_dropped.load(Ordering::Relaxed);
-        Some(stats)
-    }
-}
-
-impl Drop for Reticulum {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-struct Driver {
-    endpoint: Endpoint,
-    servers: Vec<String>,
-    writers: Vec<Option<mpsc::Sender<Vec<u8>>>>,
-    events: mpsc::Sender<ReticulumEvent>,
-    stats: TransportStats,
-}
-
-async fn drive(
-    endpoint: Endpoint,
-    servers: Vec<String>,
-    mut commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<ReticulumEvent>,
-) {
-    let (conn_tx, mut conn_rx) = mpsc::channel(connection::WRITE_QUEUE);
-    let connections: Vec<_> = servers
-        .iter()
-        .enumerate()
-        .map(|(i, address)| tokio::spawn(connection::run(i, address.clone(), conn_tx.clone())))
-        .collect();
-    drop(conn_tx);
-    // Abort the connection tasks when the driver ends (or is aborted).
-    struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.iter().for_each(|t| t.abort());
+    pub fn stats(&self) -> TransportStats {
+        TransportStats {
+            endpoint: self.endpoint.stats(),
+            connected: self.writers.iter().flatten().count(),
+            ..self.stats
         }
     }
-    let _connections = AbortOnDrop(connections);
-    let mut d = Driver {
-        endpoint,
-        writers: vec![None; servers.len()],
-        servers,
-        events,
-        stats: TransportStats::default(),
-    };
-    loop {
-        let wait = d
-            .endpoint
-            .poll_timeout()
-            .saturating_sub(unix_now())
-            .min(CLOCK_CHECK);
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(command) => d.on_command(command),
-                None => return,
-            },
-            event = conn_rx.recv() => match event {
-                Some(event) => d.on_connection(event),
-                None => return,
-            },
-            () = tokio::time::sleep(wait) => d.endpoint.handle_timeout(unix_now()),
-        }
-        d.flush();
-    }
-}
 
-impl Driver {
-    fn on_command(&mut self, command: Command) {
-        match command {
-            Command::Send { to, frame } => {
-                if self.endpoint.send(unix_now(), &to, &frame).is_err() {
-                    self.stats.send_errors += 1;
-                }
+    /// Waits for what the transport has to say: a peer announced, a frame received, a
+    /// connection up or down. Meanwhile it handles packets from rnsd and the endpoint's
+    /// timers (announces, path requests). Cancel-safe: an event is never lost to a dropped
+    /// future. Returns `None` only if every connection task ended, which they never do while
+    /// the transport lives.
+    pub async fn next_event(&mut self) -> Option<ReticulumEvent> {
+        loop {
+            if let Some(change) = self.changes.pop_front() {
+                return Some(change);
             }
-            Command::Announce => self.endpoint.announce(unix_now()),
-            Command::Stats(reply) => {
-                self.stats.endpoint = self.endpoint.stats();
-                self.stats.connected = self.writers.iter().flatten().count();
-                let _ = reply.send(self.stats);
+            if let Some(event) = self.endpoint.poll_event() {
+                return Some(ReticulumEvent::Endpoint(event));
             }
+            let wait = self
+                .endpoint
+                .poll_timeout()
+                .saturating_sub(unix_now())
+                .min(CLOCK_CHECK);
+            tokio::select! {
+                event = self.connections.recv() => self.on_connection(event?),
+                () = tokio::time::sleep(wait) => self.endpoint.handle_timeout(unix_now()),
+            }
+            self.flush();
         }
     }
 
@@ -292,14 +255,13 @@ impl Driver {
             ConnEvent::Up { server, writer } => {
                 self.writers[server] = Some(writer);
                 self.endpoint.interface_up(unix_now());
-                self.emit(ReticulumEvent::Connected {
+                self.changes.push_back(ReticulumEvent::Connected {
                     server: self.servers[server].clone(),
                 });
             }
             ConnEvent::Down { server, error } => {
-                let was_up = self.writers[server].take().is_some();
-                if was_up {
-                    self.emit(ReticulumEvent::Disconnected {
+                if self.writers[server].take().is_some() {
+                    self.changes.push_back(ReticulumEvent::Disconnected {
                         server: self.servers[server].clone(),
                         error,
                     });
@@ -314,7 +276,8 @@ impl Driver {
         }
     }
 
-    /// Writes what the endpoint queued to every connection, and passes its events on.
+    /// Writes what the endpoint queued to every connection. A full write queue (a stalled
+    /// rnsd) drops the packet, counted: the engine's summaries recover lost frames.
     fn flush(&mut self) {
         while let Some(packet) = self.endpoint.poll_transmit() {
             let framed_len = lorabridge_reticulum::hdlc::encode(&packet).len() as u64;
@@ -325,16 +288,13 @@ impl Driver {
                 }
             }
         }
-        while let Some(event) = self.endpoint.poll_event() {
-            self.emit(ReticulumEvent::Endpoint(event));
-        }
     }
+}
 
-    fn emit(&mut self, event: ReticulumEvent) {
-        if self.events.try_send(event).is_err() {
-            self.stats.dropped += 1;
-        }
-    }
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -372,5 +332,43 @@ mod tests {
                 Err(ConfigError::AnnounceInterval(_))
             ));
         }
+    }
+
+    /// The transport in a temporary directory, connecting to `server`.
+    fn transport(server: String, dir: &tempfile::TempDir) -> Reticulum {
+        let config = ReticulumConfig {
+            servers: vec![server],
+            identity_path: dir.path().join("id"),
+            ..config()
+        };
+        Reticulum::start(config, NetworkTag([1, 2]), vec![TopicTag([3, 4])]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_frame_is_refused_with_a_reason_while_it_cannot_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let peer = Hash16([9; 16]);
+        // Nothing listens on a port just freed: no rnsd, so the frame stays with the caller.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut rns = transport(closed.local_addr().unwrap().to_string(), &dir);
+        drop(closed);
+        assert_eq!(rns.send(peer, b"frame"), Err(SendError::NotConnected));
+
+        // Connected, but the peer never announced: the endpoint has no path and says so.
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut rns = transport(server.local_addr().unwrap().to_string(), &dir);
+        let (_conn, _) = server.accept().await.unwrap();
+        let connected = rns.next_event().await;
+        assert!(matches!(connected, Some(ReticulumEvent::Connected { .. })));
+        assert!(rns.is_connected());
+        assert_eq!(
+            rns.send(peer, b"frame"),
+            Err(SendError::Endpoint(
+                lorabridge_reticulum::SendError::NoPath(peer)
+            ))
+        );
+        let stats = rns.stats();
+        assert_eq!((stats.send_errors, stats.connected), (1, 1));
+        assert_eq!(stats.endpoint.data_sent, 0);
     }
 }
