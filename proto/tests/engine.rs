@@ -50,9 +50,9 @@ fn two_nodes_converge_and_nothing_echoes() {
     assert_converged(&medium, 5);
     assert_eq!(medium.nodes[1].received.len(), 5, "each op reported once");
     // B heard every op on the link, so it never sent one back.
-    assert_eq!(medium.nodes[1].engine.stats(LINK).ops_sent, 0);
+    assert_eq!(medium.nodes[1].engine.stats(*LINK).ops_sent, 0);
     assert_eq!(
-        medium.nodes[0].engine.stats(LINK).ops_sent,
+        medium.nodes[0].engine.stats(*LINK).ops_sent,
         5,
         "A pushed each fresh op once"
     );
@@ -257,7 +257,7 @@ fn sends_never_exceed_the_duty_cycle() {
             );
         }
         assert!(
-            node.engine.stats(LINK).budget_refusals > 0,
+            node.engine.stats(*LINK).budget_refusals > 0,
             "the budget was the limit at node {i}"
         );
     }
@@ -284,7 +284,7 @@ fn idle_summaries(ops: usize) -> Vec<u64> {
         let total: u64 = medium
             .nodes
             .iter()
-            .map(|n| n.engine.stats(LINK).summaries_sent)
+            .map(|n| n.engine.stats(*LINK).summaries_sent)
             .sum();
         per_hour.push(total - before);
         before = total;
@@ -343,18 +343,18 @@ fn a_node_that_missed_an_authors_key_asks_for_it() {
     }
     assert_converged(&medium, 4);
     assert!(
-        medium.nodes[2].engine.stats(LINK).key_wants_sent >= 1,
+        medium.nodes[2].engine.stats(*LINK).key_wants_sent >= 1,
         "node 2 asked for the key"
     );
     assert!(
-        medium.nodes[1].engine.stats(LINK).hellos_sent >= 1,
+        medium.nodes[1].engine.stats(*LINK).hellos_sent >= 1,
         "node 1 answered with a Hello"
     );
 }
 
 #[test]
 fn a_bridge_forwards_between_links_but_never_echoes() {
-    use lorabridge_proto::engine::{LinkConfig, LinkId};
+    use lorabridge_proto::engine::LinkConfig;
     // B has the radio link shared with A, and a second link (say Reticulum, no airtime
     // budget) to C. Frames are passed by hand.
     let mut a = engine(0, &[TOPIC], MemoryStore::default(), modulation(false));
@@ -367,15 +367,16 @@ fn a_bridge_forwards_between_links_but_never_echoes() {
     };
     let b_to_c = b.add_link(Duration::ZERO, unicast(&[TOPIC])).unwrap();
     let c_to_b = c.add_link(Duration::ZERO, unicast(&[TOPIC])).unwrap();
-    assert_eq!((b_to_c, c_to_b), (LinkId(1), LinkId(1)));
+    assert_ne!(b_to_c, *LINK, "a second link, told apart from the radio's");
+    assert_eq!(b_to_c, c_to_b, "each engine's second link");
 
     let op = chat(1, 1).remove(0);
     // Past the first Trickle interval, when a radio link relays only to neighbours it knows.
     let now = Duration::from_secs(100);
     a.handle_local_op(now, &TOPIC, op.clone()).unwrap();
-    let frame = a.poll_transmit(now, LINK).expect("A pushes its fresh op");
-    a.handle_transmitted(now, LINK, true);
-    b.handle_frame(now, LINK, &frame, None);
+    let frame = a.poll_transmit(now, *LINK).expect("A pushes its fresh op");
+    a.handle_transmitted(now, *LINK, true);
+    b.handle_frame(now, *LINK, &frame, None);
     assert!(matches!(
         b.poll_event(),
         Some(lorabridge_proto::engine::Event::Received { .. })
@@ -393,11 +394,11 @@ fn a_bridge_forwards_between_links_but_never_echoes() {
         c.handle_frame(later, c_to_b, frame, None);
     }
     assert_eq!(c.store().len(), 1, "the op crossed to the other link");
-    while b.poll_transmit(later, LINK).is_some() {
-        b.handle_transmitted(later, LINK, true);
+    while b.poll_transmit(later, *LINK).is_some() {
+        b.handle_transmitted(later, *LINK, true);
     }
     assert_eq!(
-        b.stats(LINK).ops_sent,
+        b.stats(*LINK).ops_sent,
         0,
         "nothing echoed on the link it came from"
     );
@@ -427,8 +428,53 @@ fn a_missed_fresh_op_is_repaired_without_a_vector_round() {
     }
     assert_converged(&medium, 1);
     for node in &medium.nodes {
-        assert_eq!(node.engine.stats(LINK).vectors_sent, 0);
+        assert_eq!(node.engine.stats(*LINK).vectors_sent, 0);
     }
+}
+
+#[test]
+fn a_removed_link_is_forgotten_and_a_link_with_a_budget_is_never_removed() {
+    use lorabridge_proto::compact;
+    use lorabridge_proto::engine::{LinkConfig, LinkError};
+    use lorabridge_proto::message::Message;
+    let mut c = engine(2, &[TOPIC], MemoryStore::default(), modulation(false));
+    assert_eq!(c.remove_link(*LINK), Err(LinkError::HasAirtime));
+    let peer = LinkConfig {
+        mtu: 383,
+        budget: None,
+        topics: vec![TOPIC],
+    };
+    let from_peer = c.add_link(Duration::ZERO, peer.clone()).unwrap();
+    // The peer's seq 1 arrives before its seq 0: it waits on the peer's link for the gap.
+    let ops = chat(1, 2);
+    let op = |seq: usize| {
+        let bytes = compact::encode(&ops[seq], &TOPIC, false).unwrap();
+        Message::Op(bytes.iter().copied().collect())
+    };
+    let now = Duration::from_secs(10);
+    c.handle_frame(now, from_peer, &frame_from(1, &op(1)), None);
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.stats(from_peer).frames_heard, 1);
+
+    let stats = c.remove_link(from_peer).unwrap();
+    assert_eq!(stats.frames_heard, 1, "its counters come back to the owner");
+    // The gap filled on the radio: the op that waited on the removed link went with it.
+    c.handle_frame(now, *LINK, &frame_from(0, &op(0)), None);
+    assert!(matches!(
+        c.poll_event(),
+        Some(lorabridge_proto::engine::Event::Received { seq: 0, .. })
+    ));
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.store().len(), 1);
+    // The slot is reused for the next link, under a handle of its own.
+    let next = c.add_link(now, peer).unwrap();
+    assert_ne!(next, from_peer);
+    assert_eq!(c.stats(next).frames_heard, 0);
+    c.handle_timeout(now + MINUTE);
+    while c.poll_transmit(now + MINUTE, next).is_some() {
+        c.handle_transmitted(now + MINUTE, next, true);
+    }
+    assert!(c.stats(next).summaries_sent > 0, "the new link greets");
 }
 
 /// A frame carrying `message` as node `node` of the test network sends it.
@@ -469,18 +515,22 @@ fn only_the_neighbour_a_want_names_answers_it() {
     let now = Duration::from_secs(1);
     let later = now + MINUTE;
     for holder in &mut holders {
-        holder.handle_frame(now, LINK, &frame, None);
+        holder.handle_frame(now, *LINK, &frame, None);
         holder.handle_timeout(later);
-        while holder.poll_transmit(later, LINK).is_some() {
-            holder.handle_transmitted(later, LINK, true);
+        while holder.poll_transmit(later, *LINK).is_some() {
+            holder.handle_transmitted(later, *LINK, true);
         }
     }
     assert_eq!(
-        holders[0].stats(LINK).ops_sent,
+        holders[0].stats(*LINK).ops_sent,
         1,
         "the named neighbour answers"
     );
-    assert_eq!(holders[1].stats(LINK).ops_sent, 0, "the other stays silent");
+    assert_eq!(
+        holders[1].stats(*LINK).ops_sent,
+        0,
+        "the other stays silent"
+    );
 }
 
 #[test]
@@ -531,12 +581,12 @@ fn a_summary_naming_odd_recent_logs_is_harmless() {
     });
     let frame = frame_from(2, &summary);
     let now = Duration::from_secs(1);
-    node.handle_frame(now, LINK, &frame, None);
+    node.handle_frame(now, *LINK, &frame, None);
     node.handle_timeout(now + MINUTE);
-    while node.poll_transmit(now + MINUTE, LINK).is_some() {
-        node.handle_transmitted(now + MINUTE, LINK, true);
+    while node.poll_transmit(now + MINUTE, *LINK).is_some() {
+        node.handle_transmitted(now + MINUTE, *LINK, true);
     }
-    assert_eq!(node.stats(LINK).frames_rejected, 0);
+    assert_eq!(node.stats(*LINK).frames_rejected, 0);
 }
 
 /// The frames node 0 sends in answer to node 2's Want for `ops` of author 1: when each went
@@ -551,15 +601,15 @@ fn answer_frames(ops: &[RawOp]) -> Vec<(Duration, Vec<u8>, bool)> {
     let mut holder = engine(0, &[TOPIC], store, modulation(false));
     let want = want_from_node_0(&author, ops.len() as u64 - 1);
     let mut now = Duration::from_secs(1);
-    holder.handle_frame(now, LINK, &frame_from(2, &want), None);
+    holder.handle_frame(now, *LINK, &frame_from(2, &want), None);
     let mut frames = Vec::new();
-    while holder.stats(LINK).ops_sent < ops.len() as u64 && now < Duration::from_secs(120) {
+    while holder.stats(*LINK).ops_sent < ops.len() as u64 && now < Duration::from_secs(120) {
         holder.handle_timeout(now);
-        match holder.poll_transmit(now, LINK) {
+        match holder.poll_transmit(now, *LINK) {
             Some(frame) => {
-                let before = holder.stats(LINK).ops_sent;
-                holder.handle_transmitted(now, LINK, true);
-                frames.push((now, frame, holder.stats(LINK).ops_sent > before));
+                let before = holder.stats(*LINK).ops_sent;
+                holder.handle_transmitted(now, *LINK, true);
+                frames.push((now, frame, holder.stats(*LINK).ops_sent > before));
             }
             None => now += Duration::from_millis(10),
         }
@@ -577,7 +627,7 @@ fn an_answer_goes_out_in_log_order() {
     let mut receiver = engine(2, &[TOPIC], MemoryStore::default(), modulation(false));
     let mut op_frames = 0;
     for (at, frame, carries_op) in &frames {
-        receiver.handle_frame(*at, LINK, frame, None);
+        receiver.handle_frame(*at, *LINK, frame, None);
         op_frames += usize::from(*carries_op);
         assert_eq!(
             receiver.store().len(),
@@ -603,14 +653,14 @@ fn a_receiver_asks_for_a_gap_only_after_the_answer_ends() {
     for (at, frame, carries_op) in &frames {
         op_frames += usize::from(*carries_op);
         if op_frames != 4 || !carries_op {
-            receiver.handle_frame(*at, LINK, frame, None);
+            receiver.handle_frame(*at, *LINK, frame, None);
         }
         receiver.handle_timeout(*at);
-        while receiver.poll_transmit(*at, LINK).is_some() {
-            receiver.handle_transmitted(*at, LINK, true);
+        while receiver.poll_transmit(*at, *LINK).is_some() {
+            receiver.handle_transmitted(*at, *LINK, true);
         }
     }
-    let stats = receiver.stats(LINK);
+    let stats = receiver.stats(*LINK);
     assert_eq!(
         (stats.wants_sent, stats.vectors_sent, stats.summaries_sent),
         (0, 0, 0),
@@ -622,15 +672,15 @@ fn a_receiver_asks_for_a_gap_only_after_the_answer_ends() {
         "seqs 0-2 stored, the rest wait for seq 3"
     );
     let mut now = last;
-    while receiver.stats(LINK).wants_sent == 0 && now < last + MINUTE {
+    while receiver.stats(*LINK).wants_sent == 0 && now < last + MINUTE {
         now += Duration::from_millis(10);
         receiver.handle_timeout(now);
-        while receiver.poll_transmit(now, LINK).is_some() {
-            receiver.handle_transmitted(now, LINK, true);
+        while receiver.poll_transmit(now, *LINK).is_some() {
+            receiver.handle_transmitted(now, *LINK, true);
         }
     }
     assert_eq!(
-        receiver.stats(LINK).wants_sent,
+        receiver.stats(*LINK).wants_sent,
         1,
         "one Want after the answer"
     );

@@ -118,7 +118,7 @@ fn forged_vectors_under_invented_tags_draw_one_pool_an_hour() {
     use common::medium::LINK;
     let mut medium = converged_clique();
     let ops_before: Vec<u64> = (0..4)
-        .map(|i| medium.nodes[i].engine.stats(LINK).ops_sent)
+        .map(|i| medium.nodes[i].engine.stats(*LINK).ops_sent)
         .collect();
     for minute in 0..60u16 {
         let frame = forged((0x8000 + minute).to_be_bytes(), &empty_vector());
@@ -128,7 +128,7 @@ fn forged_vectors_under_invented_tags_draw_one_pool_an_hour() {
         medium.run_for(MINUTE);
     }
     let answered: Vec<u64> = (0..4)
-        .map(|i| medium.nodes[i].engine.stats(LINK).ops_sent - ops_before[i])
+        .map(|i| medium.nodes[i].engine.stats(*LINK).ops_sent - ops_before[i])
         .collect();
     println!(
         "{{\"test\": \"forged_vectors_invented_tags\", \"forged\": 60, \"ops_sent\": {answered:?}}}"
@@ -154,13 +154,13 @@ fn a_tag_kept_for_ten_minutes_draws_its_own_allowance() {
         medium.publish(0, &TOPIC, op);
     }
     medium.run_for(10 * MINUTE);
-    let before = medium.nodes[0].engine.stats(LINK).ops_sent;
+    let before = medium.nodes[0].engine.stats(*LINK).ops_sent;
     let frame = forged([0xde, 0xad], &empty_vector());
     for _ in 0..60 {
         medium.inject(0, &frame);
         medium.run_for(MINUTE);
     }
-    let answered = medium.nodes[0].engine.stats(LINK).ops_sent - before;
+    let answered = medium.nodes[0].engine.stats(*LINK).ops_sent - before;
     println!("{{\"test\": \"kept_tag\", \"forged\": 60, \"ops_sent\": {answered}}}");
     // 32 from the strangers' pool in its first ten minutes, then its own 128.
     assert!(
@@ -232,7 +232,7 @@ fn restarts_do_not_renew_the_duty_cycle_budget() {
             .filter(|(at, _)| *at >= hour_ago)
             .copied()
             .collect();
-        engine.restore_airtime(common::medium::LINK, past);
+        engine.restore_airtime(*common::medium::LINK, past);
         medium.nodes[0].engine = engine;
         // A neighbour that holds nothing asks for everything, twice a minute.
         for _ in 0..20 {
@@ -315,16 +315,16 @@ fn replayed_sealed_frames_are_refused() {
     assert!(!frames.is_empty());
     let rejected_before = medium.nodes[0]
         .engine
-        .stats(common::medium::LINK)
+        .stats(*common::medium::LINK)
         .frames_rejected;
-    let sent_before = medium.nodes[0].engine.stats(common::medium::LINK).ops_sent;
+    let sent_before = medium.nodes[0].engine.stats(*common::medium::LINK).ops_sent;
     // An eavesdropper plays everything node 1 said back to node 0, an hour later.
     medium.run_for(60 * MINUTE);
     for frame in &frames {
         medium.inject(0, frame);
     }
     medium.run_for(10 * MINUTE);
-    let stats = medium.nodes[0].engine.stats(common::medium::LINK);
+    let stats = medium.nodes[0].engine.stats(*common::medium::LINK);
     assert_eq!(
         stats.frames_rejected - rejected_before,
         frames.len() as u64,
@@ -651,7 +651,7 @@ fn junk_from_unknown_authors_draws_few_key_wants() {
     let junk = unkeyed_junk(150);
     let before = medium.nodes[0]
         .engine
-        .stats(common::medium::LINK)
+        .stats(*common::medium::LINK)
         .key_wants_sent;
     // One junk op every 4 s for 10 minutes.
     for frame in &junk {
@@ -660,7 +660,7 @@ fn junk_from_unknown_authors_draws_few_key_wants() {
     }
     let sent = medium.nodes[0]
         .engine
-        .stats(common::medium::LINK)
+        .stats(*common::medium::LINK)
         .key_wants_sent
         - before;
     println!(
@@ -691,7 +691,7 @@ fn replayed_key_wants_draw_a_key_at_most_once_a_minute() {
     let ask = forged([0xde, 0xad], &Message::KeyWant(tags));
     let hellos = |m: &Medium| -> u64 {
         (0..2)
-            .map(|i| m.nodes[i].engine.stats(common::medium::LINK).hellos_sent)
+            .map(|i| m.nodes[i].engine.stats(*common::medium::LINK).hellos_sent)
             .sum()
     };
     let before = hellos(&medium);

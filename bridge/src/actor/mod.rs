@@ -501,6 +501,7 @@ impl Running {
                 };
                 let links = port.peers.iter().map(|(_, link)| link);
                 let mut view = TransportView::of(engine, elapsed, state.into(), links);
+                view.counters += port.peers.retired();
                 view.peers = port.peers.iter().map(|(peer, _)| peer.0.to_vec()).collect();
                 view.ops_rejected = self.ops_rejected.get(RETICULUM).copied().unwrap_or(0);
                 view

@@ -78,7 +78,8 @@ impl ReticulumPort {
                 }
             }
             ReticulumEvent::Endpoint(PeerEvent::PeerExpired { peer }) => {
-                tracing::debug!(%peer, "Reticulum path expired")
+                tracing::debug!(%peer, "Reticulum path expired: its link goes");
+                self.peers.expired(engine, &peer);
             }
             ReticulumEvent::Endpoint(
                 PeerEvent::Delivered { .. } | PeerEvent::Undelivered { .. },

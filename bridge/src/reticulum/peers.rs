@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lorabridge_proto::engine::{Engine, LinkConfig, LinkError, LinkId, OpStore};
+use lorabridge_proto::engine::{Engine, LinkConfig, LinkError, LinkId, LinkStats, OpStore};
 use lorabridge_proto::tags::TopicTag;
 use lorabridge_reticulum::endpoint::MAX_FRAME;
 use lorabridge_reticulum::packet::Hash16;
@@ -20,12 +20,15 @@ use lorabridge_reticulum::packet::Hash16;
 /// key, while a frame proves its sender (see [`lorabridge_reticulum::sender`]), so identities announced in
 /// bulk take links from each other and not from peers that talk. An honest peer pushed out
 /// before its first frame gets a link back at its next announce; each change of hands costs
-/// a summary, never a lost operation.
+/// a summary, never a lost operation. A peer whose path expired loses its link (the engine
+/// would otherwise keep building frames that cannot go).
 #[derive(Debug)]
 pub struct PeerLinks {
     /// Each peer's link, the topics it carries, and when it was last heard from.
     by_peer: HashMap<Hash16, Peer>,
     max_links: usize,
+    /// The counters of the links removed, so that totals over all links only grow.
+    retired: LinkStats,
 }
 
 #[derive(Debug)]
@@ -51,6 +54,7 @@ impl PeerLinks {
         Self {
             by_peer: HashMap::new(),
             max_links,
+            retired: LinkStats::default(),
         }
     }
 
@@ -120,6 +124,23 @@ impl PeerLinks {
         known.last_heard = now;
         known.last_frame = Some(now);
         Some(known.link)
+    }
+
+    /// `peer`'s path expired: its link is removed. It gets a new one at its next announce.
+    pub fn expired<S: OpStore>(&mut self, engine: &mut Engine<S>, peer: &Hash16) {
+        let Some(gone) = self.by_peer.get(peer) else {
+            return;
+        };
+        // Our peer links have no airtime budget, so the engine removes them.
+        if let Ok(stats) = engine.remove_link(gone.link) {
+            self.retired += stats;
+            self.by_peer.remove(peer);
+        }
+    }
+
+    /// The counters of the links removed so far.
+    pub fn retired(&self) -> LinkStats {
+        self.retired
     }
 
     pub fn link(&self, peer: &Hash16) -> Option<LinkId> {
@@ -248,5 +269,45 @@ mod tests {
             assert_eq!(links.link(&honest), Some(link), "after {n} fakes");
         }
         assert_eq!(links.len(), 4);
+    }
+
+    #[test]
+    fn a_peer_whose_path_expired_loses_its_link_and_its_counters_are_kept() {
+        let mut engine = Engine::new(
+            EngineConfig::new([1; 32], [2; 32], [3; 32]),
+            MemoryStore::default(),
+        );
+        let ours = [[0x42; 32]];
+        let tag = TopicTag::from_topic(&ours[0]);
+        let mut links = PeerLinks::new(4);
+        let (gone, stays) = (Hash16([1; 16]), Hash16([2; 16]));
+        let old = links
+            .on_peer(&mut engine, Duration::ZERO, gone, &[tag], &ours)
+            .unwrap();
+        let kept = links
+            .on_peer(&mut engine, Duration::ZERO, stays, &[tag], &ours)
+            .unwrap();
+        summarised(&mut engine, old);
+        let sent = engine.stats(old);
+        assert!(sent.summaries_sent > 0);
+
+        links.expired(&mut engine, &gone);
+        assert_eq!((links.link(&gone), links.len()), (None, 1));
+        assert_eq!(links.retired(), sent);
+        assert_eq!(links.link(&stays), Some(kept));
+        // Expiring it again, or a peer never seen, changes nothing.
+        links.expired(&mut engine, &gone);
+        links.expired(&mut engine, &Hash16([9; 16]));
+        assert_eq!((links.len(), links.retired()), (1, sent));
+
+        // Back with a new announce: a fresh link in the freed slot, told apart from the old
+        // handle, with counters of its own.
+        let new = links
+            .on_peer(&mut engine, SEC, gone, &[tag], &ours)
+            .unwrap();
+        assert_ne!(new, old);
+        assert_eq!(engine.stats(new).summaries_sent, 0);
+        let stale = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.stats(old)));
+        assert!(stale.is_err(), "the old handle no longer reaches a link");
     }
 }

@@ -1,7 +1,7 @@
-//! Setting up the engine's links: adding one, handing one to another neighbour, greeting on
-//! it, changing the topics it carries, and restoring what it sent and heard before a restart
-//! (step 1 of the call order in the engine's docs). Apart from the top module, which keeps the
-//! engine's state and the calls of its event loop (`handle_*`, `poll_*`).
+//! Setting up the engine's links: adding one, handing one to another neighbour, removing one,
+//! greeting on it, changing the topics it carries, and restoring what it sent and heard before
+//! a restart (steps 1 and 5 of the call order in the engine's docs). Apart from the top module,
+//! which keeps the engine's state and the calls of its event loop (`handle_*`, `poll_*`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,14 +23,16 @@ pub enum LinkError {
     TooManyTopics(usize),
     #[error("mtu {mtu} leaves no room for fragments after {overhead} bytes of framing")]
     MtuTooSmall { mtu: usize, overhead: usize },
+    /// Its ledger would go with it, and the duty cycle must hold: reset it instead.
+    #[error("a link with an airtime budget is never removed (its ledger keeps the duty cycle)")]
+    HasAirtime,
 }
 
 impl<S: OpStore> Engine<S> {
     /// Adds a link; its Trickle timer starts at `now`.
     pub fn add_link(&mut self, now: Duration, config: LinkConfig) -> Result<LinkId, LinkError> {
         let state = self.new_link(now, config)?;
-        self.links.push(state);
-        let link = LinkId(self.links.len() - 1);
+        let link = self.links.insert(state);
         self.greet(now, link);
         Ok(link)
     }
@@ -46,7 +48,7 @@ impl<S: OpStore> Engine<S> {
         config: LinkConfig,
     ) -> Result<(), LinkError> {
         let mut state = self.new_link(now, config)?;
-        let old = &mut self.links[link.0];
+        let old = &mut self.links[link];
         if let (Some(new), Some(old)) = (&mut state.airtime, &mut old.airtime) {
             std::mem::swap(&mut new.ledger, &mut old.ledger);
         }
@@ -55,6 +57,19 @@ impl<S: OpStore> Engine<S> {
         *old = state;
         self.greet(now, link);
         Ok(())
+    }
+
+    /// Removes `link` (a Reticulum peer whose path expired): its queue, its neighbours and
+    /// what they heard are forgotten, and operations heard on it that still wait for a gap or
+    /// a key are dropped (they are offered again if the peer comes back). Returns its
+    /// counters, so that the owner's totals can keep growing. `link` is no longer valid after.
+    pub fn remove_link(&mut self, link: LinkId) -> Result<LinkStats, LinkError> {
+        if self.links[link].airtime.is_some() {
+            return Err(LinkError::HasAirtime);
+        }
+        self.pending.retain(|p| p.link != link);
+        let removed = self.links.remove(link).expect("indexed above");
+        Ok(removed.stats)
     }
 
     /// A link's state as it starts, its Trickle timer at `now`.
@@ -113,7 +128,7 @@ impl<S: OpStore> Engine<S> {
         let at = now + self.holdoff(link);
         // A summary outside Trickle's schedule serves a repair or a start: it keeps the
         // smaller reserve of control frames, not the one of routine summaries.
-        self.links[link.0]
+        self.links[link]
             .queue
             .push(Priority::Control, at, Item::Summary);
     }
@@ -132,7 +147,7 @@ impl<S: OpStore> Engine<S> {
         }
         self.learn_keys(&topics);
         let random = self.random();
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         state.topics = topics;
         state.trickle.reset(now, random);
         Ok(())
@@ -155,7 +170,7 @@ impl<S: OpStore> Engine<S> {
         link: LinkId,
         sends: impl IntoIterator<Item = (Duration, Duration)>,
     ) {
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         let Some(Airtime { budget, ledger }) = &mut state.airtime else {
             return;
         };
@@ -168,6 +183,6 @@ impl<S: OpStore> Engine<S> {
     /// Marks an operation as already heard on a link (the daemon restores this from disk so
     /// nothing is echoed after a restart).
     pub fn mark_heard(&mut self, link: LinkId, id: [u8; 32]) {
-        self.links[link.0].heard.insert(id);
+        self.links[link].heard.insert(id);
     }
 }

@@ -27,6 +27,9 @@
 //!    time); its airtime is already charged.
 //! 4. `now` never goes back between calls (timers and the airtime ledger rely on it): it is
 //!    the owner's monotonic clock, time since the engine started, not the wall clock.
+//! 5. Links come and go at any time between calls (Reticulum peers): `add_link`,
+//!    `reset_link` to hand one to another neighbour, `remove_link` for one without an airtime
+//!    budget. A `LinkId` is valid until its link is removed; a call given a removed one panics.
 //!
 //! The protocol: summaries paced by Trickle, naming the logs that grew lately; on a digest
 //! mismatch that those logs explain, the hearer Wants what it lacks from the summary's sender
@@ -47,6 +50,7 @@ mod queue;
 mod receive;
 mod replay;
 mod requests;
+mod slots;
 pub mod store;
 mod transmit;
 pub mod trickle;
@@ -71,12 +75,10 @@ pub use neighbour::{ACQUAINTANCE, LinkStats, Neighbour};
 use pending::{GrownLogs, KeyBook, Pending};
 pub use queue::Priority;
 use queue::{Item, SendQueue};
+pub use slots::LinkId;
+use slots::Slots;
 pub use store::{Lookup, MemoryStore, OpStore};
 pub use trickle::{Trickle, TrickleConfig};
-
-/// A link the engine sends and hears on: a LoRa channel, or one Reticulum peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LinkId(pub usize);
 
 /// Why a frame or an operation heard was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,7 +231,7 @@ pub struct Engine<S> {
     me: NodeTag,
     codec: FrameCodec,
     store: S,
-    links: Vec<Link>,
+    links: Slots,
     keys: KeyBook,
     grown: GrownLogs,
     reassembler: Reassembler,
@@ -253,7 +255,7 @@ impl<S: OpStore> Engine<S> {
             me: NodeTag::from_key(&config.node_key),
             codec,
             store,
-            links: Vec::new(),
+            links: Slots::default(),
             keys: KeyBook::default(),
             grown: GrownLogs::default(),
             reassembler: Reassembler::new(config.reassembly),
@@ -294,9 +296,10 @@ impl<S: OpStore> Engine<S> {
     /// Advances timers to `now`: queues summaries that are due, drops what timed out.
     pub fn handle_timeout(&mut self, now: Duration) {
         self.advance(now);
-        for index in 0..self.links.len() {
+        let ids: Vec<LinkId> = self.links.ids().collect();
+        for id in ids {
             let random = self.random();
-            let link = &mut self.links[index];
+            let link = &mut self.links[id];
             if link.trickle.poll(now, random) {
                 link.queue.push(Priority::Summary, now, Item::Summary);
             }
@@ -312,7 +315,7 @@ impl<S: OpStore> Engine<S> {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        let links = self.links.iter().flat_map(|l| {
+        let links = self.links.iter().flat_map(|(_, l)| {
             [
                 Some(l.trickle.deadline()),
                 l.queue.next_ready(self.now),
@@ -345,21 +348,21 @@ impl<S: OpStore> Engine<S> {
     }
 
     pub fn stats(&self, link: LinkId) -> LinkStats {
-        self.links[link.0].stats
+        self.links[link].stats
     }
 
     pub fn neighbours(&self, link: LinkId) -> &[Neighbour] {
-        &self.links[link.0].neighbours
+        &self.links[link].neighbours
     }
 
     /// Frames waiting to be sent on a link.
     pub fn queue_depth(&self, link: LinkId) -> usize {
-        self.links[link.0].queue.len()
+        self.links[link].queue.len()
     }
 
     /// The link's airtime ledger, if it has a budget.
     pub fn ledger(&self, link: LinkId) -> Option<&AirtimeLedger> {
-        self.links[link.0].airtime.as_ref().map(|a| &a.ledger)
+        self.links[link].airtime.as_ref().map(|a| &a.ledger)
     }
 
     fn advance(&mut self, now: Duration) {
@@ -383,7 +386,7 @@ impl<S: OpStore> Engine<S> {
     /// window must span several frames: 3 s is 7 SF7 frames but only 2.4 SF9 frames, and in
     /// grid-25 (SF9) a 10 s window cut frames by a third against 3 s.
     fn holdoff(&mut self, link: LinkId) -> Duration {
-        let Some(frame) = self.links[link.0].frame_airtime() else {
+        let Some(frame) = self.links[link].frame_airtime() else {
             // Point to point: nobody overhears, nothing to wait for.
             return Duration::ZERO;
         };
@@ -395,7 +398,7 @@ impl<S: OpStore> Engine<S> {
     /// Operations pushed in one answer on `link`: `max_ops_per_answer` on a radio channel,
     /// whose airtime is scarce; on a point-to-point link as many as its queue holds.
     fn answer_limit(&self, link: LinkId) -> usize {
-        match self.links[link.0].airtime {
+        match self.links[link].airtime {
             Some(_) => self.config.max_ops_per_answer,
             None => queue::MAX_ENTRIES,
         }
@@ -447,13 +450,15 @@ impl<S: OpStore> Engine<S> {
         heard_from: Option<(LinkId, NodeTag)>,
     ) {
         let random = self.random();
-        let relay_at: Vec<Duration> = (0..self.links.len())
-            .map(|index| now + self.holdoff(LinkId(index)))
+        let links: Vec<LinkId> = self.links.ids().collect();
+        let relay_at: HashMap<LinkId, Duration> = links
+            .into_iter()
+            .map(|link| (link, now + self.holdoff(link)))
             .collect();
         let (heard_on, sender) = (heard_from.map(|(l, _)| l), heard_from.map(|(_, s)| s));
         let fresh_interval = self.config.trickle.imin * FRESH_INTERVAL_IMINS;
         let imin = self.config.trickle.imin;
-        for (index, link) in self.links.iter_mut().enumerate() {
+        for (link_id, link) in self.links.iter_mut() {
             if !link.topics.contains(topic) {
                 continue;
             }
@@ -463,7 +468,7 @@ impl<S: OpStore> Engine<S> {
                 author,
                 seq,
             };
-            if heard_on == Some(LinkId(index)) {
+            if heard_on == Some(link_id) {
                 // A radio link is a broadcast medium: neighbours of ours that did not hear
                 // the sender get the op only if someone relays it. Relay once, after a
                 // hold-off that lets a neighbour's relay, overheard, cancel ours; and only
@@ -477,7 +482,7 @@ impl<S: OpStore> Engine<S> {
                     || now < link.started + imin;
                 if link.airtime.is_some() && others {
                     link.relays.insert(id);
-                    link.queue.push(Priority::Fresh, relay_at[index], item);
+                    link.queue.push(Priority::Fresh, relay_at[&link_id], item);
                 }
             } else if !link.heard.contains(&id) {
                 link.queue.push(Priority::Fresh, now, item);

@@ -56,7 +56,7 @@ impl<S: OpStore> Engine<S> {
         {
             return self.reject(link, Rejection::Replayed);
         }
-        self.links[link.0].stats.frames_heard += 1;
+        self.links[link].stats.frames_heard += 1;
         self.note_neighbour(now, link, frame.sender, signal);
         match frame.message {
             Message::Summary(summary) => self.on_summary(now, link, frame.sender, &summary),
@@ -86,7 +86,7 @@ impl<S: OpStore> Engine<S> {
     /// One quiet lasts at most `MAX_QUIET_FRAMES`, and the next starts only after we sent
     /// a frame: anyone can send frames that look like operations.
     fn yield_to_sender(&mut self, now: Duration, link: LinkId) {
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         let Some(frame) = state.frame_airtime() else {
             return;
         };
@@ -123,12 +123,12 @@ impl<S: OpStore> Engine<S> {
     }
 
     fn reject(&mut self, link: LinkId, reason: Rejection) {
-        self.links[link.0].stats.frames_rejected += 1;
+        self.links[link].stats.frames_rejected += 1;
         self.emit(Event::Rejected { link, reason });
     }
 
     pub(super) fn link_topics(&self, link: LinkId, tag: TopicTag) -> Vec<[u8; 32]> {
-        self.links[link.0]
+        self.links[link]
             .topics
             .iter()
             .filter(|t| TopicTag::from_topic(t) == tag)
@@ -143,7 +143,7 @@ impl<S: OpStore> Engine<S> {
         tag: NodeTag,
         signal: Option<(f32, f32)>,
     ) {
-        let neighbours = &mut self.links[link.0].neighbours;
+        let neighbours = &mut self.links[link].neighbours;
         let index = match neighbours.iter().position(|n| n.tag == tag) {
             Some(index) => index,
             None => {
@@ -178,13 +178,13 @@ impl<S: OpStore> Engine<S> {
         // Someone is sending this operation: our copy is not needed on this link. (Only copies
         // whose id the store knows without waiting can be matched by the fragment's tag.)
         let store = &self.store;
-        let cancelled = self.links[link.0].queue.cancel(|item| match item {
+        let cancelled = self.links[link].queue.cancel(|item| match item {
             Item::Op { topic, author, seq } => store
                 .op_id(topic, author, *seq)
                 .is_some_and(|id| OpTag::from_id(&id) == fragment.op),
             _ => false,
         });
-        self.links[link.0].stats.cancelled += cancelled as u64;
+        self.links[link].stats.cancelled += cancelled as u64;
         let known = self.knows(now, link, sender);
         match self.reassembler.push(now, sender, known, fragment) {
             Ok(Some(bytes)) => self.on_op(now, link, sender, bytes),
@@ -200,8 +200,8 @@ impl<S: OpStore> Engine<S> {
             author: *author,
             seq,
         };
-        let cancelled = self.links[link.0].queue.cancel(|item| *item == op);
-        self.links[link.0].stats.cancelled += cancelled as u64;
+        let cancelled = self.links[link].queue.cancel(|item| *item == op);
+        self.links[link].stats.cancelled += cancelled as u64;
     }
 
     /// A whole encoded operation heard on `link`: decode, check order, store, pass on.
@@ -216,7 +216,7 @@ impl<S: OpStore> Engine<S> {
                 Err(CompactError::MissingBacklink { topic, author, seq })
                     if seq < self.height(&topic, &author) =>
                 {
-                    self.links[link.0].stats.duplicates += 1;
+                    self.links[link].stats.duplicates += 1;
                     self.cancel_op(link, &topic, &author, seq);
                     continue;
                 }
@@ -237,10 +237,10 @@ impl<S: OpStore> Engine<S> {
                 }
             };
             let id = op.op.id();
-            self.links[link.0].heard.insert(id);
+            self.links[link].heard.insert(id);
             self.cancel_op(link, &op.topic, &op.author, op.seq);
             // It checked out, new to us or not: a real node sent it.
-            if let Some(n) = self.links[link.0]
+            if let Some(n) = self.links[link]
                 .neighbours
                 .iter_mut()
                 .find(|n| n.tag == sender)
@@ -256,7 +256,7 @@ impl<S: OpStore> Engine<S> {
                             seq: op.seq,
                         },
                     ),
-                    _ => self.links[link.0].stats.duplicates += 1,
+                    _ => self.links[link].stats.duplicates += 1,
                 }
                 continue;
             }
@@ -267,7 +267,7 @@ impl<S: OpStore> Engine<S> {
                 continue;
             }
             self.store_op(now, &op.topic, op.author, op.seq, op.op.clone());
-            self.links[link.0].stats.ops_received += 1;
+            self.links[link].stats.ops_received += 1;
             self.offer_fresh(now, &op.topic, op.author, op.seq, id, Some((link, sender)));
             self.emit(Event::Received {
                 link,
@@ -372,10 +372,10 @@ impl<S: OpStore> Engine<S> {
             self.keys.claim(*key);
         }
         let heard = |keys: &Vec<[u8; 32]>| keys.iter().all(|k| hello.keys.contains(k));
-        let cancelled = self.links[link.0]
+        let cancelled = self.links[link]
             .queue
             .cancel(|item| matches!(item, Item::Hello(keys) if heard(keys)));
-        self.links[link.0].stats.cancelled += cancelled as u64;
+        self.links[link].stats.cancelled += cancelled as u64;
         // Operations waiting for one of these keys can be decoded now.
         let tags: Vec<AuthorTag> = hello.keys.iter().map(AuthorTag::from_key).collect();
         let (ready, waiting): (Vec<_>, Vec<_>) = self
@@ -384,7 +384,7 @@ impl<S: OpStore> Engine<S> {
             .partition(|p| matches!(p.waiting, Waiting::Key(tag) if tags.contains(&tag)));
         self.pending = waiting;
         if !ready.is_empty() {
-            self.links[link.0].key_want_gap = KEY_WANT_FIRST_GAP;
+            self.links[link].key_want_gap = KEY_WANT_FIRST_GAP;
         }
         for pending in ready {
             self.on_op(now, pending.link, pending.sender, pending.bytes);
@@ -395,7 +395,7 @@ impl<S: OpStore> Engine<S> {
         // Keys told in a Hello here within `KEY_RETELL` are not told again: a replayed
         // KeyWant would otherwise buy a Hello from every hearer each time. (A key that went
         // out with an operation does not count: the KeyWant says that frame was lost.)
-        let told = &mut self.links[link.0].keys_told;
+        let told = &mut self.links[link].keys_told;
         told.retain(|_, at| now < *at + KEY_RETELL);
         let keys: Vec<[u8; 32]> = tags
             .iter()
@@ -405,12 +405,12 @@ impl<S: OpStore> Engine<S> {
             .collect();
         if !keys.is_empty() {
             let at = now + self.holdoff(link);
-            self.links[link.0]
+            self.links[link]
                 .queue
                 .push(Priority::Control, at, Item::Hello(keys));
         }
         // A neighbour asked for keys we wanted too: its answer will serve us.
-        let queue = &mut self.links[link.0].queue;
+        let queue = &mut self.links[link].queue;
         queue.absorb(|item| {
             if let Item::KeyWant(wanted) = item {
                 wanted.retain(|tag| !tags.contains(tag));
@@ -418,7 +418,7 @@ impl<S: OpStore> Engine<S> {
             false
         });
         let cancelled = queue.cancel(|item| matches!(item, Item::KeyWant(t) if t.is_empty()));
-        self.links[link.0].stats.cancelled += cancelled as u64;
+        self.links[link].stats.cancelled += cancelled as u64;
     }
 
     /// Asks the link's neighbours for the key of author `tag`: folded into the KeyWant
@@ -427,7 +427,7 @@ impl<S: OpStore> Engine<S> {
     /// heard again.
     fn want_key(&mut self, now: Duration, link: LinkId, tag: AuthorTag) {
         let holdoff = self.holdoff(link);
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         let mut queued = false;
         state.queue.absorb(|item| match item {
             Item::KeyWant(tags) => {

@@ -56,16 +56,14 @@ impl<S: OpStore> Engine<S> {
             }
         }
         let random = self.random();
-        let trickle = &mut self.links[link.0].trickle;
+        let trickle = &mut self.links[link].trickle;
         if disagree {
             trickle.reset(now, random);
         } else if agree {
             trickle.heard_consistent();
             // A neighbour said what our queued summary would say.
-            let cancelled = self.links[link.0]
-                .queue
-                .cancel(|item| *item == Item::Summary);
-            self.links[link.0].stats.cancelled += cancelled as u64;
+            let cancelled = self.links[link].queue.cancel(|item| *item == Item::Summary);
+            self.links[link].stats.cancelled += cancelled as u64;
         }
         if lacks {
             // The sender lacks what we hold: our summary, soon rather than at the reset
@@ -89,7 +87,7 @@ impl<S: OpStore> Engine<S> {
             let height = self.height(topic, author);
             let from = (*from).max(self.store.first(topic, author));
             if height.saturating_sub(from) > budget as u64 {
-                self.links[link.0].owes_more = true;
+                self.links[link].owes_more = true;
             }
             for seq in (from..height).take(budget) {
                 budget -= 1;
@@ -102,7 +100,7 @@ impl<S: OpStore> Engine<S> {
     /// same topic: out-of-order arrivals during a burst each ask for their gap, and one frame
     /// can ask for all of them.
     pub(super) fn queue_want(&mut self, now: Duration, link: LinkId, want: Want) {
-        let absorbed = self.links[link.0].queue.absorb(|item| match item {
+        let absorbed = self.links[link].queue.absorb(|item| match item {
             Item::Want(queued)
                 if (queued.topic, queued.responder) == (want.topic, want.responder) =>
             {
@@ -114,7 +112,7 @@ impl<S: OpStore> Engine<S> {
             return;
         }
         let at = now + self.holdoff(link);
-        self.links[link.0]
+        self.links[link]
             .queue
             .push(Priority::Control, at, Item::Want(want));
     }
@@ -122,17 +120,17 @@ impl<S: OpStore> Engine<S> {
     /// Queues every page of our heights for `topic`, at most once per half `imin`.
     pub(super) fn queue_vector(&mut self, now: Duration, link: LinkId, topic: &[u8; 32]) {
         let min_gap = self.config.trickle.imin / 2;
-        if self.links[link.0]
+        if self.links[link]
             .last_vector
             .get(topic)
             .is_some_and(|t| now < *t + min_gap)
         {
             return;
         }
-        self.links[link.0].last_vector.insert(*topic, now);
+        self.links[link].last_vector.insert(*topic, now);
         for vector in self.vector_pages(topic) {
             let at = now + self.holdoff(link);
-            self.links[link.0]
+            self.links[link]
                 .queue
                 .push(Priority::Control, at, Item::Vector(vector));
         }
@@ -146,10 +144,10 @@ impl<S: OpStore> Engine<S> {
         vector: &Vector,
     ) {
         // A neighbour said what we were about to say.
-        let cancelled = self.links[link.0]
+        let cancelled = self.links[link]
             .queue
             .cancel(|item| *item == Item::Vector(vector.clone()));
-        self.links[link.0].stats.cancelled += cancelled as u64;
+        self.links[link].stats.cancelled += cancelled as u64;
         let in_range = |tag: AuthorTag| vector.from <= tag && tag <= vector.to;
         let at = now + self.holdoff(link);
         for topic in self.link_topics(link, vector.topic) {
@@ -173,7 +171,7 @@ impl<S: OpStore> Engine<S> {
                     .max(self.store.first(&topic, author));
                 for seq in theirs..*height {
                     if budget == 0 {
-                        self.links[link.0].owes_more = true;
+                        self.links[link].owes_more = true;
                         break;
                     }
                     budget -= 1;
@@ -212,10 +210,10 @@ impl<S: OpStore> Engine<S> {
     }
 
     pub(super) fn on_want(&mut self, now: Duration, link: LinkId, sender: NodeTag, want: &Want) {
-        let cancelled = self.links[link.0]
+        let cancelled = self.links[link]
             .queue
             .cancel(|item| *item == Item::Want(want.clone()));
-        self.links[link.0].stats.cancelled += cancelled as u64;
+        self.links[link].stats.cancelled += cancelled as u64;
         if want.responder != self.me {
             return;
         }
@@ -234,7 +232,7 @@ impl<S: OpStore> Engine<S> {
                             return;
                         }
                         if budget == 0 {
-                            self.links[link.0].owes_more = true;
+                            self.links[link].owes_more = true;
                             return;
                         }
                         budget -= 1;
@@ -262,7 +260,7 @@ impl<S: OpStore> Engine<S> {
         seq: u64,
     ) {
         let who = self.requester(now, link, requester);
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         let radio = state.airtime.is_some();
         if radio && !state.answers.may_answer(now, &(*topic, author, seq)) {
             return;
@@ -287,7 +285,7 @@ impl<S: OpStore> Engine<S> {
 
     /// Whether `sender` is a known neighbour on `link` (see [`Neighbour::known`]).
     pub(super) fn knows(&self, now: Duration, link: LinkId, sender: NodeTag) -> bool {
-        self.links[link.0]
+        self.links[link]
             .neighbours
             .iter()
             .any(|n| n.tag == sender && n.known(now))
@@ -295,7 +293,7 @@ impl<S: OpStore> Engine<S> {
 
     /// What `link` knows of `tag`, for its answer allowance.
     fn requester(&self, now: Duration, link: LinkId, tag: NodeTag) -> Requester {
-        match self.links[link.0].neighbours.iter().find(|n| n.tag == tag) {
+        match self.links[link].neighbours.iter().find(|n| n.tag == tag) {
             Some(n) if n.ops > 0 => Requester::Proven,
             Some(n) if n.known(now) => Requester::Acquainted(tag),
             _ => Requester::Stranger,

@@ -29,7 +29,7 @@ impl<S: OpStore> Engine<S> {
     /// a radio is half-duplex and sends one frame at a time.
     pub fn poll_transmit(&mut self, now: Duration, link: LinkId) -> Option<Vec<u8>> {
         self.advance(now);
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         if state.in_flight.is_some() {
             return None;
         }
@@ -42,26 +42,26 @@ impl<S: OpStore> Engine<S> {
         // the same kind would be refused too, so they are not even built.
         let mut refused_reserve = f64::INFINITY;
         let mut answers_capped = false;
-        let ready = self.links[link.0].queue.ready(now);
+        let ready = self.links[link].queue.ready(now);
         let mut candidates = ready.into_iter();
         // Logs with an operation being read from disk: their later operations wait for it,
         // to keep the log order of `SendQueue::ready`.
         let mut loading: Vec<([u8; 32], [u8; 32])> = Vec::new();
         loop {
             let Some(order) = candidates.next() else {
-                let state = &mut self.links[link.0];
+                let state = &mut self.links[link];
                 if state.owes_more && state.queue.len() == 0 {
                     // An answer stopped at its limit and has all gone out: our summary asks
                     // the neighbour for its next Vector or Want, so the repair goes on now
                     // rather than at the next Trickle interval.
                     state.owes_more = false;
                     self.greet(now, link);
-                    candidates = self.links[link.0].queue.ready(now).into_iter();
+                    candidates = self.links[link].queue.ready(now).into_iter();
                     continue;
                 }
                 return None;
             };
-            let Some(entry) = self.links[link.0].queue.get(order).cloned() else {
+            let Some(entry) = self.links[link].queue.get(order).cloned() else {
                 continue;
             };
             if entry.priority.reserve() >= refused_reserve
@@ -69,7 +69,7 @@ impl<S: OpStore> Engine<S> {
             {
                 continue;
             }
-            let state = &mut self.links[link.0];
+            let state = &mut self.links[link];
             if entry.priority.yields() && now < state.quiet_until {
                 let until = state.quiet_until;
                 state.wake_by(until);
@@ -90,14 +90,14 @@ impl<S: OpStore> Engine<S> {
                     continue;
                 }
                 Built::Moot => {
-                    self.links[link.0].queue.take(order);
+                    self.links[link].queue.take(order);
                     continue;
                 }
             };
             let nonce = self.nonce();
-            let mtu = self.links[link.0].mtu;
+            let mtu = self.links[link].mtu;
             let Ok(frame) = self.codec.encode(self.me, &messages[0], nonce, mtu) else {
-                self.links[link.0].queue.take(order);
+                self.links[link].queue.take(order);
                 continue;
             };
             match self.charge(now, link, frame.len(), entry.priority) {
@@ -110,25 +110,25 @@ impl<S: OpStore> Engine<S> {
                 Charge::Refused => {
                     if entry.priority == Priority::Summary {
                         // Trickle offers the summary again next interval.
-                        self.links[link.0].queue.take(order);
+                        self.links[link].queue.take(order);
                     }
                     refused_reserve = refused_reserve.min(entry.priority.reserve());
                     continue;
                 }
             }
-            let entry = self.links[link.0]
+            let entry = self.links[link]
                 .queue
                 .take(order)
                 .expect("the entry just built");
-            if let Some(Airtime { budget, .. }) = &self.links[link.0].airtime {
+            if let Some(Airtime { budget, .. }) = &self.links[link].airtime {
                 // A radio is deaf while it sends: leave the channel to the neighbours for a
                 // while after each frame, so that their Wants get through a burst of ours.
                 let airtime = budget.on_air.time_on_air(frame.len());
-                self.links[link.0].listen_until = now + airtime.mul_f64(1.0 + LISTEN_AFTER_SEND);
+                self.links[link].listen_until = now + airtime.mul_f64(1.0 + LISTEN_AFTER_SEND);
             }
             self.own.sent(&frame);
             let first = messages.remove(0);
-            self.links[link.0].in_flight = Some(InFlight {
+            self.links[link].in_flight = Some(InFlight {
                 entry,
                 first,
                 rest: messages,
@@ -146,7 +146,7 @@ impl<S: OpStore> Engine<S> {
     /// before it failed, and the duty cycle must hold either way.)
     pub fn handle_transmitted(&mut self, now: Duration, link: LinkId, sent: bool) {
         self.advance(now);
-        let Some(flight) = self.links[link.0].in_flight.take() else {
+        let Some(flight) = self.links[link].in_flight.take() else {
             return;
         };
         let InFlight {
@@ -157,16 +157,14 @@ impl<S: OpStore> Engine<S> {
             len,
         } = flight;
         if !sent {
-            let state = &mut self.links[link.0];
+            let state = &mut self.links[link];
             state.stats.send_failures += 1;
             state.queue.push(entry.priority, now, entry.item);
             return;
         }
         self.note_sent(now, link, &entry.item, &first, id, len);
         if let (Priority::Wanted, Item::Op { topic, author, seq }) = (entry.priority, &entry.item) {
-            self.links[link.0]
-                .answers
-                .sent(now, (*topic, *author, *seq));
+            self.links[link].answers.sent(now, (*topic, *author, *seq));
         }
         if let Some(id) = id {
             for message in rest {
@@ -174,7 +172,7 @@ impl<S: OpStore> Engine<S> {
                     op: OpTag::from_id(&id),
                     message,
                 };
-                self.links[link.0]
+                self.links[link]
                     .queue
                     .push(Priority::Continuation, now, continuation);
             }
@@ -204,7 +202,7 @@ impl<S: OpStore> Engine<S> {
                     Lookup::Absent => return Built::Moot,
                 };
                 let id = op.id();
-                let state = &self.links[link.0];
+                let state = &self.links[link];
                 let elide = !state.relays.contains(&id)
                     && state
                         .keys_shared
@@ -228,7 +226,7 @@ impl<S: OpStore> Engine<S> {
     /// Our summary for `link`: every topic's state, and the logs that grew within the
     /// recent window, newest first, as many as fit the link's frames.
     fn summary(&self, link: LinkId) -> Summary {
-        let state = &self.links[link.0];
+        let state = &self.links[link];
         let topics = state.topics.iter().map(|topic| {
             let (ops, digest) = self.topic_state(topic);
             TopicSummary {
@@ -351,7 +349,7 @@ impl<S: OpStore> Engine<S> {
 
     /// Charges a frame to the link's ledger, keeping the priority's reserve.
     fn charge(&mut self, now: Duration, link: LinkId, len: usize, priority: Priority) -> Charge {
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         let Some(Airtime { budget, ledger }) = &mut state.airtime else {
             return Charge::Sent;
         };
@@ -408,7 +406,7 @@ impl<S: OpStore> Engine<S> {
         id: Option<[u8; 32]>,
         len: usize,
     ) {
-        let state = &mut self.links[link.0];
+        let state = &mut self.links[link];
         state.quiet_spent = false;
         state.stats.frames_sent += 1;
         state.stats.bytes_sent += len as u64;

@@ -185,7 +185,7 @@ pub fn run(data: &[u8]) -> Run {
     let own_ops = ops();
     let mut node = settled();
     let mut quiet = settled();
-    let sent_before = node.nodes[0].engine.stats(LINK).bytes_sent;
+    let sent_before = node.nodes[0].engine.stats(*LINK).bytes_sent;
     let start = node.now;
     let mut input = Input(data);
     let (mut heard, mut last) = (0u64, None);
@@ -209,7 +209,7 @@ pub fn run(data: &[u8]) -> Run {
             // Only a relay of one of our operations can prove a tag.
             proven |= node.nodes[0]
                 .engine
-                .neighbours(LINK)
+                .neighbours(*LINK)
                 .iter()
                 .any(|n| n.ops > 0);
             last = Some(bytes);
@@ -221,8 +221,8 @@ pub fn run(data: &[u8]) -> Run {
     quiet.run_for(span);
     Run {
         heard,
-        sent: node.nodes[0].engine.stats(LINK).bytes_sent - sent_before,
-        own: quiet.nodes[0].engine.stats(LINK).bytes_sent - sent_before,
+        sent: node.nodes[0].engine.stats(*LINK).bytes_sent - sent_before,
+        own: quiet.nodes[0].engine.stats(*LINK).bytes_sent - sent_before,
         hours: span.as_secs().div_ceil(3600),
         acquainted: acquainted.len() as u64,
         proven,

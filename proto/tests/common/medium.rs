@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use lorabridge_hardware::{Modulation, OnAir, RegionPlan};
@@ -45,7 +46,18 @@ pub struct Medium {
     pub fate: FateFn,
 }
 
-pub const LINK: LinkId = LinkId(0);
+/// The link of every engine made here: the handle a fresh engine gives its first link, the
+/// same in each (handles are opaque; only an engine makes them).
+pub static LINK: LazyLock<LinkId> = LazyLock::new(|| {
+    let config = EngineConfig::new(NETWORK, [0; 32], [0; 32]);
+    let first = LinkConfig {
+        mtu: 255,
+        budget: None,
+        topics: Vec::new(),
+    };
+    let mut engine = Engine::new(config, MemoryStore::default());
+    engine.add_link(Duration::ZERO, first).unwrap()
+});
 
 /// SF7/BW125 in EU868's 10 % band, or its 1 % band with `tight`.
 pub fn modulation(tight: bool) -> Modulation {
@@ -97,7 +109,7 @@ pub fn keyed_engine(
         budget: Some(budget),
         topics: topics.to_vec(),
     };
-    assert_eq!(engine.add_link(Duration::ZERO, config).unwrap(), LINK);
+    assert_eq!(engine.add_link(Duration::ZERO, config).unwrap(), *LINK);
     engine
 }
 
@@ -163,7 +175,7 @@ impl Medium {
     pub fn inject(&mut self, node: usize, bytes: &[u8]) {
         self.nodes[node]
             .engine
-            .handle_frame(self.now, LINK, bytes, Some((-90.0, 5.0)));
+            .handle_frame(self.now, *LINK, bytes, Some((-90.0, 5.0)));
         self.drain(node);
         self.pump();
     }
@@ -181,10 +193,10 @@ impl Medium {
     /// Lets every node send what it may now.
     fn pump(&mut self) {
         for i in 0..self.nodes.len() {
-            while let Some(frame) = self.nodes[i].engine.poll_transmit(self.now, LINK) {
+            while let Some(frame) = self.nodes[i].engine.poll_transmit(self.now, *LINK) {
                 self.nodes[i]
                     .engine
-                    .handle_transmitted(self.now, LINK, true);
+                    .handle_transmitted(self.now, *LINK, true);
                 let airtime = self.modulation.time_on_air(frame.len());
                 self.nodes[i].sends.push((self.now, airtime));
                 for j in 0..self.nodes.len() {
@@ -245,7 +257,7 @@ impl Medium {
                 let Reverse((_, _, j, bytes)) = self.in_flight.pop().unwrap();
                 self.nodes[j]
                     .engine
-                    .handle_frame(self.now, LINK, &bytes, Some((-100.0, 2.5)));
+                    .handle_frame(self.now, *LINK, &bytes, Some((-100.0, 2.5)));
                 self.drain(j);
             }
             for i in 0..self.nodes.len() {
