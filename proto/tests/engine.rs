@@ -7,12 +7,17 @@ use std::time::Duration;
 
 use common::medium::{Fate, LINK, Medium, engine, modulation};
 use common::{key, log};
-use lorabridge_proto::engine::{MemoryStore, OpStore};
+use lorabridge_proto::engine::{EngineTime, MemoryStore, OpStore};
 use lorabridge_proto::operation::RawOp;
 
 const TOPIC: [u8; 32] = [0x42; 32];
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// `n` seconds on the engines' clock.
+fn secs(n: u64) -> EngineTime {
+    EngineTime::from_start(Duration::from_secs(n))
+}
 
 fn chat(author: u8, n: usize) -> Vec<RawOp> {
     let payloads: Vec<Vec<u8>> = (0..n)
@@ -249,7 +254,7 @@ fn sends_never_exceed_the_duty_cycle() {
             let used: Duration = node
                 .sends
                 .iter()
-                .map(|(s, a)| (*s + *a).min(until).saturating_sub((*s).max(*from)))
+                .map(|(s, a)| (*s + *a).min(until).duration_since((*s).max(*from)))
                 .sum();
             assert!(
                 used <= Duration::from_secs(36),
@@ -318,8 +323,8 @@ fn a_node_that_missed_an_authors_key_asks_for_it() {
     // Node 1 publishes; node 2 hears nothing for the first two minutes, so it misses the op
     // that carried the author's key in full, and node 1's later ops reach it with the key
     // elided.
-    let deaf_until = Duration::from_secs(120);
-    let clock = std::rc::Rc::new(std::cell::Cell::new(Duration::ZERO));
+    let deaf_until = secs(120);
+    let clock = std::rc::Rc::new(std::cell::Cell::new(EngineTime::ZERO));
     let now = clock.clone();
     medium.fate = Box::new(move |_, to, _| {
         if to == 2 && now.get() < deaf_until {
@@ -365,14 +370,14 @@ fn a_bridge_forwards_between_links_but_never_echoes() {
         budget: None,
         topics: topics.to_vec(),
     };
-    let b_to_c = b.add_link(Duration::ZERO, unicast(&[TOPIC])).unwrap();
-    let c_to_b = c.add_link(Duration::ZERO, unicast(&[TOPIC])).unwrap();
+    let b_to_c = b.add_link(EngineTime::ZERO, unicast(&[TOPIC])).unwrap();
+    let c_to_b = c.add_link(EngineTime::ZERO, unicast(&[TOPIC])).unwrap();
     assert_ne!(b_to_c, *LINK, "a second link, told apart from the radio's");
     assert_eq!(b_to_c, c_to_b, "each engine's second link");
 
     let op = chat(1, 1).remove(0);
     // Past the first Trickle interval, when a radio link relays only to neighbours it knows.
-    let now = Duration::from_secs(100);
+    let now = secs(100);
     a.handle_local_op(now, &TOPIC, op.clone()).unwrap();
     let frame = a.poll_transmit(now, *LINK).expect("A pushes its fresh op");
     a.handle_transmitted(now, *LINK, true);
@@ -411,9 +416,9 @@ fn a_missed_fresh_op_is_repaired_without_a_vector_round() {
     // whichever of the two hears the other's summary first knows exactly what is missing:
     // node 1 wants it from node 0, or node 0 pushes it. Neither needs to send its heights.
     let mut medium = Medium::line(2, &[TOPIC]);
-    let clock = std::rc::Rc::new(std::cell::Cell::new(Duration::ZERO));
+    let clock = std::rc::Rc::new(std::cell::Cell::new(EngineTime::ZERO));
     let now = clock.clone();
-    let deaf_until = Duration::from_secs(20);
+    let deaf_until = secs(20);
     medium.fate = Box::new(move |_, to, _| {
         if to == 1 && now.get() < deaf_until {
             Fate::Drop
@@ -444,14 +449,14 @@ fn a_removed_link_is_forgotten_and_a_link_with_a_budget_is_never_removed() {
         budget: None,
         topics: vec![TOPIC],
     };
-    let from_peer = c.add_link(Duration::ZERO, peer.clone()).unwrap();
+    let from_peer = c.add_link(EngineTime::ZERO, peer.clone()).unwrap();
     // The peer's seq 1 arrives before its seq 0: it waits on the peer's link for the gap.
     let ops = chat(1, 2);
     let op = |seq: usize| {
         let bytes = compact::encode(&ops[seq], &TOPIC, false).unwrap();
         Message::Op(bytes.iter().copied().collect())
     };
-    let now = Duration::from_secs(10);
+    let now = secs(10);
     c.handle_frame(now, from_peer, &frame_from(1, &op(1)), None);
     assert_eq!(c.poll_event(), None);
     assert_eq!(c.stats(from_peer).frames_heard, 1);
@@ -512,7 +517,7 @@ fn only_the_neighbour_a_want_names_answers_it() {
     let mut holders = [0, 1].map(|i| engine(i, &[TOPIC], store.clone(), modulation(false)));
     let want = want_from_node_0(&author, 0);
     let frame = frame_from(2, &want);
-    let now = Duration::from_secs(1);
+    let now = secs(1);
     let later = now + MINUTE;
     for holder in &mut holders {
         holder.handle_frame(now, *LINK, &frame, None);
@@ -580,7 +585,7 @@ fn a_summary_naming_odd_recent_logs_is_harmless() {
         recent: recent.into_iter().collect(),
     });
     let frame = frame_from(2, &summary);
-    let now = Duration::from_secs(1);
+    let now = secs(1);
     node.handle_frame(now, *LINK, &frame, None);
     node.handle_timeout(now + MINUTE);
     while node.poll_transmit(now + MINUTE, *LINK).is_some() {
@@ -592,7 +597,7 @@ fn a_summary_naming_odd_recent_logs_is_harmless() {
 /// The frames node 0 sends in answer to node 2's Want for `ops` of author 1: when each went
 /// out and whether it carried an operation. Node 0 sends as soon as the engine lets it, as a
 /// radio driver would.
-fn answer_frames(ops: &[RawOp]) -> Vec<(Duration, Vec<u8>, bool)> {
+fn answer_frames(ops: &[RawOp]) -> Vec<(EngineTime, Vec<u8>, bool)> {
     let author = *key(1).verifying_key().as_bytes();
     let mut store = MemoryStore::default();
     for (seq, op) in ops.iter().enumerate() {
@@ -600,10 +605,10 @@ fn answer_frames(ops: &[RawOp]) -> Vec<(Duration, Vec<u8>, bool)> {
     }
     let mut holder = engine(0, &[TOPIC], store, modulation(false));
     let want = want_from_node_0(&author, ops.len() as u64 - 1);
-    let mut now = Duration::from_secs(1);
+    let mut now = secs(1);
     holder.handle_frame(now, *LINK, &frame_from(2, &want), None);
     let mut frames = Vec::new();
-    while holder.stats(*LINK).ops_sent < ops.len() as u64 && now < Duration::from_secs(120) {
+    while holder.stats(*LINK).ops_sent < ops.len() as u64 && now < secs(120) {
         holder.handle_timeout(now);
         match holder.poll_transmit(now, *LINK) {
             Some(frame) => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::medium::{Fate, Medium, NETWORK, keyed_engine, modulation, node_key};
 use common::{key, log};
+use lorabridge_proto::engine::EngineTime;
 use lorabridge_proto::message::{Hello, Message, Vector};
 use lorabridge_proto::operation::RawOp;
 use lorabridge_proto::{AuthorTag, FrameCodec, NetworkTag, NodeTag, TopicTag};
@@ -39,7 +40,7 @@ fn empty_vector() -> Message {
 }
 
 /// Airtime of all frames node `i` sent from `since` on.
-fn airtime_since(medium: &Medium, i: usize, since: Duration) -> Duration {
+fn airtime_since(medium: &Medium, i: usize, since: EngineTime) -> Duration {
     medium.nodes[i]
         .sends
         .iter()
@@ -245,7 +246,7 @@ fn restarts_do_not_renew_the_duty_cycle_budget() {
     let used = airtime_since(&medium, 0, start);
     println!(
         "{{\"test\": \"restarts_and_duty_cycle\", \"span_s\": {}, \"airtime_s\": {:.1}}}",
-        (medium.now - start).as_secs(),
+        medium.now.duration_since(start).as_secs(),
         used.as_secs_f64()
     );
     // Four starts in 40 minutes: every hour-long window starting at a send is within budget.
@@ -254,7 +255,7 @@ fn restarts_do_not_renew_the_duty_cycle_budget() {
         let in_window: Duration = medium.nodes[0]
             .sends
             .iter()
-            .map(|(s, a)| (*s + *a).min(until).saturating_sub((*s).max(*from)))
+            .map(|(s, a)| (*s + *a).min(until).duration_since((*s).max(*from)))
             .sum();
         assert!(
             in_window <= Duration::from_secs(36),

@@ -10,7 +10,9 @@ use lorabridge::reticulum;
 
 use std::time::{Duration, Instant};
 
-use lorabridge_proto::engine::{Engine, EngineConfig, Event as EngineEvent, MemoryStore, OpStore};
+use lorabridge_proto::engine::{
+    Engine, EngineConfig, EngineTime, Event as EngineEvent, MemoryStore, OpStore,
+};
 use lorabridge_proto::operation::{NewOp, RawOp, lores_body, sign};
 use lorabridge_proto::{NetworkTag, TopicTag};
 use lorabridge_reticulum::Event;
@@ -81,7 +83,7 @@ impl Bridge {
     }
 
     /// One turn of what the daemon's loop does for this transport.
-    async fn step(&mut self, now: Duration) {
+    async fn step(&mut self, now: EngineTime) {
         while let Ok(event) = self.events.try_recv() {
             match event {
                 ReticulumEvent::Endpoint(Event::PeerAnnounced { peer, topics, .. }) => {
@@ -154,18 +156,18 @@ async fn sync(prove: bool) {
     // Half published before the bridges meet (caught up by summaries), half after (pushed).
     for op in &ops_a[..5] {
         a.engine
-            .handle_local_op(start.elapsed(), &TOPIC, op.clone())
+            .handle_local_op(EngineTime::from_start(start.elapsed()), &TOPIC, op.clone())
             .unwrap();
     }
     for op in &ops_b[..5] {
         b.engine
-            .handle_local_op(start.elapsed(), &TOPIC, op.clone())
+            .handle_local_op(EngineTime::from_start(start.elapsed()), &TOPIC, op.clone())
             .unwrap();
     }
     let deadline = start + Duration::from_secs(180);
     let mut published_rest = false;
     loop {
-        let now = start.elapsed();
+        let now = EngineTime::from_start(start.elapsed());
         a.step(now).await;
         b.step(now).await;
         if !published_rest && !a.links.is_empty() && !b.links.is_empty() {

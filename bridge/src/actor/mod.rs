@@ -36,7 +36,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lorabridge_proto::RawOp;
 use lorabridge_proto::compact::MAX_OP_BYTES;
-use lorabridge_proto::engine::{Engine, Event, Rejection};
+use lorabridge_proto::engine::{Engine, EngineTime, Event, Rejection};
 use lorabridge_radio::{RadioError, RxFrame};
 use p2panda::Node;
 use p2panda::streams::StreamPublisher;
@@ -68,7 +68,7 @@ const IROH_PEER_MEMORY: Duration = Duration::from_secs(300);
 const MAX_IROH_PEERS: usize = 1024;
 /// Where the engine's clock starts: past the duty-cycle window, so that the radio's sends of
 /// the hour before a restart are restored at their times.
-pub const ENGINE_EPOCH: Duration = Duration::from_secs(2 * 3600);
+pub const ENGINE_EPOCH: EngineTime = EngineTime::from_start(Duration::from_secs(2 * 3600));
 /// How often the status is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait at shutdown for the work in flight (acks, publishes) to finish.
@@ -188,7 +188,7 @@ impl Actor {
                 .actor
                 .engine
                 .poll_timeout()
-                .map(|t| running.start + t.saturating_sub(ENGINE_EPOCH));
+                .map(|t| running.start + t.duration_since(ENGINE_EPOCH));
             let wake = [due, engine_due, Some(next_status)]
                 .into_iter()
                 .flatten()
@@ -250,7 +250,7 @@ impl Actor {
 impl Running {
     /// The engine's clock: time since the start, plus `ENGINE_EPOCH`, so that sends restored
     /// from before the start have a place on it.
-    fn engine_time(&self, now: Instant) -> Duration {
+    fn engine_time(&self, now: Instant) -> EngineTime {
         ENGINE_EPOCH + now.duration_since(self.start)
     }
 
@@ -486,10 +486,7 @@ impl Running {
             lora: self.actor.radio.as_ref().map(|port| {
                 let state = format!("{:?}", port.radio.state()).to_lowercase();
                 let mut view = TransportView::of(engine, elapsed, state, [port.link]);
-                view.airtime = engine
-                    .ledger(port.link)
-                    .map(|l| l.summary(elapsed))
-                    .unwrap_or_default();
+                view.airtime = engine.airtime_used(port.link, elapsed).unwrap_or_default();
                 view.ops_rejected = self.ops_rejected.get(LORA).copied().unwrap_or(0);
                 view
             }),

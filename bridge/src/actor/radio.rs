@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use lorabridge_hardware::OnAir;
-use lorabridge_proto::engine::{Engine, LinkId, OpStore};
+use lorabridge_proto::engine::{Engine, EngineTime, LinkId, OpStore};
 use lorabridge_radio::{Radio, RadioError};
 use tokio::time::Instant;
 
@@ -45,7 +45,7 @@ impl RadioPort {
     pub fn transmit<S: OpStore>(
         &mut self,
         engine: &mut Engine<S>,
-        elapsed: Duration,
+        elapsed: EngineTime,
         now: Instant,
         work: &mut Work,
         bridge_db: &BridgeDbWriter,
@@ -73,7 +73,7 @@ impl RadioPort {
     pub fn on_sent<S: OpStore>(
         &mut self,
         engine: &mut Engine<S>,
-        elapsed: Duration,
+        elapsed: EngineTime,
         now: Instant,
         result: Result<(), RadioError>,
     ) {

@@ -2,9 +2,7 @@
 //! from announces (a SINGLE packet reaches one peer only, so each peer must be its own link
 //! for the engine to know who heard what).
 
-use std::time::Duration;
-
-use lorabridge_proto::engine::{Engine, OpStore};
+use lorabridge_proto::engine::{Engine, EngineTime, OpStore};
 use lorabridge_reticulum::Event as PeerEvent;
 
 use crate::reticulum::{PeerLinkError, PeerLinks, Reticulum, ReticulumEvent, SendError};
@@ -33,7 +31,7 @@ impl ReticulumPort {
     /// Sends what the engine has for each peer. A frame the transport does not take (no rnsd
     /// connected, no path to the peer) goes back to the engine's queue, and that peer gets
     /// nothing more this turn; with no rnsd at all, no frame is even built.
-    pub fn transmit<S: OpStore>(&mut self, engine: &mut Engine<S>, elapsed: Duration) {
+    pub fn transmit<S: OpStore>(&mut self, engine: &mut Engine<S>, elapsed: EngineTime) {
         if !self.rns.is_connected() {
             return;
         }
@@ -56,7 +54,7 @@ impl ReticulumPort {
     pub fn on_event<S: OpStore>(
         &mut self,
         engine: &mut Engine<S>,
-        elapsed: Duration,
+        elapsed: EngineTime,
         event: ReticulumEvent,
     ) {
         match event {

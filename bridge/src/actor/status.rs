@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use lorabridge_hardware::SubBandUsage;
-use lorabridge_proto::engine::{Engine, LinkId, LinkStats, Neighbour, OpStore};
+use lorabridge_proto::engine::{Engine, EngineTime, LinkId, LinkStats, Neighbour, OpStore};
 
 /// One mesh transport: its state, its counters summed over its links, its neighbours.
 #[derive(Clone, Debug, Default)]
@@ -25,7 +25,7 @@ impl TransportView {
     /// Counters, neighbours and queues summed over `links`.
     pub fn of<S: OpStore>(
         engine: &Engine<S>,
-        now: Duration,
+        now: EngineTime,
         state: String,
         links: impl IntoIterator<Item = LinkId>,
     ) -> Self {
@@ -40,7 +40,7 @@ impl TransportView {
                 engine
                     .neighbours(link)
                     .iter()
-                    .map(|n| (*n, now.saturating_sub(n.last_heard))),
+                    .map(|n| (*n, now.duration_since(n.last_heard))),
             );
         }
         view

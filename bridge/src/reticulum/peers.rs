@@ -6,9 +6,10 @@
 //! shared link for all peers would make the engine believe B heard what A said.)
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use lorabridge_proto::engine::{Engine, LinkConfig, LinkError, LinkId, LinkStats, OpStore};
+use lorabridge_proto::engine::{
+    Engine, EngineTime, LinkConfig, LinkError, LinkId, LinkStats, OpStore,
+};
 use lorabridge_proto::tags::TopicTag;
 use lorabridge_reticulum::endpoint::MAX_FRAME;
 use lorabridge_reticulum::packet::Hash16;
@@ -36,9 +37,9 @@ struct Peer {
     link: LinkId,
     topics: Vec<[u8; 32]>,
     /// Its last announce or frame.
-    last_heard: Duration,
+    last_heard: EngineTime,
     /// Its last frame.
-    last_frame: Option<Duration>,
+    last_frame: Option<EngineTime>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +65,7 @@ impl PeerLinks {
     pub fn on_peer<S: OpStore>(
         &mut self,
         engine: &mut Engine<S>,
-        now: Duration,
+        now: EngineTime,
         peer: Hash16,
         peer_topics: &[TopicTag],
         our_topics: &[[u8; 32]],
@@ -119,7 +120,7 @@ impl PeerLinks {
     }
 
     /// A frame from `peer` arrived: its link, if it has one, and it counts as heard now.
-    pub fn heard(&mut self, now: Duration, peer: &Hash16) -> Option<LinkId> {
+    pub fn heard(&mut self, now: EngineTime, peer: &Hash16) -> Option<LinkId> {
         let known = self.by_peer.get_mut(peer)?;
         known.last_heard = now;
         known.last_frame = Some(now);
@@ -165,14 +166,16 @@ impl PeerLinks {
 mod tests {
     use super::*;
     use lorabridge_proto::engine::{EngineConfig, MemoryStore};
+    use std::time::Duration;
 
     const SEC: Duration = Duration::from_secs(1);
+    const START: EngineTime = EngineTime::ZERO;
 
     /// The topics of the next summary the engine sends on `link`.
     fn summarised(engine: &mut Engine<MemoryStore>, link: LinkId) -> Vec<TopicTag> {
         use lorabridge_proto::{FrameCodec, Message, NetworkTag};
         let codec = FrameCodec::new(NetworkTag::from_network_id(&[1; 32]), None);
-        let mut now = Duration::ZERO;
+        let mut now = START;
         for _ in 0..1000 {
             engine.handle_timeout(now);
             while let Some(frame) = engine.poll_transmit(now, link) {
@@ -195,7 +198,7 @@ mod tests {
         let ours = [[0x42; 32], [0x43; 32]];
         let tag = TopicTag::from_topic(&ours[0]);
         let mut links = PeerLinks::new(2);
-        let now = Duration::ZERO;
+        let now = START;
         let a = links
             .on_peer(&mut engine, now, Hash16([1; 16]), &[tag], &ours)
             .unwrap();
@@ -256,13 +259,13 @@ mod tests {
         let mut links = PeerLinks::new(4);
         let honest = Hash16([1; 16]);
         let link = links
-            .on_peer(&mut engine, Duration::ZERO, honest, &[tag], &ours)
+            .on_peer(&mut engine, START, honest, &[tag], &ours)
             .unwrap();
-        links.heard(SEC, &honest);
+        links.heard(START + SEC, &honest);
         for n in 0..500u16 {
             let mut fake = [0xfa; 16];
             fake[..2].copy_from_slice(&n.to_be_bytes());
-            let at = SEC * (2 + u32::from(n));
+            let at = START + SEC * (2 + u32::from(n));
             links
                 .on_peer(&mut engine, at, Hash16(fake), &[tag], &ours)
                 .unwrap();
@@ -282,10 +285,10 @@ mod tests {
         let mut links = PeerLinks::new(4);
         let (gone, stays) = (Hash16([1; 16]), Hash16([2; 16]));
         let old = links
-            .on_peer(&mut engine, Duration::ZERO, gone, &[tag], &ours)
+            .on_peer(&mut engine, START, gone, &[tag], &ours)
             .unwrap();
         let kept = links
-            .on_peer(&mut engine, Duration::ZERO, stays, &[tag], &ours)
+            .on_peer(&mut engine, START, stays, &[tag], &ours)
             .unwrap();
         summarised(&mut engine, old);
         let sent = engine.stats(old);
@@ -303,7 +306,7 @@ mod tests {
         // Back with a new announce: a fresh link in the freed slot, told apart from the old
         // handle, with counters of its own.
         let new = links
-            .on_peer(&mut engine, SEC, gone, &[tag], &ours)
+            .on_peer(&mut engine, START + SEC, gone, &[tag], &ours)
             .unwrap();
         assert_ne!(new, old);
         assert_eq!(engine.stats(new).summaries_sent, 0);

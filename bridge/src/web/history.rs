@@ -300,7 +300,7 @@ mod tests {
     use crate::grpc::status::Neighbour as NeighbourStatus;
     use lorabridge_hardware::SubBandUsage;
     use lorabridge_proto::NodeTag;
-    use lorabridge_proto::engine::Neighbour;
+    use lorabridge_proto::engine::{EngineTime, Neighbour};
 
     fn lora(frames: u64, rssi: f32, used_secs: u64) -> Transports {
         Transports {
@@ -308,8 +308,8 @@ mod tests {
                 neighbours: vec![(
                     Neighbour {
                         tag: NodeTag([0xbe, 0xef]),
-                        first_heard: Duration::ZERO,
-                        last_heard: Duration::ZERO,
+                        first_heard: EngineTime::ZERO,
+                        last_heard: EngineTime::ZERO,
                         rssi_dbm: Some(rssi),
                         snr_db: Some(4.5),
                         frames,

@@ -11,8 +11,8 @@ use lorabridge_hardware::AirtimeLedger;
 use super::answers;
 use super::queue::{Item, Priority, SendQueue};
 use super::{
-    Airtime, Engine, KEY_WANT_FIRST_GAP, Link, LinkConfig, LinkId, LinkStats, MAX_RECENT_IDS,
-    OpStore, Trickle,
+    Airtime, Engine, EngineTime, KEY_WANT_FIRST_GAP, Link, LinkConfig, LinkId, LinkStats,
+    MAX_RECENT_IDS, OpStore, Trickle,
 };
 use crate::message::MAX_SUMMARY_TOPICS;
 use crate::recent::RecentIds;
@@ -30,10 +30,11 @@ pub enum LinkError {
 
 impl<S: OpStore> Engine<S> {
     /// Adds a link; its Trickle timer starts at `now`.
-    pub fn add_link(&mut self, now: Duration, config: LinkConfig) -> Result<LinkId, LinkError> {
+    pub fn add_link(&mut self, now: EngineTime, config: LinkConfig) -> Result<LinkId, LinkError> {
+        let now = now.since_start();
         let state = self.new_link(now, config)?;
         let link = self.links.insert(state);
-        self.greet(now, link);
+        self.queue_greeting(now, link);
         Ok(link)
     }
 
@@ -43,10 +44,11 @@ impl<S: OpStore> Engine<S> {
     /// the duty cycle holds across the change and totals only grow.
     pub fn reset_link(
         &mut self,
-        now: Duration,
+        now: EngineTime,
         link: LinkId,
         config: LinkConfig,
     ) -> Result<(), LinkError> {
+        let now = now.since_start();
         let mut state = self.new_link(now, config)?;
         let old = &mut self.links[link];
         if let (Some(new), Some(old)) = (&mut state.airtime, &mut old.airtime) {
@@ -55,7 +57,7 @@ impl<S: OpStore> Engine<S> {
         // The counters are the slot's, so that totals over links only grow.
         state.stats = old.stats;
         *old = state;
-        self.greet(now, link);
+        self.queue_greeting(now, link);
         Ok(())
     }
 
@@ -124,7 +126,12 @@ impl<S: OpStore> Engine<S> {
     /// (neighbours learn at once that we are here and what we hold, so relays and catch-up
     /// start within seconds instead of half a Trickle interval), when a peer came back, and
     /// when a neighbour's summary shows it lacks what we hold.
-    pub fn greet(&mut self, now: Duration, link: LinkId) {
+    pub fn greet(&mut self, now: EngineTime, link: LinkId) {
+        self.queue_greeting(now.since_start(), link);
+    }
+
+    /// `greet` for the engine's own calls, which read its clock as time since the start.
+    pub(super) fn queue_greeting(&mut self, now: Duration, link: LinkId) {
         let at = now + self.holdoff(link);
         // A summary outside Trickle's schedule serves a repair or a start: it keeps the
         // smaller reserve of control frames, not the one of routine summaries.
@@ -138,10 +145,11 @@ impl<S: OpStore> Engine<S> {
     /// the new ones.
     pub fn set_link_topics(
         &mut self,
-        now: Duration,
+        now: EngineTime,
         link: LinkId,
         topics: Vec<[u8; 32]>,
     ) -> Result<(), LinkError> {
+        let now = now.since_start();
         if topics.len() > MAX_SUMMARY_TOPICS {
             return Err(LinkError::TooManyTopics(topics.len()));
         }
@@ -168,7 +176,7 @@ impl<S: OpStore> Engine<S> {
     pub fn restore_airtime(
         &mut self,
         link: LinkId,
-        sends: impl IntoIterator<Item = (Duration, Duration)>,
+        sends: impl IntoIterator<Item = (EngineTime, Duration)>,
     ) {
         let state = &mut self.links[link];
         let Some(Airtime { budget, ledger }) = &mut state.airtime else {
@@ -176,7 +184,7 @@ impl<S: OpStore> Engine<S> {
         };
         let m = &budget.on_air.modulation;
         for (start, airtime) in sends {
-            ledger.restore(start, m.frequency_hz, m.bandwidth_hz, airtime);
+            ledger.restore(start.since_start(), m.frequency_hz, m.bandwidth_hz, airtime);
         }
     }
 

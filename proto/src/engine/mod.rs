@@ -26,7 +26,8 @@
 //!    for that link. Until then the link gives nothing more (a radio sends one frame at a
 //!    time); its airtime is already charged.
 //! 4. `now` never goes back between calls (timers and the airtime ledger rely on it): it is
-//!    the owner's monotonic clock, time since the engine started, not the wall clock.
+//!    an [`EngineTime`], the owner's monotonic clock, never the wall clock. Inside, the
+//!    engine reads it as time since the clock's origin.
 //! 5. Links come and go at any time between calls (Reticulum peers): `add_link`,
 //!    `reset_link` to hand one to another neighbour, `remove_link` for one without an airtime
 //!    budget. A `LinkId` is valid until its link is removed; a call given a removed one panics.
@@ -52,13 +53,14 @@ mod replay;
 mod requests;
 mod slots;
 pub mod store;
+mod time;
 mod transmit;
 pub mod trickle;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use lorabridge_hardware::AirtimeLedger;
+use lorabridge_hardware::{AirtimeLedger, SubBandUsage};
 use rand_chacha::ChaCha12Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -78,6 +80,7 @@ use queue::{Item, SendQueue};
 pub use slots::LinkId;
 use slots::Slots;
 pub use store::{Lookup, MemoryStore, OpStore};
+pub use time::EngineTime;
 pub use trickle::{Trickle, TrickleConfig};
 
 /// Why a frame or an operation heard was not accepted.
@@ -275,10 +278,11 @@ impl<S: OpStore> Engine<S> {
     /// store it and push it once on every link that carries its topic and has not heard it.
     pub fn handle_local_op(
         &mut self,
-        now: Duration,
+        now: EngineTime,
         topic: &[u8; 32],
         op: RawOp,
     ) -> Result<(), CompactError> {
+        let now = now.since_start();
         self.advance(now);
         let header = crate::header::check(&op.header).map_err(|_| CompactError::BadSignature)?;
         let (author, seq) = (header.author, header.seq);
@@ -294,7 +298,8 @@ impl<S: OpStore> Engine<S> {
     }
 
     /// Advances timers to `now`: queues summaries that are due, drops what timed out.
-    pub fn handle_timeout(&mut self, now: Duration) {
+    pub fn handle_timeout(&mut self, now: EngineTime) {
+        let now = now.since_start();
         self.advance(now);
         let ids: Vec<LinkId> = self.links.ids().collect();
         for id in ids {
@@ -314,7 +319,7 @@ impl<S: OpStore> Engine<S> {
     }
 
     /// When `handle_timeout` should next be called.
-    pub fn poll_timeout(&self) -> Option<Duration> {
+    pub fn poll_timeout(&self) -> Option<EngineTime> {
         let links = self.links.iter().flat_map(|(_, l)| {
             [
                 Some(l.trickle.deadline()),
@@ -331,6 +336,7 @@ impl<S: OpStore> Engine<S> {
             .chain([self.reassembler.next_deadline()])
             .flatten()
             .min()
+            .map(EngineTime::from_start)
     }
 
     /// The next thing the owner must act on.
@@ -360,9 +366,11 @@ impl<S: OpStore> Engine<S> {
         self.links[link].queue.len()
     }
 
-    /// The link's airtime ledger, if it has a budget.
-    pub fn ledger(&self, link: LinkId) -> Option<&AirtimeLedger> {
-        self.links[link].airtime.as_ref().map(|a| &a.ledger)
+    /// How much of each sub-band's airtime the link used in the window ending at `now`, if it
+    /// has a budget (for status pages).
+    pub fn airtime_used(&self, link: LinkId, now: EngineTime) -> Option<Vec<SubBandUsage>> {
+        let airtime = self.links[link].airtime.as_ref()?;
+        Some(airtime.ledger.summary(now.since_start()))
     }
 
     fn advance(&mut self, now: Duration) {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::EngineTime;
 use crate::tags::NodeTag;
 
 /// How long a tag must have been heard before its sender is known without an operation of
@@ -15,8 +16,8 @@ pub struct Neighbour {
     pub tag: NodeTag,
     /// When a frame under this tag was first heard: an attacker that invents a tag for each
     /// frame never grows old here.
-    pub first_heard: Duration,
-    pub last_heard: Duration,
+    pub first_heard: EngineTime,
+    pub last_heard: EngineTime,
     pub rssi_dbm: Option<f32>,
     pub snr_db: Option<f32>,
     pub frames: u64,
@@ -30,8 +31,8 @@ impl Neighbour {
     /// its tag has been heard for `ACQUAINTANCE`. A known neighbour's partial operations keep
     /// their reassembly slots before strangers', its requests are answered beyond the
     /// strangers' pool (see `answers::Requester`), and it is forgotten after the strangers.
-    pub fn known(&self, now: Duration) -> bool {
-        self.ops > 0 || now.saturating_sub(self.first_heard) >= ACQUAINTANCE
+    pub fn known(&self, now: EngineTime) -> bool {
+        self.ops > 0 || now.duration_since(self.first_heard) >= ACQUAINTANCE
     }
 }
 

@@ -6,8 +6,8 @@ use super::own_tag;
 use super::pending::{Pending, Waiting};
 use super::queue::{Item, Priority};
 use super::{
-    Engine, Event, KEY_RETELL, KEY_WANT_FIRST_GAP, LinkId, MAX_NEIGHBOURS, MAX_QUIET_FRAMES,
-    Neighbour, OpStore, QUIET_FRAMES, Rejection,
+    Engine, EngineTime, Event, KEY_RETELL, KEY_WANT_FIRST_GAP, LinkId, MAX_NEIGHBOURS,
+    MAX_QUIET_FRAMES, Neighbour, OpStore, QUIET_FRAMES, Rejection,
 };
 use crate::compact::{self, CompactError, OpContext};
 use crate::message::{Fragment, Hello, Message, Want, WantRange};
@@ -35,11 +35,12 @@ impl<S: OpStore> Engine<S> {
     /// A frame was heard on `link` at `now`, with the module's RSSI and SNR if it gave them.
     pub fn handle_frame(
         &mut self,
-        now: Duration,
+        now: EngineTime,
         link: LinkId,
         bytes: &[u8],
         signal: Option<(f32, f32)>,
     ) {
+        let now = now.since_start();
         self.advance(now);
         let frame = match self.codec.decode(bytes) {
             Ok(frame) => frame,
@@ -143,20 +144,21 @@ impl<S: OpStore> Engine<S> {
         tag: NodeTag,
         signal: Option<(f32, f32)>,
     ) {
+        let clock = EngineTime::from_start(now);
         let neighbours = &mut self.links[link].neighbours;
         let index = match neighbours.iter().position(|n| n.tag == tag) {
             Some(index) => index,
             None => {
                 if neighbours.len() >= MAX_NEIGHBOURS
                     && let Some(oldest) = (0..neighbours.len())
-                        .min_by_key(|i| (neighbours[*i].known(now), neighbours[*i].last_heard))
+                        .min_by_key(|i| (neighbours[*i].known(clock), neighbours[*i].last_heard))
                 {
                     neighbours.swap_remove(oldest);
                 }
                 neighbours.push(Neighbour {
                     tag,
-                    first_heard: now,
-                    last_heard: now,
+                    first_heard: clock,
+                    last_heard: clock,
                     rssi_dbm: None,
                     snr_db: None,
                     frames: 0,
@@ -166,7 +168,7 @@ impl<S: OpStore> Engine<S> {
             }
         };
         let neighbour = &mut neighbours[index];
-        neighbour.last_heard = now;
+        neighbour.last_heard = clock;
         neighbour.frames += 1;
         if let Some((rssi, snr)) = signal {
             neighbour.rssi_dbm = Some(rssi);

@@ -8,7 +8,7 @@ use heapless::Vec as BoundedVec;
 
 use super::answers::Requester;
 use super::queue::{Item, Priority};
-use super::{Engine, LinkId, OpStore};
+use super::{Engine, EngineTime, LinkId, OpStore};
 use crate::message::{MAX_WANT_RANGES, Summary, Vector, Want, WantRange};
 use crate::tags::{AuthorTag, NodeTag};
 
@@ -68,7 +68,7 @@ impl<S: OpStore> Engine<S> {
         if lacks {
             // The sender lacks what we hold: our summary, soon rather than at the reset
             // interval, lets it send the Vector that starts the repair.
-            self.greet(now, link);
+            self.queue_greeting(now, link);
         }
     }
 
@@ -288,14 +288,14 @@ impl<S: OpStore> Engine<S> {
         self.links[link]
             .neighbours
             .iter()
-            .any(|n| n.tag == sender && n.known(now))
+            .any(|n| n.tag == sender && n.known(EngineTime::from_start(now)))
     }
 
     /// What `link` knows of `tag`, for its answer allowance.
     fn requester(&self, now: Duration, link: LinkId, tag: NodeTag) -> Requester {
         match self.links[link].neighbours.iter().find(|n| n.tag == tag) {
             Some(n) if n.ops > 0 => Requester::Proven,
-            Some(n) if n.known(now) => Requester::Acquainted(tag),
+            Some(n) if n.known(EngineTime::from_start(now)) => Requester::Acquainted(tag),
             _ => Requester::Stranger,
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use heapless::Vec as BoundedVec;
 
 use super::queue::{Entry, Item, Priority};
-use super::{Airtime, Engine, LinkId, Lookup, OpStore};
+use super::{Airtime, Engine, EngineTime, LinkId, Lookup, OpStore};
 use crate::compact;
 use crate::fragment::split;
 use crate::message::{
@@ -27,7 +27,8 @@ impl<S: OpStore> Engine<S> {
     /// The engine has charged its airtime to the ledger; the owner transmits it and reports the
     /// outcome with [`Engine::handle_transmitted`]. Until then the link sends nothing else:
     /// a radio is half-duplex and sends one frame at a time.
-    pub fn poll_transmit(&mut self, now: Duration, link: LinkId) -> Option<Vec<u8>> {
+    pub fn poll_transmit(&mut self, now: EngineTime, link: LinkId) -> Option<Vec<u8>> {
+        let now = now.since_start();
         self.advance(now);
         let state = &mut self.links[link];
         if state.in_flight.is_some() {
@@ -55,7 +56,7 @@ impl<S: OpStore> Engine<S> {
                     // the neighbour for its next Vector or Want, so the repair goes on now
                     // rather than at the next Trickle interval.
                     state.owes_more = false;
-                    self.greet(now, link);
+                    self.queue_greeting(now, link);
                     candidates = self.links[link].queue.ready(now).into_iter();
                     continue;
                 }
@@ -144,7 +145,8 @@ impl<S: OpStore> Engine<S> {
     /// link, and the rest of its fragments are queued; a frame that failed is not, and its
     /// entry goes back in the queue. (Its airtime stays charged: the module may have sent it
     /// before it failed, and the duty cycle must hold either way.)
-    pub fn handle_transmitted(&mut self, now: Duration, link: LinkId, sent: bool) {
+    pub fn handle_transmitted(&mut self, now: EngineTime, link: LinkId, sent: bool) {
+        let now = now.since_start();
         self.advance(now);
         let Some(flight) = self.links[link].in_flight.take() else {
             return;

@@ -201,7 +201,7 @@ pub fn run(data: &[u8]) -> Run {
             heard += bytes.len() as u64;
             if let Some(tag) = bytes.get(3..5) {
                 let first = *first_heard.entry(tag.to_vec()).or_insert(node.now);
-                if node.now - first >= ACQUAINTANCE {
+                if node.now.duration_since(first) >= ACQUAINTANCE {
                     acquainted.insert(tag.to_vec());
                 }
             }
@@ -217,7 +217,7 @@ pub fn run(data: &[u8]) -> Run {
     }
     // What the last frames drew goes out within the answers' hold-offs and the duty cycle.
     node.run_for(Duration::from_secs(600));
-    let span = node.now - start;
+    let span = node.now.duration_since(start);
     quiet.run_for(span);
     Run {
         heard,

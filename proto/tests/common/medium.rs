@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lorabridge_hardware::{Modulation, OnAir, RegionPlan};
 use lorabridge_proto::engine::{
-    Budget, Engine, EngineConfig, Event, LinkConfig, LinkId, MemoryStore,
+    Budget, Engine, EngineConfig, EngineTime, Event, LinkConfig, LinkId, MemoryStore,
 };
 use lorabridge_proto::operation::RawOp;
 
@@ -28,18 +28,18 @@ pub struct Node {
     /// Times its engine changed its node tag.
     pub retagged: usize,
     /// (start, airtime) of every transmission.
-    pub sends: Vec<(Duration, Duration)>,
+    pub sends: Vec<(EngineTime, Duration)>,
 }
 
 /// A frame on its way: (arrival, order, receiver, bytes).
-type InFlight = Reverse<(Duration, u64, usize, Vec<u8>)>;
+type InFlight = Reverse<(EngineTime, u64, usize, Vec<u8>)>;
 /// Decides each frame's fate: (sender, receiver, frame).
 type FateFn = Box<dyn FnMut(usize, usize, &[u8]) -> Fate>;
 
 pub struct Medium {
     pub nodes: Vec<Node>,
     pub hears: Vec<Vec<bool>>,
-    pub now: Duration,
+    pub now: EngineTime,
     pub modulation: Modulation,
     in_flight: BinaryHeap<InFlight>,
     order: u64,
@@ -56,7 +56,7 @@ pub static LINK: LazyLock<LinkId> = LazyLock::new(|| {
         topics: Vec::new(),
     };
     let mut engine = Engine::new(config, MemoryStore::default());
-    engine.add_link(Duration::ZERO, first).unwrap()
+    engine.add_link(EngineTime::ZERO, first).unwrap()
 });
 
 /// SF7/BW125 in EU868's 10 % band, or its 1 % band with `tight`.
@@ -109,7 +109,7 @@ pub fn keyed_engine(
         budget: Some(budget),
         topics: topics.to_vec(),
     };
-    assert_eq!(engine.add_link(Duration::ZERO, config).unwrap(), *LINK);
+    assert_eq!(engine.add_link(EngineTime::ZERO, config).unwrap(), *LINK);
     engine
 }
 
@@ -136,7 +136,7 @@ impl Medium {
             hears: (0..n)
                 .map(|i| (0..n).map(|j| i != j && hears(i, j)).collect())
                 .collect(),
-            now: Duration::ZERO,
+            now: EngineTime::ZERO,
             modulation: m,
             in_flight: BinaryHeap::new(),
             order: 0,

@@ -1,10 +1,11 @@
 //! The project's protocol: the real sans-IO sync engine of `lorabridge-proto`, one LoRa link.
+//! The engine's clock is the simulator's virtual time since the run began.
 
 use std::time::Duration;
 
 use lorabridge_hardware::OnAir;
 use lorabridge_proto::engine::{
-    Budget, Engine, EngineConfig, Event, LinkConfig, LinkId, MemoryStore,
+    Budget, Engine, EngineConfig, EngineTime, Event, LinkConfig, LinkId, MemoryStore,
 };
 use lorabridge_proto::operation::RawOp;
 
@@ -32,7 +33,7 @@ impl Lorabridge {
         let mut engine = Engine::new(config, store);
         let link = engine
             .add_link(
-                now,
+                EngineTime::from_start(now),
                 LinkConfig {
                     mtu: setup.mtu,
                     budget: Some(Budget {
@@ -66,22 +67,29 @@ impl Lorabridge {
 impl Protocol for Lorabridge {
     fn publish(&mut self, now: Duration, topic: &[u8; 32], op: &RawOp) {
         // The op was signed by the traffic generator, so it always decodes.
-        let _ = self.engine.handle_local_op(now, topic, op.clone());
+        let _ = self
+            .engine
+            .handle_local_op(EngineTime::from_start(now), topic, op.clone());
         self.drain();
     }
 
     fn receive(&mut self, now: Duration, frame: &[u8], rssi: f32, snr: f32) {
-        self.engine
-            .handle_frame(now, self.link, frame, Some((rssi, snr)));
+        self.engine.handle_frame(
+            EngineTime::from_start(now),
+            self.link,
+            frame,
+            Some((rssi, snr)),
+        );
         self.drain();
     }
 
     fn timeout(&mut self, now: Duration) {
-        self.engine.handle_timeout(now);
+        self.engine.handle_timeout(EngineTime::from_start(now));
         self.drain();
     }
 
     fn transmit(&mut self, now: Duration) -> Option<Vec<u8>> {
+        let now = EngineTime::from_start(now);
         let frame = self.engine.poll_transmit(now, self.link)?;
         // The frame goes on air at once, and the simulated radio never fails to send it.
         self.engine.handle_transmitted(now, self.link, true);
@@ -89,7 +97,7 @@ impl Protocol for Lorabridge {
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        self.engine.poll_timeout()
+        self.engine.poll_timeout().map(EngineTime::since_start)
     }
 
     fn take_delivered(&mut self, into: &mut Vec<[u8; 32]>) {
