@@ -171,6 +171,11 @@ mod tests {
     const SEC: Duration = Duration::from_secs(1);
     const START: EngineTime = EngineTime::ZERO;
 
+    fn engine() -> Engine<MemoryStore> {
+        let config = EngineConfig::new([1; 32], [2; 32], [3; 32]);
+        Engine::new(config, MemoryStore::default())
+    }
+
     /// The topics of the next summary the engine sends on `link`.
     fn summarised(engine: &mut Engine<MemoryStore>, link: LinkId) -> Vec<TopicTag> {
         use lorabridge_proto::{FrameCodec, Message, NetworkTag};
@@ -191,10 +196,7 @@ mod tests {
 
     #[test]
     fn one_link_per_peer_with_the_common_topics_and_a_bound() {
-        let mut engine = Engine::new(
-            EngineConfig::new([1; 32], [2; 32], [3; 32]),
-            MemoryStore::default(),
-        );
+        let mut engine = engine();
         let ours = [[0x42; 32], [0x43; 32]];
         let tag = TopicTag::from_topic(&ours[0]);
         let mut links = PeerLinks::new(2);
@@ -250,13 +252,9 @@ mod tests {
 
     #[test]
     fn announced_identities_in_bulk_take_no_link_from_a_peer_that_talks() {
-        let mut engine = Engine::new(
-            EngineConfig::new([1; 32], [2; 32], [3; 32]),
-            MemoryStore::default(),
-        );
+        let (mut engine, mut links) = (engine(), PeerLinks::new(4));
         let ours = [[0x42; 32]];
         let tag = TopicTag::from_topic(&ours[0]);
-        let mut links = PeerLinks::new(4);
         let honest = Hash16([1; 16]);
         let link = links
             .on_peer(&mut engine, START, honest, &[tag], &ours)
@@ -276,13 +274,9 @@ mod tests {
 
     #[test]
     fn a_peer_whose_path_expired_loses_its_link_and_its_counters_are_kept() {
-        let mut engine = Engine::new(
-            EngineConfig::new([1; 32], [2; 32], [3; 32]),
-            MemoryStore::default(),
-        );
+        let (mut engine, mut links) = (engine(), PeerLinks::new(4));
         let ours = [[0x42; 32]];
         let tag = TopicTag::from_topic(&ours[0]);
-        let mut links = PeerLinks::new(4);
         let (gone, stays) = (Hash16([1; 16]), Hash16([2; 16]));
         let old = links
             .on_peer(&mut engine, START, gone, &[tag], &ours)
