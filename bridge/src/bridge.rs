@@ -11,7 +11,7 @@ use lorabridge_proto::engine::{
     Budget, Engine, EngineConfig, LinkConfig, LinkId, MAX_RECENT_IDS, TrickleConfig,
 };
 use lorabridge_proto::{NetworkTag, TopicTag};
-use lorabridge_radio::{DriverFacts, Radio};
+use lorabridge_radio::Radio;
 use p2panda::Node;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -46,7 +46,7 @@ impl RadioSpec {
     /// What the module puts on air per frame: what the engine's ledger and the airtime kept
     /// on disk are charged with.
     fn on_air(&self) -> OnAir {
-        self.radio.kind().on_air(&self.modulation)
+        self.radio.on_air(&self.modulation)
     }
 }
 

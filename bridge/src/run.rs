@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use lorabridge_radio::e22::cdev::CdevPins;
 use lorabridge_radio::{
-    DriverConfig, Radio, SerialConnector, SerialRadio, Sx127xSettings, sx126x, sx127x,
+    DriverConfig, Radio, SerialConnector, SerialRadio, Sx127xSettings, shared, sx126x, sx127x,
 };
 use p2panda::SigningKey;
 
@@ -26,6 +26,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
             };
             let cfg = DriverConfig::default();
             let radio: Arc<dyn Radio> = match &r.wiring {
+                // The configuration refuses RNode framing on an E22.
                 Wiring::E22(e22) => {
                     let pins = CdevPins::open(&e22.pins).map_err(|e| failed(&e))?;
                     let radio = SerialRadio::open_e22(connector, pins, e22.settings, cfg).await;
@@ -35,17 +36,17 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                     let bus = lorabridge_radio::sx126x::linux::open(&r.port, &spi.lines)
                         .map_err(|e| failed(&e))?;
                     let radio = sx126x::open(bus, spi.settings, cfg).await;
-                    Arc::new(radio.map_err(|e| failed(&e))?)
+                    shared(radio.map_err(|e| failed(&e))?, r.rnode_framing)
                 }
                 Wiring::Sx127x(lines) => {
                     let bus = lorabridge_radio::sx127x::linux::open(&r.port, lines)
                         .map_err(|e| failed(&e))?;
                     let radio = sx127x::open(bus, Sx127xSettings::default(), cfg).await;
-                    Arc::new(radio.map_err(|e| failed(&e))?)
+                    shared(radio.map_err(|e| failed(&e))?, r.rnode_framing)
                 }
                 Wiring::Serial => {
                     let radio = SerialRadio::open(r.driver, connector, cfg).await;
-                    Arc::new(radio.map_err(|e| failed(&e))?)
+                    shared(radio.map_err(|e| failed(&e))?, r.rnode_framing)
                 }
             };
             Some(RadioSpec {

@@ -3,10 +3,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use lorabridge_hardware::{Modulation, ModuleKind};
+use lorabridge_hardware::{Modulation, ModuleKind, OnAir};
 use serde::{Deserialize, Serialize};
 
 use crate::RadioError;
+use crate::limits::DriverFacts;
 
 /// A boxed, sendable future borrowed from the radio.
 ///
@@ -31,6 +32,12 @@ pub trait Radio: Send + Sync {
 
     /// Largest frame, in bytes, that [`Radio::send`] accepts.
     fn mtu(&self) -> usize;
+
+    /// What a frame costs on air with `modulation`: what the airtime ledger must charge. The
+    /// module kind's model, unless a wrapper adds bytes of its own.
+    fn on_air(&self, modulation: &Modulation) -> OnAir {
+        self.kind().on_air(modulation)
+    }
 
     /// The driver's state right now.
     fn state(&self) -> RadioState;

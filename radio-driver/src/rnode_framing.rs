@@ -1,9 +1,9 @@
 //! Lets an AT module (RUI3, RAK811) share a channel with RNodes.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 
-use lorabridge_hardware::Modulation;
+use lorabridge_hardware::{Modulation, OnAir};
 
 use crate::rnode::air::{self, Joiner, Unwrapped};
 use crate::{ModuleKind, Radio, RadioError, RadioFuture, RadioState, RxFrame};
@@ -36,6 +36,16 @@ impl<R: Radio> RnodeFraming<R> {
     }
 }
 
+/// `radio` as the daemon holds it: in RNode framing when its channel has RNodes on it
+/// (`rnode_framing` in the `[radio]` table), else as it is.
+pub fn shared<R: Radio + 'static>(radio: R, rnode_framing: bool) -> Arc<dyn Radio> {
+    if rnode_framing {
+        Arc::new(RnodeFraming::new(radio))
+    } else {
+        Arc::new(radio)
+    }
+}
+
 impl<R: Radio> Radio for RnodeFraming<R> {
     fn kind(&self) -> ModuleKind {
         self.inner.kind()
@@ -43,6 +53,15 @@ impl<R: Radio> Radio for RnodeFraming<R> {
 
     fn mtu(&self) -> usize {
         self.inner.mtu().saturating_sub(1).min(air::AIR_CHUNK)
+    }
+
+    /// The header byte goes on air with every frame.
+    fn on_air(&self, modulation: &Modulation) -> OnAir {
+        let inner = self.inner.on_air(modulation);
+        OnAir {
+            added_bytes: inner.added_bytes + 1,
+            ..inner
+        }
     }
 
     fn state(&self) -> RadioState {

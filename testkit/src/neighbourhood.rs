@@ -14,6 +14,7 @@ use lorabridge_hardware::{Modulation, RegionPlan};
 use lorabridge_proto::engine::TrickleConfig;
 use lorabridge_radio::{
     DriverConfig, ModuleKind, Radio, SerialConnector, SerialRadio, Sx126xSettings, Sx127xSettings,
+    shared,
 };
 use p2panda_core::SigningKey;
 
@@ -42,6 +43,10 @@ pub struct Member {
     pub sx1262: bool,
     /// Its radio is an SX1276 on (emulated) SPI (ignored when `sx1262` is set).
     pub sx1276: bool,
+    /// Its radio is an RNode on a (pseudo) serial port (ignored when a chip is set).
+    pub rnode: bool,
+    /// Its radio (not an RNode) sends in RNode framing, to share the channel with RNodes.
+    pub rnode_framing: bool,
 }
 
 impl Member {
@@ -56,7 +61,22 @@ impl Member {
             modulation: demo_modulation(),
             sx1262: false,
             sx1276: false,
+            rnode: false,
+            rnode_framing: false,
         }
+    }
+
+    /// Its radio is an RNode (the KISS driver on an emulated RNode).
+    pub fn with_rnode(mut self) -> Self {
+        self.rnode = true;
+        self
+    }
+
+    /// Its radio sends in RNode framing (`rnode_framing = true` in `[radio]`), so that it
+    /// shares the channel with the RNode members.
+    pub fn with_rnode_framing(mut self) -> Self {
+        self.rnode_framing = true;
+        self
     }
 
     /// Its radio is an SX1262 HAT on SPI (the SX126x driver on an emulated chip), which
@@ -202,8 +222,11 @@ impl Neighbourhood {
                     .push(Sx1276::new(hood.medium.clone(), &member.name));
                 Some(hood.sx1276_chips.len() - 1)
             } else if member.radio {
-                let emulator = Emulator::rui3(hood.medium.clone(), &hood.dir, &member.name)
-                    .map_err(|e| format!("cannot start the emulated modem: {e}"))?;
+                let emulator = match member.rnode {
+                    true => Emulator::rnode(hood.medium.clone(), &hood.dir, &member.name),
+                    false => Emulator::rui3(hood.medium.clone(), &hood.dir, &member.name),
+                }
+                .map_err(|e| format!("cannot start the emulated modem: {e}"))?;
                 hood.emulators.push(emulator);
                 Some(hood.emulators.len() - 1)
             } else {
@@ -226,6 +249,7 @@ impl Neighbourhood {
         let identity = &self.members[i];
         let radio = match identity.emulator {
             Some(e) => {
+                let framing = identity.member.rnode_framing;
                 let radio: Arc<dyn Radio> = if identity.member.sx1262 {
                     let bus = self.chips[e].bus(true);
                     let radio = lorabridge_radio::sx126x::open(
@@ -235,7 +259,7 @@ impl Neighbourhood {
                     )
                     .await
                     .map_err(|e| format!("cannot open the emulated SX1262: {e}"))?;
-                    Arc::new(radio)
+                    shared(radio, framing)
                 } else if identity.member.sx1276 {
                     let bus = self.sx1276_chips[e].bus();
                     let radio = lorabridge_radio::sx127x::open(
@@ -245,24 +269,29 @@ impl Neighbourhood {
                     )
                     .await
                     .map_err(|e| format!("cannot open the emulated SX1276: {e}"))?;
-                    Arc::new(radio)
+                    shared(radio, framing)
                 } else {
                     let connector =
                         SerialConnector::new(self.emulators[e].link_path().to_path_buf(), 115_200);
-                    let radio =
-                        SerialRadio::open(ModuleKind::Rui3, connector, DriverConfig::default())
-                            .await
-                            .map_err(|e| format!("cannot open the emulated modem: {e}"))?;
-                    Arc::new(radio)
+                    let kind = match identity.member.rnode {
+                        true => ModuleKind::Rnode,
+                        false => ModuleKind::Rui3,
+                    };
+                    let radio = SerialRadio::open(kind, connector, DriverConfig::default())
+                        .await
+                        .map_err(|e| format!("cannot open the emulated modem: {e}"))?;
+                    shared(radio, framing)
                 };
                 let plan = RegionPlan::builtin("EU868").map_err(|e| e.to_string())?;
-                // 250 B, the RAK3172's limit, for the SX1262 too (it could take 255): one
-                // frame size that every radio of the neighbourhood sends and receives.
+                // 250 B, the RAK3172's limit, for the SX1262 and the RNode too (they could take
+                // more): one frame size that every radio of the neighbourhood sends and
+                // receives; one less in RNode framing.
+                let mtu = radio.mtu().min(250);
                 Some(RadioSpec {
                     radio,
                     modulation: identity.member.modulation,
                     plan,
-                    mtu: 250,
+                    mtu,
                 })
             }
             None => None,

@@ -122,6 +122,39 @@ async fn an_sx1276_bridge_carries_operations_with_sx1262_and_rak3172_bridges() {
     n.stop().await;
 }
 
+/// A bridge on an RNode shares the channel with a RAK3172 bridge and an SX1262 bridge once
+/// those send in RNode framing (`rnode_framing = true`): the RNode firmware's header byte is
+/// added and taken off on their side, and operations cross every way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rnode_bridge_carries_operations_with_bridges_in_rnode_framing() {
+    let members = [
+        Member::new("RNODE", false, true).with_rnode(),
+        Member::new("RAK", false, true).with_rnode_framing(),
+        Member::new("SPI", false, true)
+            .with_sx1262()
+            .with_rnode_framing(),
+    ];
+    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
+        .await
+        .expect("neighbourhood starts");
+    let mut at_rnode = subscribe(n.bridge("RNODE").grpc_addr).await;
+    let mut at_rak = subscribe(n.bridge("RAK").grpc_addr).await;
+    let mut at_spi = subscribe(n.bridge("SPI").grpc_addr).await;
+
+    publish(n.bridge("RNODE").grpc_addr, b"from the RNode", b"").await;
+    let rnode = n.bridge("RNODE").node.id().as_bytes().to_vec();
+    assert_eq!(arrival(&mut at_rak, b"from the RNode").await.author, rnode);
+    assert_eq!(arrival(&mut at_spi, b"from the RNode").await.author, rnode);
+
+    publish(n.bridge("RAK").grpc_addr, b"from the RAK3172", b"").await;
+    let back = arrival(&mut at_rnode, b"from the RAK3172").await;
+    assert_eq!(back.author, n.bridge("RAK").node.id().as_bytes().to_vec());
+    publish(n.bridge("SPI").grpc_addr, b"from the SX1262", b"").await;
+    let back = arrival(&mut at_rnode, b"from the SX1262").await;
+    assert_eq!(back.author, n.bridge("SPI").node.id().as_bytes().to_vec());
+    n.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_publish_once() {
     let n = Neighbourhood::start(NETWORK, &[Member::new("A", true, false)], &[chat_topic()])

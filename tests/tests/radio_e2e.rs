@@ -205,6 +205,12 @@ async fn rui3_and_rnode_share_a_channel_but_rnode_adds_its_header_byte() {
     // With `RnodeFraming` on the AT side, frames cross unchanged in both directions.
     let rui3 = RnodeFraming::new(rui3);
     assert_eq!(rui3.mtu(), 249);
+    // The ledger is charged for the header byte the wrapper puts on air.
+    let m = eu868();
+    assert_eq!(
+        rui3.on_air(&m).time_on_air(100),
+        rui3.inner().on_air(&m).time_on_air(101)
+    );
     for i in 0..3 {
         exchange(&rui3, &rnode, &format!("framed {i}")).await;
     }

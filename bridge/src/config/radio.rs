@@ -26,6 +26,8 @@ pub const DEFAULT_RADIO_REGION: &str = "EU868";
 /// own header byte fills the packet); the bridge keeps one frame per packet, as the RNode
 /// board profiles do.
 const RNODE_SINGLE_PACKET_MTU: usize = lorabridge_radio::rnode::air::AIR_CHUNK;
+/// The shortest preamble RNode firmware sends.
+const RNODE_MIN_PREAMBLE: u16 = lorabridge_radio::rnode::cmd::MIN_PREAMBLE;
 
 /// The LoRa module and its settings (table `[radio]`), checked against the board, the
 /// region plan and the LoRa rules.
@@ -46,6 +48,9 @@ pub struct RadioConfig {
     pub modulation: Modulation,
     /// What the module needs beyond its port, of `driver`'s kind.
     pub wiring: Wiring,
+    /// Frames carry the header byte RNode firmware puts before every packet, so that this
+    /// module (not an RNode, not an E22) shares its channel with RNode bridges.
+    pub rnode_framing: bool,
 }
 
 /// What a module needs beyond its port: one variant per kind of driver, so that a
@@ -84,6 +89,11 @@ pub const E22_HEARS_ONLY_E22: &str = "an Ebyte E22 module hears only other Ebyte
     (on the same channel and air rate), never a RAK3172, an RNode or an SPI radio, whatever \
     their settings; bridges with other radios reach it only through a bridge that has both";
 
+/// What a steward with an RNode must know.
+pub const RNODE_NEEDS_FRAMING: &str = "an RNode bridge understands RAK3172, RAK811 and SPI HAT \
+    bridges only when they set `rnode_framing = true` in [radio] (its firmware adds a header \
+    byte to every packet)";
+
 impl RadioConfig {
     /// One line for `check-config`: the module, the port and what goes on air.
     pub fn summary(&self) -> String {
@@ -111,8 +121,13 @@ impl RadioConfig {
             _ => None,
         };
         format!(
-            "{} on {} at {} baud; {}, {} Hz, {air}, {} dBm{}; frames up to {} bytes",
+            "{}{} on {} at {} baud; {}, {} Hz, {air}, {} dBm{}; frames up to {} bytes",
             self.driver,
+            if self.rnode_framing {
+                " in RNode framing"
+            } else {
+                ""
+            },
             self.port.display(),
             self.baud,
             self.plan.name,
@@ -125,7 +140,11 @@ impl RadioConfig {
 
     /// What a steward must know about this module that no setting changes.
     pub fn caveat(&self) -> Option<&'static str> {
-        matches!(self.wiring, Wiring::E22(_)).then_some(E22_HEARS_ONLY_E22)
+        match (&self.wiring, self.driver) {
+            (Wiring::E22(_), _) => Some(E22_HEARS_ONLY_E22),
+            (_, ModuleKind::Rnode) => Some(RNODE_NEEDS_FRAMING),
+            _ => None,
+        }
     }
 }
 
@@ -143,6 +162,7 @@ pub(super) const KEYS: &[&str] = &[
     "preamble_symbols",
     "tx_power_dbm",
     "sync_word",
+    "rnode_framing",
 ];
 
 pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
@@ -246,10 +266,29 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
             ));
         }
     };
+    let rnode_framing = s.bool("rnode_framing")?.unwrap_or(false);
+    if rnode_framing && matches!(driver, ModuleKind::Rnode | ModuleKind::E22) {
+        let why = match driver {
+            ModuleKind::Rnode => "an RNode's firmware adds its header byte itself",
+            _ => E22_HEARS_ONLY_E22,
+        };
+        return Err(ConfigError::invalid(s.key("rnode_framing"), why));
+    }
     let base = if matches!(wiring, Wiring::E22(_)) {
         e22_default(base, &plan.name)
+    } else if rnode_framing {
+        // RNodes send at least this preamble: the same length on both sides of the channel.
+        Modulation {
+            preamble_symbols: base.preamble_symbols.max(RNODE_MIN_PREAMBLE),
+            ..base
+        }
     } else {
         base
+    };
+    // The header byte takes one byte of each packet.
+    let mtu = match rnode_framing {
+        true => (mtu - 1).min(RNODE_SINGLE_PACKET_MTU),
+        false => mtu,
     };
     let modulation = Modulation {
         frequency_hz: frequency.unwrap_or(base.frequency_hz),
@@ -284,8 +323,9 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
     driver
         .check(&modulation)
         .map_err(|e| ConfigError::invalid(s.key(e.field), e.reason))?;
-    plan.check(&modulation, mtu)
-        .map_err(|e| region_error(s, &plan, mtu, &e))?;
+    let on_air_bytes = mtu + usize::from(rnode_framing);
+    plan.check(&modulation, on_air_bytes)
+        .map_err(|e| region_error(s, &plan, on_air_bytes, &e))?;
     Ok(RadioConfig {
         driver,
         port: PathBuf::from(port),
@@ -294,6 +334,7 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
         plan,
         modulation,
         wiring,
+        rnode_framing,
     })
 }
 
@@ -686,6 +727,69 @@ mod tests {
                 "-1 is out of range 0..=22 of the rnode driver",
             ),
             (file("radio = \"rak\"", ""), "radio", "table"),
+        ]);
+    }
+
+    /// A RAK3172 or an SX1262 in RNode framing gives the header byte one byte of each packet
+    /// and sends an RNode's preamble unless told otherwise; an RNode or an E22 refuses it.
+    #[test]
+    fn rnode_framing_shrinks_the_frame_and_matches_the_rnode_preamble() {
+        let plain = ok(&file("", RADIO)).radio.expect("radio");
+        assert!(!plain.rnode_framing);
+        let framed = ok(&file("", &format!("{RADIO}rnode_framing = true")))
+            .radio
+            .expect("radio");
+        assert!(framed.rnode_framing);
+        assert_eq!((plain.mtu, framed.mtu), (250, 249));
+        assert_eq!(
+            (
+                plain.modulation.preamble_symbols,
+                framed.modulation.preamble_symbols
+            ),
+            (8, 18)
+        );
+        assert!(
+            framed.summary().starts_with("rui3 in RNode framing on"),
+            "{}",
+            framed.summary()
+        );
+        let chosen = ok(&file(
+            "",
+            &format!("{RADIO}rnode_framing = true\npreamble_symbols = 12"),
+        ))
+        .radio
+        .expect("radio");
+        assert_eq!(chosen.modulation.preamble_symbols, 12, "the steward's wins");
+        let spi = ok(&file(
+            "",
+            "[radio]\nboard = \"meshadv-pi\"\nrnode_framing = true",
+        ))
+        .radio
+        .expect("radio");
+        assert_eq!(spi.mtu, 254, "at most one RNode packet's share");
+        let rnode = ok(&file("", "[radio]\nboard = \"rnode-tbeam\""))
+            .radio
+            .expect("radio");
+        assert_eq!(rnode.caveat(), Some(super::RNODE_NEEDS_FRAMING));
+        assert_refused(vec![
+            (
+                file("", "[radio]\nboard = \"rnode-tbeam\"\nrnode_framing = true"),
+                "radio.rnode_framing",
+                "adds its header byte itself",
+            ),
+            (
+                file(
+                    "",
+                    "[radio]\nboard = \"waveshare-sx1262-hat\"\nrnode_framing = true",
+                ),
+                "radio.rnode_framing",
+                "hears only other Ebyte E22 modules",
+            ),
+            (
+                file("", &format!("{RADIO}rnode_framing = 1")),
+                "radio.rnode_framing",
+                "",
+            ),
         ]);
     }
 
