@@ -138,6 +138,9 @@ pub struct Reticulum {
     connections: mpsc::Receiver<ConnEvent>,
     /// Connection changes not yet taken by `next_event` (at most one per connection event).
     changes: VecDeque<ReticulumEvent>,
+    /// When the endpoint's timers are looked at next at the latest (`CLOCK_CHECK`). Kept
+    /// across calls of `next_event`, so that an owner woken more often does not put it off.
+    check_at: tokio::time::Instant,
     stats: TransportStats,
     _tasks: AbortOnDrop,
 }
@@ -180,6 +183,7 @@ impl Reticulum {
             servers: config.servers,
             connections,
             changes: VecDeque::new(),
+            check_at: tokio::time::Instant::now() + CLOCK_CHECK,
             stats: TransportStats::default(),
             _tasks: AbortOnDrop(tasks),
         })
@@ -237,14 +241,14 @@ impl Reticulum {
             if let Some(event) = self.endpoint.poll_event() {
                 return Some(ReticulumEvent::Endpoint(event));
             }
-            let wait = self
-                .endpoint
-                .poll_timeout()
-                .saturating_sub(unix_now())
-                .min(CLOCK_CHECK);
+            let due = self.endpoint.poll_timeout().saturating_sub(unix_now());
+            let wake = self.check_at.min(tokio::time::Instant::now() + due);
             tokio::select! {
                 event = self.connections.recv() => self.on_connection(event?),
-                () = tokio::time::sleep(wait) => self.endpoint.handle_timeout(unix_now()),
+                () = tokio::time::sleep_until(wake) => {
+                    self.endpoint.handle_timeout(unix_now());
+                    self.check_at = tokio::time::Instant::now() + CLOCK_CHECK;
+                }
             }
             self.flush();
         }
