@@ -70,6 +70,18 @@ fn render_transport(out: &mut String, t: &TransportStatus) {
         "    frames   {} sent, {} heard, {} rejected; operations {} sent, {} received; {} queued",
         t.frames_sent, t.frames_heard, t.frames_rejected, t.ops_sent, t.ops_received, t.queue_depth
     );
+    if t.send_failures > 0 {
+        let _ = writeln!(
+            out,
+            "    failed   {} frames not taken by the {} (each queued again)",
+            t.send_failures,
+            if t.name == "reticulum" {
+                "rnsd"
+            } else {
+                "module"
+            }
+        );
+    }
     for a in &t.airtime {
         let _ = if a.budget_secs > 0.0 {
             writeln!(
@@ -147,6 +159,7 @@ mod tests {
                     }],
                     frames_sent: 5,
                     ops_received: 2,
+                    send_failures: 3,
                     ..Default::default()
                 },
                 TransportStatus {
@@ -163,6 +176,7 @@ mod tests {
             "  lora       ready",
             "frames   5 sent, 0 heard, 0 rejected; operations 0 sent, 2 received",
             "g3: 36.0 s used of 360.0 s in the duty-cycle window (10.0 %)",
+            "    failed   3 frames not taken by the module (each queued again)",
             "neighbour beef  heard 3 s ago, 12 frames, RSSI -97 dBm, SNR 4.5 dB",
             "  reticulum  connecting\n    frames",
             "no neighbours heard yet",

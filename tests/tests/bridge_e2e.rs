@@ -183,6 +183,33 @@ async fn idempotency_keys_publish_once() {
     n.stop().await;
 }
 
+/// A module that answers "busy" through all its retries fails the send: the bridge counts the
+/// failure in its status and metrics (`send_failures`), queues the frame again, and the
+/// operation still crosses once the channel is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_the_module_refuses_is_counted_and_goes_out_later() {
+    let members = [Member::new("A", false, true), Member::new("B", false, true)];
+    let n = Neighbourhood::start(NETWORK, &members, &[chat_topic()])
+        .await
+        .expect("neighbourhood starts");
+    let mut at_b = subscribe(n.bridge("B").grpc_addr).await;
+    assert_eq!(lora(&n, "A").await.send_failures, 0);
+    // The RUI3 driver tries a busy channel 5 times before it gives up on a send.
+    n.modem("A").expect("a modem").inject_busy(5);
+    publish(n.bridge("A").grpc_addr, b"through a busy channel", b"").await;
+    arrival(&mut at_b, b"through a busy channel").await;
+    let mut failures = 0;
+    for _ in 0..50 {
+        failures = lora(&n, "A").await.send_failures;
+        if failures > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(failures, 1, "one send gave up after its busy retries");
+    n.stop().await;
+}
+
 /// Status of the bridge's LoRa transport.
 async fn lora(n: &Neighbourhood, name: &str) -> TransportStatus {
     transport(n.bridge(name).status_addr.expect("status served"), "lora").await

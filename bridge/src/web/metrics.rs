@@ -158,7 +158,7 @@ struct PerTransport {
     value: fn(&TransportStatus) -> u64,
 }
 
-const PER_TRANSPORT: [PerTransport; 8] = [
+const PER_TRANSPORT: [PerTransport; 9] = [
     PerTransport {
         name: "lorabridge_frames_sent_total",
         kind: "counter",
@@ -179,6 +179,13 @@ const PER_TRANSPORT: [PerTransport; 8] = [
         help: "Mesh frames refused: undecodable, foreign, or carrying a bad operation.",
         iroh_too: false,
         value: |t| t.frames_rejected,
+    },
+    PerTransport {
+        name: "lorabridge_send_failures_total",
+        kind: "counter",
+        help: "Mesh frames the module or rnsd did not take; each was queued again.",
+        iroh_too: false,
+        value: |t| t.send_failures,
     },
     PerTransport {
         name: "lorabridge_operations_sent_total",
@@ -274,6 +281,7 @@ mod tests {
                     state: "ready".into(),
                     frames_sent: 9,
                     ops_rejected: 1,
+                    send_failures: 2,
                     neighbours: vec![Neighbour::default()],
                     airtime: vec![SubBandAirtime {
                         sub_band: "g3".into(),
@@ -299,6 +307,7 @@ mod tests {
             "lorabridge_frames_sent_total{transport=\"lora\"} 9",
             "lorabridge_operations_received_total{transport=\"iroh\"} 4",
             "lorabridge_operations_rejected_total{transport=\"lora\"} 1",
+            "lorabridge_send_failures_total{transport=\"lora\"} 2",
             "lorabridge_neighbours{transport=\"lora\"} 1",
             "lorabridge_transport_state{transport=\"reticulum\",state=\"disabled\"} 1",
             "lorabridge_iroh_peers 1",

@@ -172,5 +172,6 @@ fn transport_status(name: &str, view: TransportView) -> TransportStatus {
         peers: view.peers,
         ops_rejected: view.ops_rejected,
         airtime_sent_secs: c.airtime_sent.as_secs_f64(),
+        send_failures: c.send_failures,
     }
 }

@@ -87,7 +87,8 @@ function transport(t) {
       counter('frames sent', t.frames_sent), counter('frames heard', t.frames_heard),
       counter('frames rejected', t.frames_rejected), counter('ops sent', t.ops_sent),
       counter('ops received', t.ops_received), counter('ops rejected', t.ops_rejected),
-      counter('queued', t.queue_depth), counter('neighbours', t.neighbours.length));
+      counter('queued', t.queue_depth), counter('send failures', t.send_failures),
+      counter('neighbours', t.neighbours.length));
     if (t.name === 'reticulum') c.append(counter('peers', t.peers.length));
     card.append(c);
   }
