@@ -55,7 +55,7 @@ pub use limits::{DriverFacts, LimitError, ModuleLimits};
 pub use lorabridge_hardware::ModuleKind;
 pub use probe::{ModuleInfo, probe, probe_e22};
 pub use radio::{Radio, RadioFuture, RadioState, RxFrame};
-pub use rnode_framing::{RnodeFraming, shared};
+pub use rnode_framing::{RnodeFraming, framed_mtu, framed_on_air, shared};
 pub use spi_radio::{SpiRadio, SpiRadioStats};
 pub use sx126x::Sx126xSettings;
 pub use sx127x::Sx127xSettings;

@@ -36,6 +36,21 @@ impl<R: Radio> RnodeFraming<R> {
     }
 }
 
+/// The largest frame in RNode framing over a module that takes `inner_mtu`: the header byte
+/// takes one, and a frame stays one RNode packet.
+pub fn framed_mtu(inner_mtu: usize) -> usize {
+    inner_mtu.saturating_sub(1).min(air::AIR_CHUNK)
+}
+
+/// What a frame costs on air in RNode framing over a module that costs `inner`: its header
+/// byte goes with every packet.
+pub fn framed_on_air(inner: OnAir) -> OnAir {
+    OnAir {
+        added_bytes: inner.added_bytes + 1,
+        ..inner
+    }
+}
+
 /// `radio` as the daemon holds it: in RNode framing when its channel has RNodes on it
 /// (`rnode_framing` in the `[radio]` table), else as it is.
 pub fn shared<R: Radio + 'static>(radio: R, rnode_framing: bool) -> Arc<dyn Radio> {
@@ -52,16 +67,11 @@ impl<R: Radio> Radio for RnodeFraming<R> {
     }
 
     fn mtu(&self) -> usize {
-        self.inner.mtu().saturating_sub(1).min(air::AIR_CHUNK)
+        framed_mtu(self.inner.mtu())
     }
 
-    /// The header byte goes on air with every frame.
     fn on_air(&self, modulation: &Modulation) -> OnAir {
-        let inner = self.inner.on_air(modulation);
-        OnAir {
-            added_bytes: inner.added_bytes + 1,
-            ..inner
-        }
+        framed_on_air(self.inner.on_air(modulation))
     }
 
     fn state(&self) -> RadioState {

@@ -285,9 +285,8 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
     } else {
         base
     };
-    // The header byte takes one byte of each packet.
     let mtu = match rnode_framing {
-        true => (mtu - 1).min(RNODE_SINGLE_PACKET_MTU),
+        true => lorabridge_radio::framed_mtu(mtu),
         false => mtu,
     };
     let modulation = Modulation {
@@ -323,8 +322,14 @@ pub(super) fn parse(s: &Section<'_>) -> Result<RadioConfig> {
     driver
         .check(&modulation)
         .map_err(|e| ConfigError::invalid(s.key(e.field), e.reason))?;
-    let on_air_bytes = mtu + usize::from(rnode_framing);
-    plan.check(&modulation, on_air_bytes)
+    // A full frame as it goes on air, as the ledger will charge it: the module's model (an
+    // RNode's header byte and longer preamble), and the header of RNode framing.
+    let on_air = match rnode_framing {
+        true => lorabridge_radio::framed_on_air(driver.on_air(&modulation)),
+        false => driver.on_air(&modulation),
+    };
+    let on_air_bytes = mtu.min(on_air.chunk) + on_air.added_bytes;
+    plan.check(&on_air.modulation, on_air_bytes)
         .map_err(|e| region_error(s, &plan, on_air_bytes, &e))?;
     Ok(RadioConfig {
         driver,
@@ -728,6 +733,23 @@ mod tests {
             ),
             (file("radio = \"rak\"", ""), "radio", "table"),
         ]);
+    }
+
+    /// The plan is checked with what a full frame costs on air, as the ledger charges it: an
+    /// RNode's header byte and 18-symbol preamble push a 254-byte frame at US915's SF7 past
+    /// the 400 ms dwell limit, which the plain frame (399.6 ms) would not show.
+    #[test]
+    fn the_region_is_checked_with_the_modules_own_airtime() {
+        let us915 = |board: &str| {
+            file(
+                "",
+                &format!("[radio]\nboard = \"{board}\"\nregion = \"US915\""),
+            )
+        };
+        assert!(parse(&us915("rak3172-usb")).is_ok());
+        let error = parse(&us915("rnode-tbeam")).expect_err("over the dwell limit");
+        assert_eq!(error.key(), Some("radio.spreading_factor"), "{error}");
+        assert!(error.to_string().contains("255-byte frame"), "{error}");
     }
 
     /// A RAK3172 or an SX1262 in RNode framing gives the header byte one byte of each packet
