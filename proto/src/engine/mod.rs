@@ -458,15 +458,16 @@ impl<S: OpStore> Engine<S> {
         heard_from: Option<(LinkId, NodeTag)>,
     ) {
         let random = self.random();
+        // One hold-off per link, in the order `iter_mut` gives them.
         let links: Vec<LinkId> = self.links.ids().collect();
-        let relay_at: HashMap<LinkId, Duration> = links
+        let relay_at: Vec<Duration> = links
             .into_iter()
-            .map(|link| (link, now + self.holdoff(link)))
+            .map(|link| now + self.holdoff(link))
             .collect();
         let (heard_on, sender) = (heard_from.map(|(l, _)| l), heard_from.map(|(_, s)| s));
         let fresh_interval = self.config.trickle.imin * FRESH_INTERVAL_IMINS;
         let imin = self.config.trickle.imin;
-        for (link_id, link) in self.links.iter_mut() {
+        for ((link_id, link), relay_at) in self.links.iter_mut().zip(relay_at) {
             if !link.topics.contains(topic) {
                 continue;
             }
@@ -490,7 +491,7 @@ impl<S: OpStore> Engine<S> {
                     || now < link.started + imin;
                 if link.airtime.is_some() && others {
                     link.relays.insert(id);
-                    link.queue.push(Priority::Fresh, relay_at[&link_id], item);
+                    link.queue.push(Priority::Fresh, relay_at, item);
                 }
             } else if !link.heard.contains(&id) {
                 link.queue.push(Priority::Fresh, now, item);
