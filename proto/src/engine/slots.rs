@@ -24,40 +24,37 @@ pub(super) struct Slots(Vec<Slot>);
 impl Slots {
     /// Stores `link` in a free slot, or a new one.
     pub fn insert(&mut self, link: Link) -> LinkId {
-        if let Some(slot) = self.0.iter().position(|s| s.link.is_none()) {
-            let s = &mut self.0[slot];
-            s.generation = s.generation.wrapping_add(1);
-            s.link = Some(link);
-            return LinkId {
-                slot: slot as u32,
-                generation: s.generation,
-            };
-        }
-        self.0.push(Slot {
-            generation: 0,
-            link: Some(link),
-        });
-        LinkId {
-            slot: (self.0.len() - 1) as u32,
-            generation: 0,
-        }
+        let slot = match self.0.iter().position(|s| s.link.is_none()) {
+            Some(free) => {
+                let s = &mut self.0[free];
+                s.generation = s.generation.wrapping_add(1);
+                s.link = Some(link);
+                free
+            }
+            None => {
+                self.0.push(Slot {
+                    generation: 0,
+                    link: Some(link),
+                });
+                self.0.len() - 1
+            }
+        };
+        id(slot, &self.0[slot])
     }
 
     /// Takes the link out; `None` if it was removed already.
     pub fn remove(&mut self, id: LinkId) -> Option<Link> {
-        let s = self.0.get_mut(id.slot as usize)?;
-        if s.generation != id.generation {
-            return None;
-        }
-        s.link.take()
+        self.slot_mut(id)?.link.take()
     }
 
     pub fn get(&self, id: LinkId) -> Option<&Link> {
-        let s = self.0.get(id.slot as usize)?;
-        if s.generation != id.generation {
-            return None;
-        }
-        s.link.as_ref()
+        let s = self.0.get(id.slot as usize);
+        s.filter(|s| s.generation == id.generation)?.link.as_ref()
+    }
+
+    fn slot_mut(&mut self, id: LinkId) -> Option<&mut Slot> {
+        let s = self.0.get_mut(id.slot as usize);
+        s.filter(|s| s.generation == id.generation)
     }
 
     pub fn ids(&self) -> impl Iterator<Item = LinkId> + '_ {
@@ -65,23 +62,21 @@ impl Slots {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (LinkId, &Link)> {
-        self.0.iter().enumerate().filter_map(|(slot, s)| {
-            let id = LinkId {
-                slot: slot as u32,
-                generation: s.generation,
-            };
-            s.link.as_ref().map(|link| (id, link))
-        })
+        let slots = self.0.iter().enumerate();
+        slots.filter_map(|(n, s)| Some((id(n, s), s.link.as_ref()?)))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (LinkId, &mut Link)> {
-        self.0.iter_mut().enumerate().filter_map(|(slot, s)| {
-            let id = LinkId {
-                slot: slot as u32,
-                generation: s.generation,
-            };
-            s.link.as_mut().map(|link| (id, link))
-        })
+        let slots = self.0.iter_mut().enumerate();
+        slots.filter_map(|(n, s)| Some((id(n, &*s), s.link.as_mut()?)))
+    }
+}
+
+/// The handle of slot `n` as it is now.
+fn id(n: usize, s: &Slot) -> LinkId {
+    LinkId {
+        slot: n as u32,
+        generation: s.generation,
     }
 }
 
@@ -98,9 +93,7 @@ impl Index<LinkId> for Slots {
 
 impl IndexMut<LinkId> for Slots {
     fn index_mut(&mut self, id: LinkId) -> &mut Link {
-        self.0
-            .get_mut(id.slot as usize)
-            .filter(|s| s.generation == id.generation)
+        self.slot_mut(id)
             .and_then(|s| s.link.as_mut())
             .unwrap_or_else(|| panic!("{id:?} is not a link of this engine"))
     }
